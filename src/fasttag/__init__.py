@@ -1,0 +1,21 @@
+"""fasttag: high-throughput batch tagging for token classification on ONNX Runtime.
+
+The run path (this package's import, ``Tagger`` and ``fasttag run``) never imports torch or
+transformers; training and export do, lazily.
+"""
+
+from fasttag.errors import FasttagError, InputError, ModelError, UsageError
+from fasttag.types import Entity
+
+__version__ = "0.1.0"
+
+__all__ = ["Entity", "FasttagError", "InputError", "ModelError", "Tagger", "UsageError", "__version__"]
+
+
+def __getattr__(name: str):
+    # Tagger pulls in onnxruntime; keep `import fasttag` cheap until it is asked for.
+    if name == "Tagger":
+        from fasttag.tagger import Tagger
+
+        return Tagger
+    raise AttributeError(name)

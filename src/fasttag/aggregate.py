@@ -1,0 +1,115 @@
+"""Turn per-token probabilities into entity spans, vectorized over every document of a chunk.
+
+The rules are transformers' TokenClassificationPipeline's (`simple`, `first`, `average`, `max`),
+rewritten as array operations: a unit (token, or word for the word strategies) starts a new group
+when its document changes, its tag (label without B-/I-) differs from the previous unit's, or it is a
+B- label; a group's label is its first unit's label after the first "-", its score the mean of its
+units' scores; groups labelled "O" are dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fasttag.model import LabelScheme
+
+STRATEGIES = ("simple", "first", "average", "max")
+
+
+@dataclass
+class Spans:
+    """Entities of a chunk as parallel arrays, sorted by (doc, start)."""
+
+    doc: np.ndarray  # int64 document index within the chunk
+    start: np.ndarray  # int64 character offset
+    end: np.ndarray  # int64 character offset (exclusive)
+    label: np.ndarray  # int64 index into LabelScheme.group_labels
+    score: np.ndarray  # float32
+
+    def __len__(self) -> int:
+        return len(self.doc)
+
+    @classmethod
+    def empty(cls) -> "Spans":
+        i = np.zeros(0, dtype=np.int64)
+        return cls(i, i, i, i, np.zeros(0, dtype=np.float32))
+
+
+def _group_starts(first_in_doc: np.ndarray, tag: np.ndarray, begin: np.ndarray) -> np.ndarray:
+    new = first_in_doc.copy()
+    new[1:] |= tag[1:] != tag[:-1]
+    new |= begin
+    new[0] = True
+    return np.flatnonzero(new)
+
+
+def _segment_ends(starts: np.ndarray, n: int) -> np.ndarray:
+    return np.append(starts[1:], n) - 1
+
+
+def decode_spans(
+    probs: np.ndarray,
+    offsets: np.ndarray,
+    doc_offsets: np.ndarray,
+    scheme: LabelScheme,
+    strategy: str = "simple",
+    skip: np.ndarray | None = None,
+    is_subword: np.ndarray | None = None,
+) -> Spans:
+    """Entity spans from token probabilities `probs` (T, labels) and character `offsets` (T, 2)."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"aggregation strategy must be one of {', '.join(STRATEGIES)}")
+    n_docs = len(doc_offsets) - 1
+    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(doc_offsets))
+    if skip is not None and skip.any():
+        keep = ~skip
+        probs, offsets, doc_of = probs[keep], offsets[keep], doc_of[keep]
+        is_subword = is_subword[keep] if is_subword is not None else None
+    n = len(doc_of)
+    if n == 0:
+        return Spans.empty()
+    first_in_doc = np.ones(n, dtype=bool)
+    first_in_doc[1:] = doc_of[1:] != doc_of[:-1]
+
+    if strategy == "simple":
+        label = probs.argmax(axis=1)
+        score = np.take_along_axis(probs, label[:, None], axis=1)[:, 0]
+        u_start, u_end, u_doc, u_first = offsets[:, 0], offsets[:, 1], doc_of, first_in_doc
+    else:
+        word_start = first_in_doc if is_subword is None else (first_in_doc | ~is_subword)
+        ws = np.flatnonzero(word_start)
+        we = _segment_ends(ws, n)
+        if strategy == "first":
+            unit = probs[ws]
+            label = unit.argmax(axis=1)
+            score = np.take_along_axis(unit, label[:, None], axis=1)[:, 0]
+        elif strategy == "average":
+            counts = (we - ws + 1).astype(np.float32)
+            unit = np.add.reduceat(probs, ws, axis=0) / counts[:, None]
+            label = unit.argmax(axis=1)
+            score = np.take_along_axis(unit, label[:, None], axis=1)[:, 0]
+        else:  # max: the word takes the label of its most confident token (the first one on ties)
+            tmax = probs.max(axis=1)
+            word_id = np.cumsum(word_start) - 1
+            best = np.maximum.reduceat(tmax, ws)
+            candidate = np.where(tmax == best[word_id], np.arange(n), n)
+            pick = np.minimum.reduceat(candidate, ws)
+            label = probs[pick].argmax(axis=1)
+            score = tmax[pick]
+        u_start, u_end, u_doc, u_first = offsets[ws, 0], offsets[we, 1], doc_of[ws], first_in_doc[ws]
+
+    gs = _group_starts(u_first, scheme.tag_id[label], scheme.is_begin[label])
+    ge = _segment_ends(gs, len(label))
+    g_score = np.add.reduceat(score.astype(np.float64), gs) / (ge - gs + 1)
+    g_label = scheme.group_label_id[label[gs]]
+    keep = ~scheme.ignored_group[g_label]
+    gs, ge = gs[keep], ge[keep]
+    return Spans(
+        doc=u_doc[gs].astype(np.int64),
+        start=u_start[gs].astype(np.int64),
+        end=u_end[ge].astype(np.int64),
+        label=g_label[keep].astype(np.int64),
+        score=g_score[keep].astype(np.float32),
+    )

@@ -1,0 +1,84 @@
+"""`fasttag export` and `fasttag info`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from fasttag.cli import cli
+
+
+@cli.command()
+@click.argument("model", metavar="MODEL")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder to create with model.onnx, the tokenizer, config.json and fasttag.json.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="int8: dynamic quantization for CPU; fp16: for CUDA.")
+@click.option("--opset", type=int, default=18, show_default=True, help="ONNX opset.")
+@click.option("--per-channel/--per-tensor", default=True, show_default=True,
+              help="int8 weight quantization granularity.")
+@click.option("--no-validate", is_flag=True, help="Skip the comparison with PyTorch (not recommended).")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
+def export(model, out_dir, precision, opset, per_channel, no_validate, overwrite):
+    """Export a transformers token-classification checkpoint to ONNX and validate it against PyTorch.
+
+    MODEL is a local checkpoint folder (e.g. made by 'fasttag train') or a hub name where the hub is
+    reachable. Fails (exit 1, nothing written) if fp32 logits differ by more than 1e-3 or any argmax
+    differs; for int8/fp16, if fewer than 98% of argmaxes agree.
+
+    \b
+    Example:
+      fasttag export ckpt -o ckpt-onnx
+      fasttag export ckpt -o ckpt-int8 --precision int8
+    """
+    from fasttag.export import export as do_export
+
+    manifest = do_export(model, out_dir, precision=precision, opset=opset, overwrite=overwrite,
+                         per_channel=per_channel, validate=not no_validate,
+                         log=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {out_dir} ({manifest['precision']}, {len(manifest['labels'])} labels, "
+               f"max length {manifest['max_length']})")
+
+
+@cli.command()
+@click.argument("model", metavar="[MODEL]", required=False, type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the information as JSON.")
+def info(model, as_json):
+    """Show an exported model's labels, precision, max length, opset, file sizes and the available providers.
+
+    Without MODEL, shows the embedded default model.
+
+    \b
+    Example:
+      fasttag info my-export
+    """
+    from fasttag.infer import available_providers
+    from fasttag.model import ModelBundle
+
+    bundle = ModelBundle.load(model)
+    m = bundle.manifest
+    data = {
+        "path": str(bundle.path),
+        "labels": bundle.labels,
+        "precision": bundle.precision,
+        "max_length": bundle.max_length,
+        "opset": m.get("opset"),
+        "source_model": m.get("source_model"),
+        "validation": m.get("validation"),
+        "files": bundle.file_sizes(),
+        "providers": available_providers(),
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"model:      {data['path']}")
+    click.echo(f"labels:     {', '.join(data['labels'])}")
+    click.echo(f"precision:  {data['precision']}    max length: {data['max_length']}    opset: {data['opset']}")
+    if data["source_model"]:
+        click.echo(f"source:     {data['source_model']}")
+    if data["validation"]:
+        v = data["validation"]
+        click.echo(f"validation: max |logit diff| {v['max_abs_logit_diff']:.2e}, argmax agreement {v['argmax_agreement']:.2%}")
+    click.echo("files:      " + ", ".join(f"{k} ({v / 1e6:.1f} MB)" for k, v in data["files"].items()))
+    click.echo(f"providers:  {', '.join(data['providers'])}")

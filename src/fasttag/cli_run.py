@@ -1,0 +1,111 @@
+"""`fasttag run`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from fasttag.aggregate import STRATEGIES
+from fasttag.cli import cli
+from fasttag.infer import DEVICES
+from fasttag.tokenize import WORD_BOUNDARIES
+
+
+def engine_options(f):
+    """Options shared by every command that runs the model (run, eval, show)."""
+    options = [
+        click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
+                     help="Export folder made by 'fasttag export' (default: the embedded default model)."),
+        click.option("--aggregation", type=click.Choice(STRATEGIES), default="simple", show_default=True,
+                     help="How tokens become entities, as transformers' pipeline aggregation_strategy."),
+        click.option("--max-length", type=click.IntRange(min=8), default=None,
+                     help="Tokens per model window, special tokens included (default: the model's, at most 512)."),
+        click.option("--stride", type=click.IntRange(min=0), default=128, show_default=True,
+                     help="Tokens of overlap between windows of a long document."),
+        click.option("--batch-tokens", type=click.IntRange(min=1), default=None,
+                     help="Token budget per batch, padding included (default: 4096 on CPU, 65536 on GPU)."),
+        click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+                     help="auto uses CUDA when onnxruntime can, else the CPU."),
+        click.option("--threads", type=click.IntRange(min=1), default=None,
+                     help="onnxruntime intra-op threads (default: all cores)."),
+        click.option("--word-boundaries", type=click.Choice(WORD_BOUNDARIES), default="tokenizer", show_default=True,
+                     help="Words for first/average/max: the tokenizer's word ids, or transformers' pipeline heuristic."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries):
+    from fasttag.tagger import Tagger
+
+    return Tagger.load(
+        model_dir,
+        aggregation=aggregation,
+        max_length=max_length,
+        stride=stride,
+        batch_tokens=batch_tokens,
+        device=device,
+        threads=threads,
+        word_boundaries=word_boundaries,
+    )
+
+
+@cli.command()
+@click.argument("input", metavar="INPUT")
+@click.option("-o", "--output", required=True, metavar="OUTPUT",
+              help="Output .parquet or .jsonl (.jsonl.gz) file, or - for JSONL on stdout.")
+@engine_options
+@click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
+@click.option("--id-column", default=None, help="Column copied to the output to identify rows (default: 'row', the 0-based row number).")
+@click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
+              help="Unreadable JSONL lines: stop with an error, or skip them and record them in OUTPUT.rejects.jsonl.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Tag only the first N rows.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
+def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries,
+        text_column, id_column, on_error, overwrite, limit, quiet):
+    """Tag every row of INPUT and write one row of entities per input row to OUTPUT.
+
+    INPUT is a .parquet file or a folder of them, a .jsonl/.ndjson file (optionally .gz), or - for JSONL on
+    stdin. Each output row holds the id column (or 'row') and 'entities': a list of
+    {start, end, label, score, text} with character offsets into the input text.
+
+    \b
+    Example:
+      fasttag run corpus.parquet -o entities.parquet --id-column doc_id
+      cat docs.jsonl | fasttag run - -o - --model my-export > entities.jsonl
+    """
+    from fasttag.run import check_paths, run as run_corpus
+
+    check_paths(input, output, overwrite)
+    tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries)
+    if not quiet:
+        note = f" ({tagger.model.note})" if tagger.model.note else ""
+        click.echo(f"fasttag: {tagger.bundle.path} on {tagger.provider}{note}", err=True)
+    bar = None
+    if not quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(unit=" rows", file=sys.stderr, dynamic_ncols=True)
+        tokens = [0]
+
+        def progress(rows: int, n_tokens: int) -> None:
+            tokens[0] += n_tokens
+            bar.update(rows)
+            bar.set_postfix_str(f"{tokens[0] / max(bar.format_dict['elapsed'], 1e-9):,.0f} tokens/s")
+    else:
+        progress = None
+    try:
+        summary = run_corpus(tagger, input, output, text_column=text_column, id_column=id_column, limit=limit,
+                             on_error=on_error, overwrite=overwrite, progress=progress)
+    except KeyboardInterrupt:
+        raise click.ClickException(
+            f"interrupted; nothing was written to {output}. Run the same command again to start over"
+        ) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    if not quiet:
+        click.echo(f"fasttag: {summary.line()}", err=True)

@@ -1,0 +1,212 @@
+"""`fasttag export`: a transformers checkpoint -> ONNX (optimum), validated against PyTorch, optionally int8/fp16."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fasttag import __version__
+from fasttag.errors import FasttagError, MissingExtraError, ModelError, UsageError
+from fasttag.model import MANIFEST, ONNX_FILE, TOKENIZER_FILE, _OFFSET_POSITION_MODELS
+
+PRECISIONS = ("fp32", "fp16", "int8")
+DEFAULT_OPSET = 18
+FP32_ATOL = 1e-3
+MIN_AGREEMENT = 0.98  # int8 / fp16 argmax agreement with PyTorch
+
+VALIDATION_TEXTS = [
+    "Angela Merkel met Emmanuel Macron in Paris on Tuesday.",
+    "Apple Inc. opened a new office in São Paulo, Brazil, in 2021.",
+    "The European Central Bank raised rates by 0.25% to 4.5%.",
+    "Dr. Jean-Luc Picard (born 2305) commanded the U.S.S. Enterprise.",
+    "東京 is the capital of Japan; 北京 is the capital of China.",
+    "Zoë Ådahl-Müller flew from Zürich to Reykjavík via Köln.",
+    "@nasa posted 🚀 photos of Mars at 10:45 UTC #space",
+    "Microsoft's CEO Satya Nadella spoke at the World Economic Forum in Davos.",
+    "The 2022 FIFA World Cup final in Lusail ended 3-3 between Argentina and France.",
+    "ca. 1,200 km north-east of New York lies Halifax, Nova Scotia.",
+    "Sentence without any entity at all.",
+    "UNITED NATIONS, Nov 28 (Reuters) - Security Council members voted on Friday.",
+]
+
+
+class ValidationError(FasttagError):
+    """The exported graph disagrees with PyTorch beyond the tolerance."""
+
+
+@dataclass
+class Validation:
+    max_abs_diff: float
+    argmax_agreement: float
+    tokens: int
+    provider: str
+    passed: bool
+
+    def as_dict(self) -> dict:
+        return {
+            "max_abs_logit_diff": self.max_abs_diff,
+            "argmax_agreement": self.argmax_agreement,
+            "tokens": self.tokens,
+            "provider": self.provider,
+            "passed": self.passed,
+        }
+
+
+def _require_train_extra():
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+        from optimum.exporters.onnx import main_export  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError("train", "fasttag export", exc.name or "torch/transformers/optimum-onnx") from None
+
+
+def export(
+    model: str,
+    out_dir: str | Path,
+    precision: str = "fp32",
+    opset: int = DEFAULT_OPSET,
+    overwrite: bool = False,
+    per_channel: bool = True,
+    validate: bool = True,
+    log=print,
+) -> dict:
+    """Export `model` to `out_dir`; returns the manifest written to out_dir/fasttag.json."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise UsageError(f"output folder {out} is not empty; pass --overwrite to replace it")
+    _require_train_extra()
+    import transformers
+    from optimum.exporters.onnx import main_export
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        local = Path(model).is_dir()
+        log(f"exporting {model} to ONNX (opset {opset}) ...")
+        try:
+            main_export(
+                model,
+                work,
+                task="token-classification",
+                opset=opset,
+                do_validation=False,
+                local_files_only=local,
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"cannot export {model}: {str(exc).splitlines()[0]}") from None
+        if not (work / TOKENIZER_FILE).exists():
+            tok = transformers.AutoTokenizer.from_pretrained(model, use_fast=True, local_files_only=local)
+            if not tok.is_fast:
+                raise ModelError(f"{model} has no fast tokenizer; fasttag needs tokenizer.json")
+            tok.save_pretrained(work)
+        fp32_path = work / ONNX_FILE
+        if precision != "fp32":
+            _convert(fp32_path, precision, per_channel, log)
+        config = json.loads((work / "config.json").read_text())
+        labels = [config["id2label"][k] for k in sorted(config["id2label"], key=int)]
+        validation = None
+        if validate:
+            validation = validate_against_torch(model, work / ONNX_FILE, precision, local)
+            log(
+                f"validation ({validation.provider}, {validation.tokens} tokens): max |logit diff| "
+                f"{validation.max_abs_diff:.2e}, argmax agreement {validation.argmax_agreement:.2%}"
+            )
+        manifest = {
+            "format": 1,
+            "task": "token-classification",
+            "labels": labels,
+            "max_length": max_length_of(work, config),
+            "precision": precision,
+            "opset": opset,
+            "source_model": str(Path(model).resolve()) if local else model,
+            "validation": validation.as_dict() if validation else None,
+            "fasttag_version": __version__,
+            "transformers_version": transformers.__version__,
+        }
+        (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if validation and not validation.passed:
+            limit = (
+                f"max |diff| <= {FP32_ATOL} and 100% agreement" if precision == "fp32" else f">= {MIN_AGREEMENT:.0%} agreement"
+            )
+            raise ValidationError(
+                f"the {precision} ONNX model disagrees with PyTorch (max |logit diff| {validation.max_abs_diff:.2e}, "
+                f"argmax agreement {validation.argmax_agreement:.2%}; required: {limit}); nothing written to {out}"
+            )
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        work.rename(out)
+        return manifest
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _convert(path: Path, precision: str, per_channel: bool, log) -> None:
+    tmp = path.with_name(f"model.{precision}.onnx")
+    if precision == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        log(f"quantizing to int8 (dynamic, per_channel={per_channel}) ...")
+        quantize_dynamic(path, tmp, weight_type=QuantType.QInt8, per_channel=per_channel)
+    else:
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        log("converting weights to fp16 (inputs and outputs stay int64/float32) ...")
+        onnx.save(convert_float_to_float16(onnx.load(str(path)), keep_io_types=True), str(tmp))
+    tmp.replace(path)
+
+
+def max_length_of(folder: Path, config: dict) -> int:
+    limits = []
+    tok_cfg = folder / "tokenizer_config.json"
+    if tok_cfg.exists():
+        mml = json.loads(tok_cfg.read_text()).get("model_max_length")
+        if isinstance(mml, (int, float)) and 0 < mml < 1_000_000:
+            limits.append(int(mml))
+    mpe = config.get("max_position_embeddings")
+    if isinstance(mpe, int):
+        offset = config.get("pad_token_id", 1) + 1 if config.get("model_type") in _OFFSET_POSITION_MODELS else 0
+        limits.append(mpe - offset)
+    return min(limits) if limits else 512
+
+
+def validate_against_torch(model: str, onnx_path: Path, precision: str, local: bool) -> Validation:
+    """Logits of PyTorch and onnxruntime on VALIDATION_TEXTS, compared on real (non-padding) tokens."""
+    import onnxruntime as ort
+    import torch
+    import transformers
+
+    tok = transformers.AutoTokenizer.from_pretrained(model, local_files_only=local)
+    pt = transformers.AutoModelForTokenClassification.from_pretrained(model, local_files_only=local).eval()
+    enc = tok(VALIDATION_TEXTS, padding=True, truncation=True, return_tensors="np")
+    with torch.no_grad():
+        ref = pt(**{k: torch.from_numpy(v) for k, v in enc.items()}).logits.float().numpy()
+    providers = ["CPUExecutionProvider"]
+    if precision == "fp16" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    try:
+        sess = ort.InferenceSession(str(onnx_path), providers=providers)
+    except Exception as exc:
+        raise ModelError(f"onnxruntime cannot load the {precision} export: {str(exc).splitlines()[0]}") from None
+    names = {i.name for i in sess.get_inputs()}
+    try:
+        got = sess.run(None, {k: v.astype(np.int64) for k, v in enc.items() if k in names})[0].astype(np.float32)
+    except Exception as exc:
+        raise ModelError(
+            f"onnxruntime ({sess.get_providers()[0]}) cannot run the {precision} export: {str(exc).splitlines()[0]}"
+            + ("; fp16 models need a GPU (onnxruntime-gpu with CUDA)" if precision == "fp16" else "")
+        ) from None
+    mask = enc["attention_mask"].astype(bool)
+    diff = float(np.abs(ref - got)[mask].max())
+    agree = float((ref.argmax(-1) == got.argmax(-1))[mask].mean())
+    passed = (diff <= FP32_ATOL and agree == 1.0) if precision == "fp32" else agree >= MIN_AGREEMENT
+    return Validation(diff, agree, int(mask.sum()), sess.get_providers()[0], passed)

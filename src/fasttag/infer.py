@@ -1,0 +1,102 @@
+"""Run model windows through onnxruntime and return per-token probabilities."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fasttag.errors import ModelError, UsageError
+from fasttag.model import ALLOWED_INPUTS
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+class OnnxModel:
+    """One onnxruntime session; `run(input_ids, attention_mask)` returns logits (batch, seq, labels)."""
+
+    def __init__(self, path: Path, device: str = "auto", threads: int | None = None):
+        import onnxruntime as ort
+
+        if device not in DEVICES:
+            raise UsageError(f"device must be one of {', '.join(DEVICES)}")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3  # errors only: a missing CUDA library is reported by us, in one line
+        available = ort.get_available_providers()
+        want_cuda = device == "cuda" or (device == "auto" and "CUDAExecutionProvider" in available)
+        if device == "cuda" and "CUDAExecutionProvider" not in available:
+            raise UsageError(
+                "--device cuda: this onnxruntime has no CUDA execution provider "
+                f"(available: {', '.join(available)}); install onnxruntime-gpu"
+            )
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if want_cuda else ["CPUExecutionProvider"]
+        self.note = ""
+        if want_cuda and device == "auto":
+            # A missing CUDA library is logged by onnxruntime's default logger; we report it ourselves, in one line.
+            ort.set_default_logger_severity(4)
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph classes
+            if want_cuda and device == "auto":
+                self.session = self._cpu_session(ort, path, opts)
+                self.note = f"CUDA unusable ({str(exc).splitlines()[0][:120]}); using CPU"
+            else:
+                raise ModelError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+        finally:
+            ort.set_default_logger_severity(2)
+        self.provider = self.session.get_providers()[0]
+        if device == "cuda" and self.provider != "CUDAExecutionProvider":
+            raise UsageError("--device cuda: the CUDA execution provider could not be initialised (see CUDA/cuDNN setup)")
+        if want_cuda and self.provider != "CUDAExecutionProvider" and not self.note:
+            self.note = "CUDA provider could not start (no GPU or CUDA libraries); using CPU"
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        unexpected = set(inputs) - ALLOWED_INPUTS
+        if unexpected or "input_ids" not in inputs:
+            raise ModelError(
+                f"{path}: unexpected ONNX inputs {sorted(inputs)}; expected input_ids, attention_mask "
+                "and optionally token_type_ids (export with 'fasttag export')"
+            )
+        self.input_names = set(inputs)
+        outputs = self.session.get_outputs()
+        self.output_name = "logits" if any(o.name == "logits" for o in outputs) else outputs[0].name
+        self.float16_output = "float16" in (outputs[0].type or "")
+
+    @staticmethod
+    def _cpu_session(ort, path, opts):
+        try:
+            return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": input_ids}
+        if "attention_mask" in self.input_names:
+            feed["attention_mask"] = attention_mask
+        if "token_type_ids" in self.input_names:
+            feed["token_type_ids"] = np.zeros_like(input_ids)
+        (logits,) = self.session.run([self.output_name], feed)
+        return logits
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row softmax in float32, computed as transformers' pipeline does (shift by the max)."""
+    logits = logits.astype(np.float32, copy=False)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def default_threads() -> int | None:
+    env = os.environ.get("FASTTAG_THREADS")
+    return int(env) if env else None

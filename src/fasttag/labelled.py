@@ -1,0 +1,397 @@
+"""Read labelled sentences (words and their IOB tags) for training and evaluation.
+
+Formats, chosen by extension (``.gz`` allowed on the text ones):
+
+- CoNLL columns (``.txt .conll .iob .bio .tsv``): the word in the first column, the tag in the
+  last, separated by tabs (when the line has one) or spaces; a blank line between sentences;
+  ``-DOCSTART-`` lines skipped. Every line of a file must have the same number of columns.
+- JSON lines (``.jsonl .ndjson``) and Parquet (``.parquet``): a ``tokens`` list column and a tag
+  list column (``ner_tags`` unless told), holding tag strings or integers that index ``labels``.
+  Parquet files written by HuggingFace ``datasets`` carry their ClassLabel names, used when no
+  ``labels`` are given.
+
+Tags come out as IOB2. IOB1 (``I-`` starts an entity, ``B-`` only separates two adjacent entities
+of one type) and IOB2 with stray ``I-`` tags are mended by the same rule: an ``I-X`` that does not
+follow ``B-X`` or ``I-X`` becomes ``B-X``. ``scheme="auto"`` takes a file as IOB1 when some ``I-``
+tag starts an entity and no ``B-`` tag does (a ``B-X`` right after ``B-X``/``I-X`` does not count);
+otherwise as IOB2, where each mended tag is an annotation error, counted in ``repaired`` so that
+the caller can warn. Only the standard library and pyarrow here: the light install's `fasttag eval`
+reads with it too.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fasttag.errors import InputError, UsageError
+
+SCHEMES = ("auto", "iob1", "iob2")
+CONLL_SUFFIXES = (".txt", ".conll", ".iob", ".bio", ".tsv")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+PARQUET_SUFFIXES = (".parquet",)
+DOCSTART = "-DOCSTART-"
+
+
+@dataclass
+class LabelledData:
+    """Sentences of words with one IOB2 tag per word, and where each sentence came from."""
+
+    tokens: list[list[str]]
+    tags: list[list[str]]
+    source: str
+    # Where each sentence starts, 1-based: a line number, or a row number when unit is "row".
+    locations: list[int] = field(default_factory=list)
+    # "word-line": one line per word (CoNLL); "line": one line per sentence (JSONL); "row": a row.
+    unit: str = "row"
+    scheme: str = "iob2"  # the scheme the source was read as
+    repaired: int = 0  # I- tags turned into B- (annotation errors when scheme is iob2)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def labels(self) -> list[str]:
+        """The ordered label list of the tags present (see `order_labels`)."""
+        return order_labels(tag for sentence in self.tags for tag in sentence)
+
+    @property
+    def n_words(self) -> int:
+        return sum(len(sentence) for sentence in self.tokens)
+
+    def where(self, sentence: int, word: int | None = None) -> str:
+        """``FILE:LINE`` (or ``FILE: row N``) of a sentence, or of one of its words."""
+        loc = self.locations[sentence] if self.locations else sentence + 1
+        if self.unit == "word-line":
+            return f"{self.source}:{loc + (word or 0)}"
+        place = f"{self.source}:{loc}" if self.unit == "line" else f"{self.source}: row {loc}"
+        return place if word is None else f"{place} (word {word + 1})"
+
+
+def is_tag(tag: object) -> bool:
+    """Whether ``tag`` is ``O``, ``B-TYPE`` or ``I-TYPE``."""
+    return isinstance(tag, str) and (tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2))
+
+
+def order_labels(tags: Iterable[str]) -> list[str]:
+    """``O`` first, then per entity type in alphabetical order ``B-type`` and ``I-type``.
+
+    Both prefixes are listed for every type seen, even if only one of them occurs.
+    """
+    types = set()
+    for tag in tags:
+        if not is_tag(tag):
+            raise ValueError(f"{tag!r} is not O, B-TYPE or I-TYPE")
+        if tag != "O":
+            types.add(tag[2:])
+    return ["O"] + [f"{prefix}-{kind}" for kind in sorted(types) for prefix in "BI"]
+
+
+def parse_labels(labels: str | Sequence[str] | None) -> list[str] | None:
+    """Check a label list (or a comma-separated string of labels); None stays None."""
+    if labels is None:
+        return None
+    if isinstance(labels, str):
+        labels = [label.strip() for label in labels.split(",") if label.strip()]
+    labels = list(labels)
+    if not labels:
+        raise UsageError("the label list is empty")
+    bad = [label for label in labels if not is_tag(label)]
+    if bad:
+        raise UsageError(f"label {bad[0]!r} is not O, B-TYPE or I-TYPE")
+    seen: set[str] = set()
+    for label in labels:
+        if label in seen:
+            raise UsageError(f"label {label!r} is listed twice")
+        seen.add(label)
+    return labels
+
+
+def detect_scheme(tags: Iterable[Sequence[str]]) -> str:
+    """``"iob1"`` if some ``I-`` tag starts an entity and no ``B-`` tag does, else ``"iob2"``."""
+    i_starts = False
+    for sentence in tags:
+        prev = "O"
+        for tag in sentence:
+            starts = prev == "O" or prev[2:] != tag[2:]
+            if tag[:2] == "B-" and starts:
+                return "iob2"
+            if tag[:2] == "I-" and starts:
+                i_starts = True
+            prev = tag
+    return "iob1" if i_starts else "iob2"
+
+
+def to_iob2(tags: Sequence[str]) -> tuple[list[str], int]:
+    """IOB2 tags of one sentence: each ``I-X`` not after ``B-X``/``I-X`` becomes ``B-X``.
+
+    Returns the tags and how many were changed.
+    """
+    out = list(tags)
+    changed = 0
+    prev = "O"
+    for i, tag in enumerate(out):
+        if tag[:2] == "I-" and (prev == "O" or prev[2:] != tag[2:]):
+            out[i] = "B-" + tag[2:]
+            changed += 1
+        prev = tag
+    return out, changed
+
+
+def read_labelled(
+    path: str | Path,
+    *,
+    tag_column: str = "ner_tags",
+    labels: Sequence[str] | None = None,
+    scheme: str = "auto",
+    format: str | None = None,
+) -> LabelledData:
+    """Read a labelled file (CoNLL columns, JSONL or Parquet) into IOB2 `LabelledData`.
+
+    ``labels``, when given, is the complete label list: integer tags index it, and a tag outside it
+    is an error. ``format`` (``"conll"``, ``"jsonl"``, ``"parquet"``) overrides the extension.
+    """
+    path = Path(path)
+    labels = parse_labels(labels)
+    kind = _format_of(str(path), format)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if kind == "conll":
+        tokens, tags, locations = _read_conll(path)
+        unit = "word-line"
+    elif kind == "jsonl":
+        tokens, tags, locations = _read_jsonl(path, tag_column)
+        unit = "line"
+    else:
+        tokens, tags, locations, labels = _read_parquet(path, tag_column, labels)
+        unit = "row"
+    return make_labelled(
+        tokens, tags, str(path), labels=labels, scheme=scheme, locations=locations, unit=unit
+    )
+
+
+def make_labelled(
+    tokens: list[list[str]],
+    tags: list[list[Any]],
+    source: str,
+    *,
+    labels: Sequence[str] | None = None,
+    scheme: str = "auto",
+    locations: list[int] | None = None,
+    unit: str = "row",
+) -> LabelledData:
+    """Check raw tags (strings, or integers indexing ``labels``) and convert them to IOB2."""
+    if scheme not in SCHEMES:
+        raise UsageError(f"unknown tag scheme {scheme!r}: use one of {', '.join(SCHEMES)}")
+    labels = parse_labels(labels)
+    data = LabelledData(tokens, tags, source, locations or [], unit)
+    if not tokens:
+        raise InputError(f"{source}: no labelled sentences found")
+    allowed = set(labels) if labels is not None else None
+    for n, sentence in enumerate(tags):
+        for w, tag in enumerate(sentence):
+            if not isinstance(tag, str):
+                sentence[w] = tag = _label_of_index(tag, labels, data, n, w)
+            if not is_tag(tag):
+                raise InputError(f"{data.where(n, w)}: tag {tag!r} is not O, B-TYPE or I-TYPE")
+            if allowed is not None and tag not in allowed:
+                raise InputError(f"{data.where(n, w)}: tag {tag!r} is not in the given labels")
+    data.scheme = detect_scheme(tags) if scheme == "auto" else scheme
+    for n, sentence in enumerate(tags):
+        fixed, changed = to_iob2(sentence)
+        if changed:
+            if allowed is not None:
+                for w, (old, new) in enumerate(zip(sentence, fixed)):
+                    if new not in allowed:
+                        raise InputError(
+                            f"{data.where(n, w)}: tag {old!r} starts an entity, as {new!r}, "
+                            "which is not in the given labels"
+                        )
+            tags[n] = fixed
+            data.repaired += changed
+    return data
+
+
+def _label_of_index(tag: Any, labels: list[str] | None, data: LabelledData, n: int, w: int) -> str:
+    if isinstance(tag, bool) or not isinstance(tag, int):
+        raise InputError(f"{data.where(n, w)}: tag {tag!r} is neither a string nor an integer")
+    if labels is None:
+        raise InputError(
+            f"{data.where(n, w)}: tags are integers; give the label names in order "
+            "(--labels O,B-PER,I-PER,...)"
+        )
+    if not 0 <= tag < len(labels):
+        raise InputError(f"{data.where(n, w)}: tag {tag} is out of range for {len(labels)} labels")
+    return labels[tag]
+
+
+def _format_of(name: str, format: str | None) -> str:
+    if format is not None:
+        if format not in ("conll", "jsonl", "parquet"):
+            raise UsageError(f"unknown format {format!r}: use conll, jsonl or parquet")
+        return format
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        lower = lower[:-3]
+    if lower.endswith(CONLL_SUFFIXES):
+        return "conll"
+    if lower.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if lower.endswith(PARQUET_SUFFIXES) and not name.lower().endswith(".gz"):
+        return "parquet"
+    raise InputError(
+        f"{name}: cannot tell the format from the extension; use "
+        f"{' '.join(CONLL_SUFFIXES)} (CoNLL columns), {' '.join(JSONL_SUFFIXES)} (JSON lines, "
+        "optionally .gz) or .parquet"
+    )
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def _lines(path: Path) -> Iterable[tuple[int, str]]:
+    """Numbered lines, with decoding and gzip errors reported by file and line."""
+    lineno = 0
+    try:
+        with _open_text(path) as f:
+            for lineno, line in enumerate(f, 1):
+                yield lineno, line
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}:{lineno + 1}: not UTF-8 text ({exc.reason})") from exc
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}:{lineno + 1}: cannot read ({exc})") from exc
+
+
+def _read_conll(path: Path) -> tuple[list[list[str]], list[list[Any]], list[int]]:
+    tokens: list[list[str]] = []
+    tags: list[list[Any]] = []
+    locations: list[int] = []
+    words: list[str] = []
+    word_tags: list[str] = []
+    columns = 0
+    columns_line = 0
+
+    def end_sentence() -> None:
+        if words:
+            tokens.append(words.copy())
+            tags.append(word_tags.copy())
+            words.clear()
+            word_tags.clear()
+
+    for lineno, line in _lines(path):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            end_sentence()
+            continue
+        # Tabs, when present, separate the columns, so a word may hold a space.
+        fields = [f.strip() for f in line.split("\t")] if "\t" in line else line.split()
+        if fields[0] == DOCSTART:
+            end_sentence()
+            continue
+        if len(fields) < 2:
+            raise InputError(
+                f"{path}:{lineno}: expected a word and a tag separated by a space or tab, "
+                f"got {line!r}"
+            )
+        if not columns:
+            columns, columns_line = len(fields), lineno
+        elif len(fields) != columns:
+            raise InputError(
+                f"{path}:{lineno}: {len(fields)} columns, but line {columns_line} has {columns}"
+            )
+        if not words:
+            locations.append(lineno)
+        words.append(fields[0])
+        word_tags.append(fields[-1])
+    end_sentence()
+    return tokens, tags, locations
+
+
+def _read_jsonl(path: Path, tag_column: str) -> tuple[list[list[str]], list[list[Any]], list[int]]:
+    tokens: list[list[str]] = []
+    tags: list[list[Any]] = []
+    locations: list[int] = []
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(record, dict):
+            raise InputError(f"{path}:{lineno}: expected a JSON object per line")
+        words, word_tags = _check_record(
+            record.get("tokens"), record.get(tag_column), tag_column, f"{path}:{lineno}"
+        )
+        if words:
+            tokens.append(words)
+            tags.append(word_tags)
+            locations.append(lineno)
+    return tokens, tags, locations
+
+
+def _check_record(words: Any, word_tags: Any, tag_column: str, where: str) -> tuple[list, list]:
+    if words is None:
+        raise InputError(f"{where}: no 'tokens' field")
+    if word_tags is None:
+        raise InputError(f"{where}: no {tag_column!r} field (name the tag field with --tag-column)")
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise InputError(f"{where}: 'tokens' is not a list of strings")
+    if not isinstance(word_tags, list):
+        raise InputError(f"{where}: {tag_column!r} is not a list")
+    if len(words) != len(word_tags):
+        raise InputError(f"{where}: {len(words)} tokens but {len(word_tags)} tags")
+    return words, word_tags
+
+
+def _read_parquet(
+    path: Path, tag_column: str, labels: list[str] | None
+) -> tuple[list[list[str]], list[list[Any]], list[int], list[str] | None]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+        missing = [c for c in ("tokens", tag_column) if c not in schema.names]
+        if missing:
+            raise InputError(
+                f"{path}: no {missing[0]!r} column (columns: {', '.join(schema.names)})"
+                + ("; name the tag column with --tag-column" if missing[0] == tag_column else "")
+            )
+        table = pq.read_table(path, columns=["tokens", tag_column])
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot read as Parquet ({exc})") from exc
+    if labels is None:
+        labels = _classlabel_names(schema, tag_column)
+    tokens: list[list[str]] = []
+    tags: list[list[Any]] = []
+    locations: list[int] = []
+    column_tags = table.column(tag_column).to_pylist()
+    for row, (words, word_tags) in enumerate(zip(table.column("tokens").to_pylist(), column_tags)):
+        words, word_tags = _check_record(words, word_tags, tag_column, f"{path}: row {row + 1}")
+        if words:
+            tokens.append(words)
+            tags.append(word_tags)
+            locations.append(row + 1)
+    return tokens, tags, locations, labels
+
+
+def _classlabel_names(schema: Any, tag_column: str) -> list[str] | None:
+    """The ClassLabel names HuggingFace ``datasets`` stores in a Parquet file's metadata."""
+    try:
+        meta = json.loads((schema.metadata or {})[b"huggingface"])
+        feature = meta["info"]["features"][tag_column]
+        inner = feature.get("feature", feature)
+        names = list(inner["names"]) if inner.get("_type") == "ClassLabel" else []
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None
+    # Names that are not IOB tags (a POS column, say) are no label list for us.
+    return names if names and all(is_tag(name) for name in names) else None

@@ -1,0 +1,213 @@
+"""Stream a corpus (Parquet file or folder, JSONL/NDJSON, optionally gzipped, or stdin) in bounded chunks."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fasttag.errors import InputError, UsageError
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
+ON_ERROR = ("stop", "skip")
+
+
+@dataclass
+class RawChunk:
+    """Consecutive input rows: their ids (or None for row numbers) and texts (None where unusable)."""
+
+    first_row: int
+    texts: list[str | None]
+    ids: pa.Array | None = None
+
+
+@dataclass
+class Rejected:
+    """A JSONL line that could not be read, kept verbatim so nothing is silently lost."""
+
+    line: int
+    error: str
+    raw: str
+
+
+@dataclass
+class ReadStats:
+    rows: int = 0
+    null_texts: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def corpus_format(path: str) -> str:
+    if path == "-":
+        return "jsonl"
+    name = path.lower()
+    if name.endswith(".parquet") or Path(path).is_dir():
+        return "parquet"
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    raise UsageError(f"cannot tell the format of {path}: use .parquet (or a folder of them), .jsonl, .ndjson, .jsonl.gz, or -")
+
+
+def texts_from_column(column: pa.ChunkedArray | pa.Array, name: str, where: str = "") -> tuple[list, int]:
+    """Python strings of a string column (None for nulls) and the number of nulls."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        raise InputError(f"{where}text column {name!r} has type {column.type}, expected a string column")
+    return column.to_pylist(), column.null_count
+
+
+class CorpusReader:
+    """Iterates RawChunks of at most `chunk_rows` rows; memory stays bounded whatever the corpus size."""
+
+    def __init__(
+        self,
+        path: str,
+        text_column: str = "text",
+        id_column: str | None = None,
+        chunk_rows: int = 2048,
+        limit: int | None = None,
+        on_error: str = "stop",
+        skip_rows: int = 0,
+    ):
+        if on_error not in ON_ERROR:
+            raise UsageError(f"--on-error must be one of {', '.join(ON_ERROR)}")
+        self.path = path
+        self.format = corpus_format(path)
+        self.text_column = text_column
+        self.id_column = id_column
+        self.chunk_rows = chunk_rows
+        self.limit = limit
+        self.on_error = on_error
+        self.skip_rows = skip_rows
+        self.stats = ReadStats()
+        if path != "-" and not Path(path).exists():
+            raise InputError(f"input {path} does not exist")
+
+    def __iter__(self) -> Iterator[RawChunk]:
+        chunks = self._parquet() if self.format == "parquet" else self._jsonl()
+        row = 0
+        for chunk in chunks:
+            n = len(chunk.texts)
+            if self.limit is not None and row + n > self.limit:
+                keep = self.limit - row
+                chunk = RawChunk(chunk.first_row, chunk.texts[:keep], chunk.ids[:keep] if chunk.ids is not None else None)
+                n = keep
+            if row + n <= self.skip_rows:
+                row += n
+                continue
+            if row < self.skip_rows:
+                cut = self.skip_rows - row
+                chunk = RawChunk(row + cut, chunk.texts[cut:], chunk.ids[cut:] if chunk.ids is not None else None)
+            chunk.first_row = max(row, self.skip_rows)
+            row += n
+            self.stats.rows = row
+            self.stats.null_texts += sum(1 for t in chunk.texts if not isinstance(t, str))
+            if chunk.texts:
+                yield chunk
+            if self.limit is not None and row >= self.limit:
+                return
+
+    # -- Parquet --------------------------------------------------------------------------------
+    def parquet_files(self) -> list[Path]:
+        p = Path(self.path)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*.parquet") if f.is_file())
+            if not files:
+                raise InputError(f"folder {p} holds no .parquet files")
+            return files
+        return [p]
+
+    def _parquet(self) -> Iterator[RawChunk]:
+        for f in self.parquet_files():
+            try:
+                pf = pq.ParquetFile(f)
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(f"{f}: not a readable Parquet file ({exc})") from None
+            names = pf.schema_arrow.names
+            for col in (self.text_column, self.id_column):
+                if col and col not in names:
+                    what = "text" if col == self.text_column else "id"
+                    raise InputError(f"{f}: no {what} column {col!r}; columns found: {', '.join(names)}")
+            ttype = pf.schema_arrow.field(self.text_column).type
+            if not (pa.types.is_string(ttype) or pa.types.is_large_string(ttype)):
+                raise InputError(f"{f}: text column {self.text_column!r} has type {ttype}, expected string")
+            columns = [self.text_column] + ([self.id_column] if self.id_column and self.id_column != self.text_column else [])
+            try:
+                for batch in pf.iter_batches(batch_size=self.chunk_rows, columns=columns):
+                    ids = batch.column(self.id_column) if self.id_column else None
+                    yield RawChunk(0, batch.column(self.text_column).to_pylist(), ids)
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from None
+
+    # -- JSONL ----------------------------------------------------------------------------------
+    def _open(self) -> IO[bytes]:
+        if self.path == "-":
+            return sys.stdin.buffer
+        if self.path.lower().endswith(".gz"):
+            return gzip.open(self.path, "rb")
+        return open(self.path, "rb")
+
+    def _reject(self, lineno: int, raw: bytes, error: str) -> None:
+        where = "stdin" if self.path == "-" else self.path
+        if self.on_error == "stop":
+            raise InputError(f"{where}, line {lineno}: {error} (use --on-error skip to skip and record such lines)")
+        self.stats.rejected.append(Rejected(lineno, error, raw.decode("utf-8", "replace").rstrip("\r\n")))
+
+    def _jsonl(self) -> Iterator[RawChunk]:
+        texts: list = []
+        ids: list = []
+        fh = self._open()
+        try:
+            for lineno, raw in enumerate(_lines(fh, self.path), start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    self._reject(lineno, raw, f"invalid UTF-8 ({exc.reason} at byte {exc.start})")
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    self._reject(lineno, raw, f"malformed JSON ({exc.msg} at column {exc.colno})")
+                    continue
+                if not isinstance(obj, dict):
+                    self._reject(lineno, raw, f"expected a JSON object, got {type(obj).__name__}")
+                    continue
+                if self.text_column not in obj:
+                    found = ", ".join(list(obj)[:20]) or "none"
+                    raise InputError(
+                        f"{self.path}, line {lineno}: no text field {self.text_column!r}; fields found: {found} "
+                        "(choose one with --text-column)"
+                    )
+                texts.append(obj[self.text_column])
+                if self.id_column:
+                    ids.append(obj.get(self.id_column))
+                if len(texts) >= self.chunk_rows:
+                    yield RawChunk(0, texts, _id_array(ids, self.id_column) if self.id_column else None)
+                    texts, ids = [], []
+            if texts:
+                yield RawChunk(0, texts, _id_array(ids, self.id_column) if self.id_column else None)
+        finally:
+            if fh is not sys.stdin.buffer:
+                fh.close()
+
+
+def _lines(fh: IO[bytes], path: str) -> Iterator[bytes]:
+    try:
+        yield from fh
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+
+
+def _id_array(values: list, name: str) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        raise InputError(f"id column {name!r} mixes value types ({exc})") from None
+

@@ -1,0 +1,203 @@
+"""`Tagger`: the Python API over the engine (tokenize -> batch -> infer -> aggregate)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from fasttag.aggregate import STRATEGIES, Spans, decode_spans
+from fasttag.batch import TokenBudgetBatcher
+from fasttag.errors import UsageError
+from fasttag.infer import OnnxModel, default_threads, softmax
+from fasttag.model import LabelScheme, ModelBundle, _read_json
+from fasttag.tokenize import DocumentTokenizer, TokenizedChunk
+from fasttag.types import ENTITIES_TYPE, ENTITY_TYPE, Entity
+
+MAX_LENGTH_CAP = 512
+DEFAULT_STRIDE = 128
+# CPU: ~16-64 rows per batch run fastest (cache); GPU: wide batches.
+CPU_BATCH_TOKENS, CPU_MAX_BATCH = 4096, 64
+GPU_BATCH_TOKENS, GPU_MAX_BATCH = 65536, 1024
+
+
+@dataclass
+class TaggedChunk:
+    """A chunk's documents and their entity spans (span.doc indexes `texts`)."""
+
+    texts: list[str]
+    spans: Spans
+    n_windows: int
+    n_tokens: int
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(s, s + l) for each (s, l), without a Python loop."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    excl = np.cumsum(lengths) - lengths
+    return np.arange(total, dtype=np.int64) + np.repeat(starts - excl, lengths)
+
+
+class Tagger:
+    """Tags texts with an exported model.
+
+    >>> tagger = Tagger.load("model-onnx")            # doctest: +SKIP
+    >>> tagger.tag(["Ada Lovelace was born in London."])  # doctest: +SKIP
+    [[Entity(start=0, end=12, label='PER', ...), Entity(start=25, end=31, label='LOC', ...)]]
+    """
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        aggregation: str = "simple",
+        max_length: int | None = None,
+        stride: int = DEFAULT_STRIDE,
+        batch_tokens: int | None = None,
+        max_batch_size: int | None = None,
+        device: str = "auto",
+        threads: int | None = None,
+        word_boundaries: str = "tokenizer",
+    ):
+        if aggregation not in STRATEGIES:
+            raise UsageError(f"--aggregation must be one of {', '.join(STRATEGIES)}")
+        self.bundle = bundle
+        self.aggregation = aggregation
+        model_max = min(bundle.max_length, MAX_LENGTH_CAP)
+        if max_length is not None and max_length > bundle.max_length:
+            raise UsageError(f"--max-length {max_length} exceeds the model's maximum of {bundle.max_length}")
+        self.max_length = int(max_length or model_max)
+        self.model = OnnxModel(bundle.onnx_path, device=device, threads=threads or default_threads())
+        tok_cfg_path = bundle.path / "tokenizer_config.json"
+        tok_cfg = _read_json(tok_cfg_path) if tok_cfg_path.exists() else {}
+        config = _read_json(bundle.path / "config.json") if (bundle.path / "config.json").exists() else {}
+        unk = tok_cfg.get("unk_token")
+        unk = unk.get("content") if isinstance(unk, dict) else unk
+        stride = min(stride, (self.max_length - 2) // 2) if stride == DEFAULT_STRIDE else stride
+        self.tokenizer = DocumentTokenizer.from_file(
+            bundle.path / "tokenizer.json",
+            max_length=self.max_length,
+            stride=stride,
+            word_boundaries=word_boundaries,
+            pad_id=config.get("pad_token_id"),
+            unk_token=unk,
+        )
+        self.scheme = LabelScheme.from_labels(bundle.labels)
+        on_gpu = self.model.provider != "CPUExecutionProvider"
+        self.batcher = TokenBudgetBatcher(
+            batch_tokens or (GPU_BATCH_TOKENS if on_gpu else CPU_BATCH_TOKENS),
+            max_batch_size or (GPU_MAX_BATCH if on_gpu else CPU_MAX_BATCH),
+            pad_multiple=8 if on_gpu else 1,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, **options) -> "Tagger":
+        """Load an export folder (None: the embedded default model); options as for the constructor."""
+        return cls(ModelBundle.load(path), **options)
+
+    @property
+    def provider(self) -> str:
+        return self.model.provider
+
+    @property
+    def labels(self) -> list[str]:
+        return self.bundle.labels
+
+    # -- engine steps -------------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[str]) -> TokenizedChunk:
+        return self.tokenizer(list(texts), word_level=self.aggregation != "simple")
+
+    def infer(self, chunk: TokenizedChunk) -> np.ndarray:
+        """Probabilities (T, labels) for every content token, each from the window where it is most central."""
+        w = chunk.windows
+        tok = self.tokenizer
+        p, s = len(tok.prefix_ids), len(tok.suffix_ids)
+        probs = np.zeros((chunk.n_tokens, len(self.bundle.labels)), dtype=np.float32)
+        n_text = w.end - w.start
+        for batch in self.batcher.batches(n_text + tok.n_special):
+            idx = batch.windows
+            rows, seq = len(idx), batch.seq_len
+            n = n_text[idx]
+            input_ids = np.full((rows, seq), tok.pad_id, dtype=np.int64)
+            flat = input_ids.reshape(-1)
+            row_base = np.arange(rows, dtype=np.int64) * seq
+            input_ids[:, :p] = tok.prefix_ids
+            flat[_ranges(row_base + p, n)] = chunk.ids[_ranges(w.start[idx], n)]
+            for j in range(s):
+                flat[row_base + p + n + j] = tok.suffix_ids[j]
+            attention_mask = (np.arange(seq)[None, :] < (n + tok.n_special)[:, None]).astype(np.int64)
+            logits = self.model.run(input_ids, attention_mask)
+            own = w.own_end[idx] - w.own_start[idx]
+            src = _ranges(row_base + p + (w.own_start[idx] - w.start[idx]), own)
+            dst = _ranges(w.own_start[idx], own)
+            probs[dst] = softmax(logits.reshape(-1, logits.shape[-1])[src])
+        return probs
+
+    def decode(self, chunk: TokenizedChunk, probs: np.ndarray) -> Spans:
+        return decode_spans(
+            probs, chunk.offsets, chunk.doc_offsets, self.scheme, self.aggregation, chunk.skip, chunk.is_subword
+        )
+
+    def tag_chunk(self, texts: Sequence[str]) -> TaggedChunk:
+        chunk = self.tokenize(texts)
+        return self.finish_chunk(chunk)
+
+    def finish_chunk(self, chunk: TokenizedChunk) -> TaggedChunk:
+        spans = self.decode(chunk, self.infer(chunk))
+        return TaggedChunk(chunk.texts, spans, len(chunk.windows), chunk.n_tokens)
+
+    # -- public API ---------------------------------------------------------------------------
+    def tag(self, texts: Iterable[str | None]) -> list[list[Entity]]:
+        """Entities of each text, in order; None gives an empty list."""
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        tagged = self.tag_chunk(texts)
+        out: list[list[Entity]] = [[] for _ in texts]
+        labels = self.scheme.group_labels
+        sp = tagged.spans
+        for d, a, b, lab, sc in zip(
+            sp.doc.tolist(), sp.start.tolist(), sp.end.tolist(), sp.label.tolist(), sp.score.tolist()
+        ):
+            out[d].append(Entity(a, b, labels[lab], sc, texts[d][a:b]))
+        return out
+
+    def entities_array(self, tagged: TaggedChunk) -> pa.ListArray:
+        """The chunk's entities as list<struct<start, end, label, score, text>>, one list per document."""
+        sp, texts = tagged.spans, tagged.texts
+        counts = np.bincount(sp.doc, minlength=len(texts)) if len(sp) else np.zeros(len(texts), dtype=np.int64)
+        list_offsets = np.zeros(len(texts) + 1, dtype=np.int32)
+        np.cumsum(counts, out=list_offsets[1:])
+        labels = pa.array(self.scheme.group_labels, type=pa.string())
+        starts, ends = sp.start.tolist(), sp.end.tolist()
+        text = [texts[d][a:b] for d, a, b in zip(sp.doc.tolist(), starts, ends)]
+        structs = pa.StructArray.from_arrays(
+            [
+                pa.array(sp.start, type=pa.int32()),
+                pa.array(sp.end, type=pa.int32()),
+                labels.take(pa.array(sp.label, type=pa.int64())),
+                pa.array(sp.score, type=pa.float32()),
+                pa.array(text, type=pa.string()),
+            ],
+            fields=list(ENTITY_TYPE),
+        )
+        return pa.ListArray.from_arrays(pa.array(list_offsets, type=pa.int32()), structs, type=ENTITIES_TYPE)
+
+    def tag_table(self, table: pa.Table, text_column: str = "text", id_column: str | None = None) -> pa.Table:
+        """A table with the id column (or `row`, 0-based) and `entities`, one row per input row."""
+        from fasttag.read import texts_from_column
+
+        if text_column not in table.column_names:
+            raise UsageError(f"no column {text_column!r}; columns: {', '.join(table.column_names)}")
+        texts, _ = texts_from_column(table.column(text_column), text_column)
+        entities = self.entities_array(self.tag_chunk(texts))
+        if id_column:
+            if id_column not in table.column_names:
+                raise UsageError(f"no id column {id_column!r}; columns: {', '.join(table.column_names)}")
+            ids = table.column(id_column)
+            name = id_column
+        else:
+            ids, name = pa.array(np.arange(table.num_rows, dtype=np.int64)), "row"
+        return pa.table({name: ids, "entities": entities})

@@ -1,0 +1,204 @@
+"""Tokenize documents with character offsets and cut them into overlapping model windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from fasttag.errors import ModelError, UsageError
+
+WORD_BOUNDARIES = ("tokenizer", "pipeline")
+
+
+@dataclass
+class Windows:
+    """Model windows over a chunk's flat token arrays (all indices are flat token positions)."""
+
+    doc: np.ndarray  # (W,) document index within the chunk
+    start: np.ndarray  # (W,) first content token fed to the model
+    end: np.ndarray  # (W,) one past the last content token
+    own_start: np.ndarray  # (W,) first token whose prediction this window supplies
+    own_end: np.ndarray  # (W,) one past the last such token
+
+    def __len__(self) -> int:
+        return len(self.doc)
+
+
+@dataclass
+class TokenizedChunk:
+    """A chunk of documents as flat token arrays; document d owns tokens doc_offsets[d]:doc_offsets[d+1]."""
+
+    texts: list[str]
+    doc_offsets: np.ndarray  # (D+1,)
+    ids: np.ndarray  # (T,) int64, content tokens only (no template special tokens)
+    offsets: np.ndarray  # (T, 2) int64 character offsets into the document
+    skip: np.ndarray  # (T,) bool: special tokens inside the text, fed to the model but never tagged
+    is_subword: np.ndarray  # (T,) bool: continues the previous token's word
+    windows: Windows
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.doc_offsets[-1])
+
+
+class DocumentTokenizer:
+    """Wraps a `tokenizers.Tokenizer` (tokenizer.json) and cuts documents into windows of the model's length."""
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        max_length: int,
+        stride: int,
+        word_boundaries: str = "tokenizer",
+        pad_id: int | None = None,
+        unk_token: str | None = None,
+    ):
+        if word_boundaries not in WORD_BOUNDARIES:
+            raise UsageError(f"word boundaries must be one of {', '.join(WORD_BOUNDARIES)}")
+        self.pad_id = _pad_id(tokenizer) if pad_id is None else int(pad_id)
+        self.unk_id = _unk_id(tokenizer, unk_token)
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        self.tokenizer = tokenizer
+        self.word_boundaries = word_boundaries
+        template = tokenizer.encode("a", add_special_tokens=True)
+        mask = template.special_tokens_mask
+        content = [i for i, m in enumerate(mask) if not m]
+        if not content:
+            raise ModelError("the tokenizer produced no content token for the text 'a'")
+        self.prefix_ids = np.asarray(template.ids[: content[0]], dtype=np.int64)
+        self.suffix_ids = np.asarray(template.ids[content[-1] + 1 :], dtype=np.int64)
+        self.n_special = len(self.prefix_ids) + len(self.suffix_ids)
+        self.max_length = int(max_length)
+        self.window_tokens = self.max_length - self.n_special
+        if self.window_tokens < 2:
+            raise UsageError(f"max length {max_length} leaves no room for text after {self.n_special} special tokens")
+        if not 0 <= stride < self.window_tokens:
+            raise UsageError(
+                f"stride {stride} must be at least 0 and less than the window's {self.window_tokens} text tokens "
+                f"(max length {max_length} minus {self.n_special} special tokens)"
+            )
+        self.stride = int(stride)
+        self.subword_prefix = getattr(tokenizer.model, "continuing_subword_prefix", None)
+        vocab = tokenizer.get_vocab(with_added_tokens=True)
+        self.token_lengths = np.zeros(max(vocab.values()) + 1 if vocab else 1, dtype=np.int64)
+        for token, idx in vocab.items():
+            self.token_lengths[idx] = len(token)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs) -> "DocumentTokenizer":
+        try:
+            tok = Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
+            raise ModelError(f"cannot load tokenizer {path}: {exc}") from None
+        return cls(tok, **kwargs)
+
+    def __call__(self, texts: list[str], word_level: bool = False) -> TokenizedChunk:
+        """Tokenize `texts`; `word_level` also computes word boundaries (for first/average/max)."""
+        encs = self.tokenizer.encode_batch(texts, add_special_tokens=True)
+        lens = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
+        total = int(lens.sum())
+        ids = np.fromiter(chain.from_iterable(e.ids for e in encs), dtype=np.int64, count=total)
+        special = np.fromiter(chain.from_iterable(e.special_tokens_mask for e in encs), dtype=bool, count=total)
+        offsets = np.fromiter(
+            chain.from_iterable(chain.from_iterable(e.offsets for e in encs)), dtype=np.int64, count=2 * total
+        ).reshape(-1, 2)
+        # Drop the template's special tokens ([CLS] ... [SEP]); windows add them back.
+        n_content = lens - self.n_special
+        doc_offsets = np.zeros(len(encs) + 1, dtype=np.int64)
+        np.cumsum(n_content, out=doc_offsets[1:])
+        keep = np.ones(total, dtype=bool)
+        enc_start = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+        for k in range(len(self.prefix_ids)):
+            keep[enc_start + k] = False
+        for k in range(1, len(self.suffix_ids) + 1):
+            keep[enc_start + lens - k] = False
+        ids, special, offsets = ids[keep], special[keep], offsets[keep]
+        is_subword = np.zeros(len(ids), dtype=bool)
+        if word_level:
+            word_ids = None
+            if self.word_boundaries == "tokenizer" and not self.subword_prefix:
+                word_ids = np.fromiter(
+                    (-1 if w is None else w for w in chain.from_iterable(e.word_ids for e in encs)),
+                    dtype=np.int64,
+                    count=total,
+                )[keep]
+            is_subword = self._is_subword(texts, doc_offsets, ids, offsets, word_ids)
+        windows = self._windows(doc_offsets)
+        return TokenizedChunk(texts, doc_offsets, ids, offsets, special, is_subword, windows)
+
+    def _is_subword(self, texts, doc_offsets, ids, offsets, word_ids) -> np.ndarray:
+        if word_ids is not None:
+            prev = np.empty_like(word_ids)
+            prev[1:] = word_ids[:-1]
+            prev[0] = -2
+            sub = (word_ids == prev) & (word_ids >= 0)
+        elif self.subword_prefix:
+            # transformers' rule for word-aware tokenizers: a continuation token's text differs from its source span.
+            safe = np.minimum(ids, len(self.token_lengths) - 1)
+            sub = self.token_lengths[safe] != (offsets[:, 1] - offsets[:, 0])
+        else:
+            # transformers' fallback heuristic: the token starts right after a non-space and is not a space itself.
+            sub = np.zeros(len(ids), dtype=bool)
+            for d, text in enumerate(texts):
+                a, b = doc_offsets[d], doc_offsets[d + 1]
+                if a == b or not text:
+                    continue
+                # `" " not in text[start - 1 : start + 1]`, on code points
+                cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+                starts = offsets[a:b, 0]
+                before = cps[np.clip(starts - 1, 0, len(cps) - 1)]
+                at = np.where(starts < len(cps), cps[np.clip(starts, 0, len(cps) - 1)], 0)
+                sub[a:b] = (starts > 0) & (before != 32) & (at != 32)
+        sub &= ids != self.unk_id
+        sub[doc_offsets[:-1][doc_offsets[:-1] < doc_offsets[1:]]] = False
+        return sub
+
+    def _windows(self, doc_offsets: np.ndarray) -> Windows:
+        n = np.diff(doc_offsets)
+        L = self.window_tokens
+        single = np.flatnonzero((n > 0) & (n <= L))
+        docs = [single]
+        starts = [doc_offsets[single]]
+        ends = [doc_offsets[single + 1]]
+        own_starts, own_ends = [starts[0]], [ends[0]]
+        step = L - self.stride
+        for d in np.flatnonzero(n > L):
+            base, size = int(doc_offsets[d]), int(n[d])
+            s = np.arange(0, size - L, step, dtype=np.int64)
+            s = np.append(s, size - L)
+            # Each token takes its prediction from the window whose centre is nearest (where it is most central).
+            cut = (s[:-1] + s[1:] + L - 1) // 2 + 1
+            docs.append(np.full(len(s), d, dtype=np.int64))
+            starts.append(base + s)
+            ends.append(base + s + L)
+            own_starts.append(base + np.concatenate([[0], cut]))
+            own_ends.append(base + np.concatenate([cut, [size]]))
+        cat = lambda xs: np.concatenate(xs).astype(np.int64)  # noqa: E731
+        w = Windows(cat(docs), cat(starts), cat(ends), cat(own_starts), cat(own_ends))
+        order = np.lexsort((w.start, w.doc))
+        return Windows(w.doc[order], w.start[order], w.end[order], w.own_start[order], w.own_end[order])
+
+
+def _pad_id(tok: Tokenizer) -> int:
+    if tok.padding and tok.padding.get("pad_id") is not None:
+        return int(tok.padding["pad_id"])
+    for candidate in ("[PAD]", "<pad>", "<PAD>"):
+        idx = tok.token_to_id(candidate)
+        if idx is not None:
+            return idx
+    return 0
+
+
+def _unk_id(tok: Tokenizer, unk_token: str | None) -> int:
+    unk = unk_token or getattr(tok.model, "unk_token", None)
+    if unk is not None:
+        idx = tok.token_to_id(unk)
+        if idx is not None:
+            return idx
+    unk_id = getattr(tok.model, "unk_id", None)
+    return int(unk_id) if unk_id is not None else -1

@@ -1,0 +1,480 @@
+"""Fine-tune a transformer encoder for token classification: the classic HuggingFace recipe.
+
+Words are tokenized with ``is_split_into_words=True``; each word's label sits on its first
+sub-token (on every sub-token with ``label_all_tokens``, continuations taking the ``I-`` label);
+a `Trainer` evaluates and saves every epoch and keeps the best checkpoint by entity F1.
+
+The F1 reported here is the one a separate evaluator of the exported model gets: each word's
+prediction is read at its first sub-token (also with ``label_all_tokens``, whose evaluation labels
+stay first-sub-token only), a word with no sub-token or past ``max_length`` counts as ``O``, and
+entities are scored strictly as IOB2 by `fasttag.metrics.entity_scores` (seqeval's strict mode).
+
+torch, transformers and accelerate are imported inside the functions: ``import fasttag.train``
+stays cheap, and a missing ``train`` extra is reported as such.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fasttag.errors import InputError, MissingExtraError, ModelError, OutputError, UsageError
+from fasttag.labelled import (
+    SCHEMES,
+    LabelledData,
+    make_labelled,
+    order_labels,
+    parse_labels,
+    read_labelled,
+)
+from fasttag.metrics import entity_scores
+
+Log = Callable[[str], None]
+
+IGNORE = -100  # label id the loss skips
+# Byte-level BPE tokenizers need a space before each word to tokenize pre-split words as in text.
+PREFIX_SPACE_MODELS = {"bart", "bloom", "deberta", "gpt2", "led", "longformer", "mvp", "roberta"}
+
+
+def require_train_extra() -> None:
+    """Raise `MissingExtraError` unless torch, transformers and accelerate import."""
+    try:
+        import accelerate  # noqa: F401  (the Trainer needs it)
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError("train", "fasttag train", exc.name or "torch/transformers") from None
+
+
+@dataclass
+class Encoded:
+    """One split ready for the Trainer, and where each word's first sub-token landed."""
+
+    features: list[dict[str, list[int]]]
+    # Per sentence, per word: the index of the word's first sub-token, or -1 when it has none
+    # (no sub-tokens at all, or cut off by max_length).
+    positions: list[list[int]]
+    truncated: int  # sentences that lost words to max_length
+
+
+def encode(
+    tokenizer: Any,
+    data: LabelledData,
+    label2id: dict[str, int],
+    max_length: int,
+    *,
+    label_all_tokens: bool = False,
+    chunk: int = 1000,
+) -> Encoded:
+    """Tokenize pre-split sentences and align word labels to sub-tokens."""
+    continuation = {
+        label2id[label]: label2id.get("I-" + label[2:], label2id[label])
+        for label in label2id
+        if label.startswith("B-")
+    }
+    features: list[dict[str, list[int]]] = []
+    positions: list[list[int]] = []
+    truncated = 0
+    for start in range(0, len(data), chunk):
+        batch = tokenizer(
+            data.tokens[start : start + chunk],
+            is_split_into_words=True,
+            truncation=True,
+            max_length=max_length,
+        )
+        for k in range(len(batch["input_ids"])):
+            word_ids = batch.word_ids(k)
+            tag_ids = [label2id[tag] for tag in data.tags[start + k]]
+            labels: list[int] = []
+            first = [-1] * len(tag_ids)
+            prev = None
+            for j, w in enumerate(word_ids):
+                if w is None:
+                    labels.append(IGNORE)
+                elif w != prev:
+                    labels.append(tag_ids[w])
+                    first[w] = j
+                elif label_all_tokens:
+                    labels.append(continuation.get(tag_ids[w], tag_ids[w]))
+                else:
+                    labels.append(IGNORE)
+                prev = w
+            last_word = max((w for w in word_ids if w is not None), default=-1)
+            if len(word_ids) >= max_length and last_word + 1 < len(tag_ids):
+                truncated += 1
+            feature = {key: batch[key][k] for key in batch.keys()}
+            feature["labels"] = labels
+            features.append(feature)
+            positions.append(first)
+    return Encoded(features, positions, truncated)
+
+
+def first_subtoken_tags(
+    pred_ids: Any, positions: Sequence[Sequence[int]], id2label: dict[int, str]
+) -> list[list[str]]:
+    """Each word's predicted tag, read at its first sub-token; ``O`` where it has none."""
+    tags = []
+    for row, first in zip(pred_ids, positions):
+        row = row.tolist() if hasattr(row, "tolist") else list(row)
+        tags.append([id2label[int(row[j])] if j >= 0 else "O" for j in first])
+    return tags
+
+
+def flat_scores(scores: dict) -> dict[str, float]:
+    """Overall and per-type precision/recall/F1 as one flat dict, for the Trainer's logs."""
+    flat = {key: float(scores[key]) for key in ("precision", "recall", "f1")}
+    for kind, s in scores["types"].items():
+        for key in ("precision", "recall", "f1"):
+            flat[f"{kind}_{key}"] = float(s[key])
+    return flat
+
+
+def load_hub_dataset(
+    name: str,
+    *,
+    tag_column: str = "ner_tags",
+    labels: Sequence[str] | None = None,
+    scheme: str = "auto",
+) -> dict[str, LabelledData]:
+    """The train/validation/test splits of a HuggingFace hub dataset, tags mapped to strings."""
+    try:
+        import datasets
+    except ImportError as exc:
+        raise MissingExtraError("train", "fasttag train --dataset", "datasets") from exc
+    try:
+        loaded = datasets.load_dataset(name)
+    except Exception as exc:  # network, missing dataset, script errors: all one message
+        raise InputError(f"cannot load dataset {name!r}: {_one_line(exc)}") from exc
+    aliases = {"train": ("train",), "validation": ("validation", "valid", "dev"), "test": ("test",)}
+    splits: dict[str, LabelledData] = {}
+    for split, names in aliases.items():
+        found = next((n for n in names if n in loaded), None)
+        if found is None:
+            continue
+        ds = loaded[found]
+        if "tokens" not in ds.column_names or tag_column not in ds.column_names:
+            raise InputError(
+                f"dataset {name!r} split {found!r} lacks 'tokens' or {tag_column!r} "
+                f"(columns: {', '.join(ds.column_names)}); name the tag column with --tag-column"
+            )
+        feature = ds.features[tag_column]
+        names_of = getattr(getattr(feature, "feature", feature), "names", None)
+        raw = ds[tag_column]
+        if names_of is not None:
+            raw = [[names_of[i] for i in sentence] for sentence in raw]
+        tokens = ds["tokens"]
+        keep = [i for i, words in enumerate(tokens) if words]
+        splits[split] = make_labelled(
+            [tokens[i] for i in keep],
+            [list(raw[i]) for i in keep],
+            f"{name}[{found}]",
+            labels=labels,
+            scheme=scheme,
+            locations=[i + 1 for i in keep],
+            unit="row",
+        )
+    if "train" not in splits:
+        raise InputError(f"dataset {name!r} has no train split (splits: {', '.join(loaded)})")
+    return splits
+
+
+def load_splits(
+    *,
+    train_file: str | Path | None = None,
+    validation_file: str | Path | None = None,
+    test_file: str | Path | None = None,
+    dataset: str | None = None,
+    tag_column: str = "ner_tags",
+    labels: Sequence[str] | None = None,
+    scheme: str = "auto",
+    log: Log = print,
+) -> dict[str, LabelledData]:
+    """Read the labelled splits from files or a hub dataset (files override its splits).
+
+    Reports through ``log`` each file read as IOB1 and each IOB2 file with stray ``I-`` tags.
+    """
+    if (train_file is None) == (dataset is None):
+        raise UsageError("give either a training file or a dataset name, not both or neither")
+    splits = (
+        load_hub_dataset(dataset, tag_column=tag_column, labels=labels, scheme=scheme)
+        if dataset is not None
+        else {}
+    )
+    for split, path in (("train", train_file), ("validation", validation_file), ("test", test_file)):
+        if path is not None:
+            splits[split] = read_labelled(path, tag_column=tag_column, labels=labels, scheme=scheme)
+    for data in splits.values():
+        if data.scheme == "iob1":
+            log(f"{data.source}: read as IOB1 and converted to IOB2")
+        elif data.repaired:
+            log(f"Warning: {data.repaired} invalid I- tags repaired as B- in {data.source}")
+    return splits
+
+
+def train(
+    model: str,
+    output_dir: str | Path,
+    train_file: str | Path | None = None,
+    validation_file: str | Path | None = None,
+    test_file: str | Path | None = None,
+    dataset: str | None = None,
+    tag_column: str = "ner_tags",
+    labels: Sequence[str] | str | None = None,
+    scheme: str = "auto",
+    epochs: float = 3,
+    lr: float = 5e-5,
+    batch_size: int = 16,
+    max_length: int = 256,
+    seed: int = 42,
+    warmup_ratio: float = 0.0,
+    weight_decay: float = 0.0,
+    fp16: bool = False,
+    bf16: bool = False,
+    label_all_tokens: bool = False,
+    resume_from_checkpoint: str | bool | None = None,
+    max_steps: int | None = None,
+    logging_steps: int = 50,
+    log: Log = print,
+) -> dict:
+    """Fine-tune ``model`` (a hub name or local folder) and save it with its tokenizer.
+
+    Writes the best model (by validation entity F1) to ``output_dir``, epoch checkpoints below it,
+    and ``output_dir/metrics.json``; returns the same metrics: ``settings``, ``data``, ``epochs``
+    (one evaluation entry per epoch), ``log_history``, ``validation`` and ``test`` scores (see
+    `fasttag.metrics.entity_scores`). Warnings and progress notes go to ``log``.
+    """
+    settings = {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in locals().items() if k != "log"
+    }
+    labels = parse_labels(labels)
+    _check_settings(scheme, epochs, lr, batch_size, max_length, fp16, bf16, max_steps)
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OutputError(f"{output_dir} exists and is not a folder")
+    require_train_extra()
+    import torch
+    import transformers
+
+    cuda = torch.cuda.is_available()
+    if (fp16 or bf16) and not cuda:
+        raise UsageError(f"--{'fp16' if fp16 else 'bf16'} needs a CUDA GPU, and none is available")
+
+    splits = load_splits(
+        train_file=train_file,
+        validation_file=validation_file,
+        test_file=test_file,
+        dataset=dataset,
+        tag_column=tag_column,
+        labels=labels,
+        scheme=scheme,
+        log=log,
+    )
+    if labels is None:
+        labels = order_labels(tag for data in splits.values() for s in data.tags for tag in s)
+
+    transformers.set_seed(seed)
+    config, tokenizer, labels = _load_config_and_tokenizer(model, labels)
+    label2id = {label: i for i, label in enumerate(labels)}
+    id2label = dict(enumerate(labels))
+    max_length = _effective_max_length(tokenizer, config, max_length, log)
+    settings["max_length"] = max_length
+    try:
+        net = transformers.AutoModelForTokenClassification.from_pretrained(
+            model,
+            num_labels=len(labels),
+            id2label=id2label,
+            label2id=label2id,
+            ignore_mismatched_sizes=True,
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load model {model!r}: {_one_line(exc)}") from exc
+
+    encoded: dict[str, Encoded] = {}
+    for split, data in splits.items():
+        # Evaluation labels stay on first sub-tokens whatever the training labels do.
+        encoded[split] = encode(
+            tokenizer,
+            data,
+            label2id,
+            max_length,
+            label_all_tokens=label_all_tokens and split == "train",
+        )
+    for split, data in splits.items():
+        log(f"{split}: {len(data)} sentences, {data.n_words} words from {data.source}")
+    log(f"labels: {', '.join(labels)}")
+    if encoded["train"].truncated:
+        log(
+            f"Warning: {encoded['train'].truncated} sentences longer than max length were "
+            "truncated in training"
+        )
+    for split in ("validation", "test"):
+        if split in encoded and encoded[split].truncated:
+            log(
+                f"Warning: {encoded[split].truncated} {split} sentences are longer than max "
+                f"length {max_length}: their words past it count as O"
+            )
+
+    validation = splits.get("validation")
+    if validation is None:
+        log("Warning: no validation data: the last epoch's model is kept, without evaluation")
+
+    def compute_metrics(eval_pred: Any) -> dict[str, float]:
+        y_pred = first_subtoken_tags(
+            eval_pred.predictions, encoded["validation"].positions, id2label
+        )
+        return flat_scores(entity_scores(validation.tags, y_pred))
+
+    args = transformers.TrainingArguments(
+        output_dir=str(output_dir),
+        eval_strategy="epoch" if validation is not None else "no",
+        save_strategy="epoch",
+        load_best_model_at_end=validation is not None,
+        metric_for_best_model="f1" if validation is not None else None,
+        greater_is_better=True,
+        save_total_limit=2,
+        learning_rate=lr,
+        num_train_epochs=epochs,
+        max_steps=max_steps if max_steps else -1,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        warmup_ratio=warmup_ratio,
+        weight_decay=weight_decay,
+        fp16=fp16,
+        bf16=bf16,
+        seed=seed,
+        logging_strategy="steps",
+        logging_steps=logging_steps,
+        report_to="none",
+        disable_tqdm=False,
+        use_cpu=not cuda,
+        dataloader_pin_memory=cuda,
+    )
+    trainer = transformers.Trainer(
+        model=net,
+        args=args,
+        train_dataset=encoded["train"].features,
+        eval_dataset=encoded["validation"].features if validation is not None else None,
+        data_collator=transformers.DataCollatorForTokenClassification(
+            tokenizer, pad_to_multiple_of=8 if fp16 or bf16 else None
+        ),
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics if validation is not None else None,
+        preprocess_logits_for_metrics=_argmax,
+    )
+    train_output = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    trainer.save_model(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
+
+    # Final scores, computed outside the Trainer so that every split is read the same way.
+    trainer.compute_metrics = None
+    final: dict[str, Any] = {}
+    for split in ("validation", "test"):
+        if split in splits:
+            prediction = trainer.predict(encoded[split].features, metric_key_prefix=split)
+            y_pred = first_subtoken_tags(prediction.predictions, encoded[split].positions, id2label)
+            final[split] = entity_scores(splits[split].tags, y_pred)
+            final[split]["loss"] = prediction.metrics.get(f"{split}_loss")
+
+    history = trainer.state.log_history
+    metrics = {
+        "settings": settings,
+        "labels": labels,
+        "data": {
+            split: {
+                "source": data.source,
+                "sentences": len(data),
+                "words": data.n_words,
+                "scheme": data.scheme,
+                "repaired": data.repaired,
+                "truncated": encoded[split].truncated,
+            }
+            for split, data in splits.items()
+        },
+        "epochs": [entry for entry in history if "eval_loss" in entry],
+        "train": train_output.metrics,
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        **final,
+        "log_history": history,
+        "versions": {
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+        },
+    }
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    return metrics
+
+
+def _argmax(logits: Any, labels: Any) -> Any:
+    # Keep only predicted ids across evaluation batches, not a float per label.
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return logits.argmax(dim=-1)
+
+
+def _check_settings(
+    scheme: str,
+    epochs: float,
+    lr: float,
+    batch_size: int,
+    max_length: int,
+    fp16: bool,
+    bf16: bool,
+    max_steps: int | None,
+) -> None:
+    if scheme not in SCHEMES:
+        raise UsageError(f"unknown tag scheme {scheme!r}: use one of {', '.join(SCHEMES)}")
+    if fp16 and bf16:
+        raise UsageError("--fp16 and --bf16 cannot be used together")
+    if epochs <= 0 and not max_steps:
+        raise UsageError("epochs must be more than 0")
+    if lr <= 0:
+        raise UsageError("the learning rate must be more than 0")
+    if batch_size < 1:
+        raise UsageError("the batch size must be at least 1")
+    if max_length < 8:
+        raise UsageError("max length must be at least 8 tokens")
+
+
+def _load_config_and_tokenizer(model: str, labels: list[str]) -> tuple[Any, Any, list[str]]:
+    """The model's config and fast tokenizer, and the label order to train with.
+
+    A model that already has a head for exactly these labels keeps its order, so that the head's
+    rows keep their meaning.
+    """
+    import transformers
+
+    try:
+        config = transformers.AutoConfig.from_pretrained(model)
+        extra = {"add_prefix_space": True} if config.model_type in PREFIX_SPACE_MODELS else {}
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model, use_fast=True, **extra)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load model {model!r}: {_one_line(exc)}") from exc
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError(
+            f"{model!r} has no fast tokenizer (tokenizer.json); fasttag needs one to map words "
+            "to sub-tokens"
+        )
+    # Word labels are read at fixed positions of right-padded batches.
+    tokenizer.padding_side = "right"
+    model_labels = getattr(config, "label2id", None) or {}
+    if set(model_labels) == set(labels) and len(model_labels) == len(labels):
+        labels = sorted(labels, key=lambda label: model_labels[label])
+    return config, tokenizer, labels
+
+
+def _effective_max_length(tokenizer: Any, config: Any, max_length: int, log: Log) -> int:
+    limits = [getattr(config, "max_position_embeddings", None)]
+    if tokenizer.model_max_length and tokenizer.model_max_length < 1_000_000:
+        limits.append(tokenizer.model_max_length)
+    limit = min((n for n in limits if n), default=None)
+    if limit is not None and max_length > limit:
+        log(f"Warning: max length {max_length} is more than the model takes; using {limit}")
+        return limit
+    return max_length
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
