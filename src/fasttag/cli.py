@@ -14,7 +14,41 @@ from fasttag.errors import FasttagError
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+def debug_enabled() -> bool:
+    return os.environ.get("FASTTAG_DEBUG", "") not in ("", "0")
+
+
+class CommandError(click.ClickException):
+    """A fasttag error as Click shows it: 'Error: <message>' and the error's exit code."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class FasttagGroup(click.Group):
+    """Maps library exceptions to one-line CLI errors, in one place (FASTTAG_DEBUG=1 keeps tracebacks)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FasttagError as exc:
+            if debug_enabled():
+                traceback.print_exc()
+            raise CommandError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise CommandError("interrupted", 130) from None
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug: still one line, unless debugging
+            if debug_enabled():
+                raise
+            raise CommandError(
+                f"unexpected {type(exc).__name__}: {exc} (set FASTTAG_DEBUG=1 for the traceback)"
+            ) from None
+
+
+@click.group(cls=FasttagGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "-V", "--version", prog_name="fasttag")
 def cli() -> None:
     """fasttag: fast batch tagging (NER and other IOB2 tasks) with ONNX Runtime.
@@ -30,37 +64,14 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning fasttag errors into one-line messages (exit 1, usage 2)."""
-    debug = os.environ.get("FASTTAG_DEBUG", "") not in ("", "0")
+    """Entry point. Exit codes: 0 success, 1 error, 2 usage error, 130 interrupted."""
     args = list(sys.argv[1:] if argv is None else argv)
     if "--debug" in args:
-        debug = True
+        os.environ["FASTTAG_DEBUG"] = "1"
         args.remove("--debug")
     try:
-        cli.main(args=args, prog_name="fasttag", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except FasttagError as exc:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(1)
-    except Exception as exc:  # an unexpected bug: still one line, unless debugging
-        if debug:
-            raise
-        click.echo(
-            f"Error: unexpected {type(exc).__name__}: {exc} (set FASTTAG_DEBUG=1 for the traceback)",
-            err=True,
-        )
+        cli.main(args=args, prog_name="fasttag")
+    except BrokenPipeError:  # `fasttag run ... -o - | head`
         sys.exit(1)
 
 

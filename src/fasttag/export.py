@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,18 +89,21 @@ def export(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    work.chmod(0o755)
     try:
         local = Path(model).is_dir()
         log(f"exporting {model} to ONNX (opset {opset}) ...")
         try:
-            main_export(
-                model,
-                work,
-                task="token-classification",
-                opset=opset,
-                do_validation=False,
-                local_files_only=local,
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.onnx tracer warnings are noise here
+                main_export(
+                    model,
+                    work,
+                    task="token-classification",
+                    opset=opset,
+                    do_validation=False,
+                    local_files_only=local,
+                )
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"cannot export {model}: {str(exc).splitlines()[0]}") from None
         if not (work / TOKENIZER_FILE).exists():
@@ -193,10 +197,13 @@ def validate_against_torch(model: str, onnx_path: Path, precision: str, local: b
     providers = ["CPUExecutionProvider"]
     if precision == "fp16" and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")
+    ort.set_default_logger_severity(4)  # a missing CUDA library is not an export failure
     try:
         sess = ort.InferenceSession(str(onnx_path), providers=providers)
     except Exception as exc:
         raise ModelError(f"onnxruntime cannot load the {precision} export: {str(exc).splitlines()[0]}") from None
+    finally:
+        ort.set_default_logger_severity(2)
     names = {i.name for i in sess.get_inputs()}
     try:
         got = sess.run(None, {k: v.astype(np.int64) for k, v in enc.items() if k in names})[0].astype(np.float32)

@@ -22,7 +22,6 @@ reads with it too.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -251,21 +250,19 @@ def _format_of(name: str, format: str | None) -> str:
     )
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
-
-
 def _lines(path: Path) -> Iterable[tuple[int, str]]:
-    """Numbered lines, with decoding and gzip errors reported by file and line."""
+    """Numbered text lines, with decoding and gzip errors reported by file and line."""
+    # Decoded line by line (not through a text wrapper, which decodes ahead in blocks) so that a
+    # bad byte is reported at its own line.
     lineno = 0
     try:
-        with _open_text(path) as f:
-            for lineno, line in enumerate(f, 1):
-                yield lineno, line
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                line = raw.decode("utf-8")
+                yield lineno, (line[1:] if lineno == 1 and line[:1] == "\ufeff" else line)
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}:{lineno + 1}: not UTF-8 text ({exc.reason})") from exc
+        raise InputError(f"{path}:{lineno}: not UTF-8 text ({exc.reason})") from exc
     except (OSError, EOFError) as exc:
         raise InputError(f"{path}:{lineno + 1}: cannot read ({exc})") from exc
 

@@ -54,8 +54,8 @@ def entity_scores(
     """Micro-averaged and per-type entity scores of predicted against true IOB2 tag sequences.
 
     Returns ``{"precision", "recall", "f1", "support", "predicted", "correct", "types": {TYPE:
-    {same keys}}}``; ``support`` counts true entities, ``predicted`` predicted ones. Types are sorted
-    and include every type seen in either the truth or the predictions.
+    {same keys}}}``; ``support`` counts true entities, ``predicted`` predicted ones. Types are
+    sorted and include every type seen in either the truth or the predictions.
     """
     if mode != "strict":
         raise ValueError(f"unsupported mode {mode!r}: only 'strict' is implemented")

@@ -46,7 +46,8 @@ def require_train_extra() -> None:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError as exc:
-        raise MissingExtraError("train", "fasttag train", exc.name or "torch/transformers") from None
+        missing = exc.name or "torch/transformers"
+        raise MissingExtraError("train", "fasttag train", missing) from None
 
 
 @dataclass
@@ -203,7 +204,8 @@ def load_splits(
         if dataset is not None
         else {}
     )
-    for split, path in (("train", train_file), ("validation", validation_file), ("test", test_file)):
+    files = {"train": train_file, "validation": validation_file, "test": test_file}
+    for split, path in files.items():
         if path is not None:
             splits[split] = read_labelled(path, tag_column=tag_column, labels=labels, scheme=scheme)
     for data in splits.values():

@@ -1,0 +1,137 @@
+import gzip
+import json
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from corpus import long_document, varied_sentences
+from fasttag import Tagger
+from fasttag.cli import cli
+from fasttag.types import ENTITIES_TYPE
+
+TEXTS = varied_sentences(120, seed=3)
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def check_entities(rows, texts, labels):
+    for row, text in zip(rows, texts):
+        for e in row:
+            assert 0 <= e["start"] < e["end"] <= len(text)
+            assert e["text"] == text[e["start"]:e["end"]]
+            assert e["label"] in labels
+
+
+@pytest.fixture()
+def corpus_parquet(tmp_path):
+    path = tmp_path / "corpus.parquet"
+    pq.write_table(pa.table({"doc_id": [f"d{i}" for i in range(len(TEXTS))], "text": TEXTS}), path, row_group_size=17)
+    return path
+
+
+def test_run_parquet_one_row_per_input_row(tmp_path, corpus_parquet, bert_export):
+    out = tmp_path / "entities.parquet"
+    res = invoke("run", corpus_parquet, "-o", out, "--model", bert_export, "--id-column", "doc_id")
+    assert res.exit_code == 0, res.output
+    table = pq.read_table(out)
+    assert table.schema.field("entities").type == ENTITIES_TYPE
+    assert table.column("doc_id").to_pylist() == [f"d{i}" for i in range(len(TEXTS))]
+    rows = table.column("entities").to_pylist()
+    check_entities(rows, TEXTS, {"PER", "LOC", "ORG", "MISC"})
+    # same answers as the Python API
+    expected = Tagger.load(bert_export).tag(TEXTS)
+    assert [[(e["start"], e["end"], e["label"]) for e in r] for r in rows] == [[(e.start, e.end, e.label) for e in r] for r in expected]
+    assert "120 rows" in res.output
+
+
+def test_run_jsonl_gz_to_jsonl_with_row_numbers(tmp_path, bert_export):
+    src = tmp_path / "corpus.jsonl.gz"
+    with gzip.open(src, "wt", encoding="utf-8") as fh:
+        for t in TEXTS:
+            fh.write(json.dumps({"body": t}) + "\n")
+    out = tmp_path / "out.jsonl"
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--text-column", "body", "--quiet")
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["row"] for r in rows] == list(range(len(TEXTS)))
+    check_entities([r["entities"] for r in rows], TEXTS, {"PER", "LOC", "ORG", "MISC"})
+
+
+def test_run_stdin_to_stdout_and_limit(bert_export):
+    lines = "".join(json.dumps({"text": t}) + "\n" for t in TEXTS)
+    res = CliRunner().invoke(cli, ["run", "-", "-o", "-", "--model", str(bert_export), "--quiet", "--limit", "7"], input=lines)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["row"] for r in rows] == list(range(7))
+
+
+def test_parquet_folder_input(tmp_path, bert_export):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    pq.write_table(pa.table({"text": TEXTS[:50]}), folder / "part-0.parquet")
+    pq.write_table(pa.table({"text": TEXTS[50:]}), folder / "part-1.parquet")
+    out = tmp_path / "o.parquet"
+    assert invoke("run", folder, "-o", out, "--model", bert_export, "-q").exit_code == 0
+    assert pq.read_table(out).column("row").to_pylist() == list(range(len(TEXTS)))
+
+
+def test_long_document_tagged_along_its_whole_length(tmp_path, bert_export):
+    doc = long_document(20_000)
+    src = tmp_path / "long.jsonl"
+    src.write_text(json.dumps({"text": doc}) + "\n" + json.dumps({"text": "Ada Lovelace"}) + "\n")
+    out = tmp_path / "long.parquet"
+    assert invoke("run", src, "-o", out, "--model", bert_export, "-q").exit_code == 0
+    rows = pq.read_table(out).column("entities").to_pylist()
+    assert len(rows) == 2
+    ents = rows[0]
+    check_entities([ents], [doc], {"PER", "LOC", "ORG", "MISC"})
+    starts = [e["start"] for e in ents]
+    assert starts == sorted(starts)
+    # entities in every tenth of the document: nothing was truncated
+    tenths = {int(10 * s / len(doc)) for s in starts}
+    assert tenths == set(range(10))
+
+
+@pytest.mark.parametrize("strategy", ["simple", "first", "average", "max"])
+def test_one_window_doc_same_entities_in_a_batch_of_long_docs(bert_export, strategy):
+    """A short document's entities do not depend on what else is in its chunk or batch."""
+    tagger = Tagger.load(bert_export, aggregation=strategy)
+    alone = tagger.tag(TEXTS[:20])
+    mixed = tagger.tag([long_document(600, seed=1)] + TEXTS[:20] + [long_document(900, seed=2)])[1:21]
+    assert alone == mixed
+
+
+def test_existing_output_refused_without_overwrite(tmp_path, corpus_parquet, bert_export):
+    out = tmp_path / "o.parquet"
+    out.write_text("keep me")
+    res = invoke("run", corpus_parquet, "-o", out, "--model", bert_export)
+    assert res.exit_code == 2 and "--overwrite" in res.output
+    assert out.read_text() == "keep me"
+    assert invoke("run", corpus_parquet, "-o", out, "--model", bert_export, "--overwrite", "-q").exit_code == 0
+    assert pq.read_table(out).num_rows == len(TEXTS)
+
+
+def test_missing_model_is_a_clear_error(tmp_path, corpus_parquet):
+    res = invoke("run", corpus_parquet, "-o", tmp_path / "o.parquet", "--model", tmp_path / "nope")
+    assert res.exit_code == 1
+    assert "does not exist" in res.output
+
+
+def test_run_path_does_not_import_torch_or_transformers(tmp_path, corpus_parquet, bert_export):
+    code = (
+        "import sys; from fasttag.cli import main\n"
+        f"sys.argv = ['fasttag', 'run', {str(corpus_parquet)!r}, '-o', {str(tmp_path / 'x.parquet')!r}, "
+        f"'--model', {str(bert_export)!r}, '-q']\n"
+        "import fasttag, fasttag.tagger\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "bad = [m for m in ('torch', 'transformers', 'optimum') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert (tmp_path / "x.parquet").exists()

@@ -1,0 +1,370 @@
+"""`fasttag train` end to end on a tiny random BERT, plus its label alignment and option checks."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+import fasttag.cli_train  # noqa: E402,F401  (registers `train` on the group)
+from fasttag.cli import cli  # noqa: E402
+from fasttag.errors import MissingExtraError, ModelError, UsageError  # noqa: E402
+from fasttag.labelled import make_labelled  # noqa: E402
+from fasttag.metrics import entity_scores  # noqa: E402
+
+PEOPLE = ["Anna Berg", "Tom Cruz", "Lena Holtzmann", "Marek Novak", "Sara Lindqvist", "Omar"]
+PLACES = ["Paris", "Oslo", "New Delhi", "Buenos Aires", "Kyoto", "Nairobi"]
+ORGS = ["Acme Corporation", "United Nations", "Red Cross", "Globex"]
+TEMPLATES = [
+    "{PER} visited {LOC} last week .",
+    "{ORG} opened an office in {LOC} .",
+    "{PER} works for {ORG} in {LOC} .",
+    "the weather in {LOC} was unusually mild .",
+    "nothing much happened today .",
+]
+LABELS = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+# A head trained elsewhere, for the same labels in another order.
+HEAD_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
+
+
+def make_sentences(n: int, seed: int) -> list[tuple[list[str], list[str]]]:
+    """``n`` short sentences of words and IOB2 tags from a few templates."""
+    rng = random.Random(seed)
+    names = {"PER": PEOPLE, "LOC": PLACES, "ORG": ORGS}
+    out = []
+    for _ in range(n):
+        words: list[str] = []
+        tags: list[str] = []
+        for piece in rng.choice(TEMPLATES).split():
+            if piece.startswith("{"):
+                kind = piece[1:-1]
+                name = rng.choice(names[kind]).split()
+                words += name
+                tags += [f"B-{kind}"] + [f"I-{kind}"] * (len(name) - 1)
+            else:
+                words.append(piece)
+                tags.append("O")
+        out.append((words, tags))
+    return out
+
+
+def build_tiny_bert(
+    folder: Path, texts: list[str], vocab_size: int = 120, head_labels: list[str] | None = None
+) -> Path:
+    """Save a random-weight 2-layer BERT and a WordPiece tokenizer trained on ``texts``.
+
+    The small vocabulary splits many words into several sub-tokens, as real ones do. Without
+    ``head_labels`` it is a bare encoder; with them, a token classifier whose random head is sharp
+    enough to predict a mix of labels.
+    """
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import trainers
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=False)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(
+        texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
+    )
+    tok.decoder = decoders.WordPiece()
+    tokenizer = transformers.BertTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
+    )
+    config = transformers.BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    if head_labels is None:
+        model = transformers.BertModel(config)
+    else:
+        config.id2label = dict(enumerate(head_labels))
+        config.label2id = {label: i for i, label in enumerate(head_labels)}
+        model = transformers.BertForTokenClassification(config)
+        with torch.no_grad():
+            model.classifier.weight.normal_(0, 1.0)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def write_conll(path: Path, sentences) -> Path:
+    blocks = ["\n".join(f"{w} {t}" for w, t in zip(words, tags)) for words, tags in sentences]
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+def tiny_texts() -> list[str]:
+    return [" ".join(words) for words, _ in make_sentences(200, seed=1)]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), tiny_texts())
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_with_head(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-bert-head")
+    return build_tiny_bert(folder, tiny_texts(), head_labels=HEAD_LABELS)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_bert_with_head):
+    """One CLI training run: CoNLL train, JSONL validation, Parquet test.
+
+    The model starts from a random head for the same labels, kept (with its label order) and
+    barely changed by the low learning rate, so that it predicts entities to be scored.
+    """
+    root = tmp_path_factory.mktemp("train-run")
+    train = make_sentences(40, seed=2)
+    train[0] = (train[0][0] + ["alone"], train[0][1] + ["I-PER"])  # a stray I- to repair
+    train.append((["Paris"] * 120, ["B-LOC"] * 120))  # longer than --max-length 100
+    validation = make_sentences(12, seed=3)
+    test = make_sentences(12, seed=4)
+    write_conll(root / "train.txt", train)
+    with open(root / "valid.jsonl", "w", encoding="utf-8") as f:
+        for words, tags in validation:
+            f.write(json.dumps({"tokens": words, "ner_tags": tags}) + "\n")
+    pq.write_table(
+        pa.table({"tokens": [w for w, _ in test], "ner_tags": [t for _, t in test]}),
+        root / "test.parquet",
+    )
+    out = root / "model"
+    args = [
+        "train", "--model", str(tiny_bert_with_head), "--output-dir", str(out),
+        "--train", str(root / "train.txt"), "--validation", str(root / "valid.jsonl"),
+        "--test", str(root / "test.parquet"),
+        "--epochs", "1", "--batch-size", "8", "--max-length", "100", "--lr", "1e-6",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    return result, out, validation, tiny_bert_with_head
+
+
+def test_train_writes_model_tokenizer_and_metrics(trained):
+    result, out, _, model = trained
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["id2label"] == {str(i): label for i, label in enumerate(HEAD_LABELS)}
+    assert config["label2id"] == {label: i for i, label in enumerate(HEAD_LABELS)}
+    assert (out / "tokenizer.json").is_file() and (out / "tokenizer_config.json").is_file()
+    assert (out / "model.safetensors").is_file()
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["epochs"]) == 1
+    epoch = metrics["epochs"][0]
+    assert epoch["epoch"] == pytest.approx(1.0)
+    assert {"eval_loss", "eval_f1", "eval_precision", "eval_recall", "eval_PER_f1"} <= set(epoch)
+    settings = metrics["settings"]
+    assert settings["epochs"] == 1 and settings["batch_size"] == 8 and settings["lr"] == 1e-6
+    assert settings["model"] == str(model)
+    assert metrics["labels"] == HEAD_LABELS
+    assert metrics["data"]["train"]["repaired"] == 1
+    assert metrics["data"]["train"]["truncated"] == 1
+    for split in ("validation", "test"):
+        assert set(metrics[split]["types"]) <= {"LOC", "ORG", "PER"}
+        assert metrics[split]["support"] > 0
+    assert metrics["best_checkpoint"]
+
+    assert "1 invalid I- tags repaired as B- in" in result.output
+    assert "1 sentences longer than max length were truncated in training" in result.output
+    assert "validation (" in result.output and "test (" in result.output
+    assert "overall" in result.output
+
+
+def test_reported_scores_match_a_first_subtoken_evaluation(trained):
+    """Re-score the saved model the way an evaluator of the export would: first sub-tokens."""
+    import torch
+    import transformers
+
+    _, out, validation, _ = trained
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    model = transformers.AutoModelForTokenClassification.from_pretrained(out).eval()
+    y_true, y_pred = [], []
+    for words, tags in validation:
+        enc = tokenizer(words, is_split_into_words=True, return_tensors="pt")
+        with torch.no_grad():
+            ids = model(**enc).logits[0].argmax(-1).tolist()
+        first = {}
+        for j, w in enumerate(enc.word_ids(0)):
+            if w is not None and w not in first:
+                first[w] = j
+        y_true.append(tags)
+        y_pred.append([model.config.id2label[ids[first[w]]] for w in range(len(words))])
+    metrics = json.loads((out / "metrics.json").read_text())
+    ours = entity_scores(y_true, y_pred)
+    assert ours["predicted"] > 0, "the random head should predict some entities"
+    for key in ("precision", "recall", "f1", "support", "predicted", "correct"):
+        assert metrics["validation"][key] == pytest.approx(ours[key])
+    assert metrics["epochs"][-1]["eval_f1"] == pytest.approx(ours["f1"])
+
+
+def test_train_bare_encoder_label_all_tokens(tmp_path, tiny_bert):
+    """A bare encoder gets a new head in the data's label order; no test file, no validation."""
+    write_conll(tmp_path / "train.txt", make_sentences(16, seed=5))
+    out = tmp_path / "model"
+    args = [
+        "train", "--model", str(tiny_bert), "--output-dir", str(out),
+        "--train", str(tmp_path / "train.txt"), "--max-steps", "2", "--batch-size", "8",
+        "--label-all-tokens",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "no validation data" in result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["id2label"] == {str(i): label for i, label in enumerate(LABELS)}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == [] and "validation" not in metrics
+    assert metrics["settings"]["label_all_tokens"] is True
+    assert metrics["train"]["train_loss"] > 0
+
+
+def test_encode_aligns_labels_to_first_subtokens(tiny_bert):
+    import transformers
+
+    from fasttag.train import IGNORE, encode, first_subtoken_tags
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_bert)
+    label2id = {label: i for i, label in enumerate(LABELS)}
+    id2label = dict(enumerate(LABELS))
+    data = make_labelled(
+        [["Lena", "Holtzmann", "visited", "Buenos", "Aires"]],
+        [["B-PER", "I-PER", "O", "B-LOC", "I-LOC"]],
+        "inline",
+    )
+    words = tokenizer(data.tokens[0], is_split_into_words=True).word_ids()
+    assert len(words) > len(data.tokens[0]) + 2, "some word should split into sub-tokens"
+
+    enc = encode(tokenizer, data, label2id, max_length=64)
+    labels = enc.features[0]["labels"]
+    first = enc.positions[0]
+    assert [labels[j] for j in first] == [label2id[t] for t in data.tags[0]]
+    assert sum(label != IGNORE for label in labels) == len(first)
+    # Reading gold labels back at the first sub-tokens gives the gold tags.
+    assert first_subtoken_tags([labels], enc.positions, id2label) == data.tags
+
+    every = encode(tokenizer, data, label2id, max_length=64, label_all_tokens=True)
+    all_labels = every.features[0]["labels"]
+    for j, w in enumerate(words):
+        if w is None:
+            assert all_labels[j] == IGNORE
+        elif j != first[w]:  # a continuation takes the I- label of its word's entity
+            assert LABELS[all_labels[j]] == "I-" + data.tags[0][w][2:] or data.tags[0][w] == "O"
+
+    short = encode(tokenizer, data, label2id, max_length=8)
+    assert short.truncated == 1
+    assert short.positions[0][-1] == -1  # cut off: scored as O
+    assert first_subtoken_tags([[label2id["B-LOC"]] * 8], short.positions, id2label)[0][-1] == "O"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--train", "t.txt", "--dataset", "conll2003"], "--dataset and --train cannot be used"),
+        ([], "Give the training data with --train FILE"),
+    ],
+)
+def test_dataset_and_train_are_exclusive(tmp_path, extra, message):
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        Path("t.txt").write_text("a O\n")
+        result = runner.invoke(cli, ["train", "--model", "m", "--output-dir", "out", *extra])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_fp16_needs_a_gpu(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    path = tmp_path / "t.txt"
+    path.write_text("a O\n")
+    args = ["train", "--model", "m", "--output-dir", str(tmp_path / "o"), "--train", str(path)]
+    result = CliRunner().invoke(cli, [*args, "--fp16"])
+    assert isinstance(result.exception, UsageError)
+    assert "--fp16 needs a CUDA GPU" in str(result.exception)
+
+
+def test_missing_model_folder_is_a_model_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = write_conll(tmp_path / "t.txt", make_sentences(2, seed=0))
+    result = CliRunner().invoke(
+        cli,
+        ["train", "--model", str(tmp_path / "no-model"), "--output-dir", str(tmp_path / "o"),
+         "--train", str(path)],
+    )  # fmt: skip
+    assert isinstance(result.exception, ModelError), result.output
+    assert "cannot load model" in str(result.exception)
+
+
+def test_hub_dataset_class_labels_become_strings(monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    from fasttag.train import load_splits
+
+    features = datasets.Features(
+        {
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER", "I-PER"])),
+        }
+    )
+    rows = {"tokens": [["Ann", "Lee", "ran"], []], "ner_tags": [[1, 2, 0], []]}
+    fake = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict(rows, features=features),
+            "validation": datasets.Dataset.from_dict(rows, features=features),
+        }
+    )
+    monkeypatch.setattr(datasets, "load_dataset", lambda name: fake)
+    splits = load_splits(dataset="someone/ner")
+    assert set(splits) == {"train", "validation"}
+    assert splits["train"].tokens == [["Ann", "Lee", "ran"]]
+    assert splits["train"].tags == [["B-PER", "I-PER", "O"]]
+    assert splits["validation"].source == "someone/ner[validation]"
+
+
+def test_missing_train_extra_is_named(monkeypatch):
+    from fasttag.train import require_train_extra
+
+    monkeypatch.setitem(sys.modules, "accelerate", None)
+    with pytest.raises(MissingExtraError, match=r"needs the 'train' extra \(accelerate is not"):
+        require_train_extra()
+
+
+def test_reading_and_scoring_import_no_torch():
+    code = (
+        "import sys, fasttag.labelled, fasttag.metrics, fasttag.train, fasttag.cli_train; "
+        "heavy = {'torch', 'transformers', 'datasets', 'seqeval'} & set(sys.modules); "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
