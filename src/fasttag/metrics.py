@@ -1,87 +1,51 @@
-"""Entity-level precision, recall and F1 over IOB2 tag sequences, without torch or seqeval.
+"""Entity-level precision, recall and F1 over IOB2 tag sequences, computed by seqeval.
 
-The scores equal seqeval's ``mode="strict", scheme=IOB2`` figures (tests check this): an entity is a
-``B-X`` followed by the longest run of ``I-X``; an ``I-`` tag that continues nothing starts no
-entity and is ignored; a predicted entity counts only when its type, start and end all match.
-Written here in plain Python so that `fasttag eval` can score on the light install (seqeval pulls in
-scikit-learn) and report the same numbers `fasttag train` does.
+`fasttag train` and `fasttag eval` both score through `entity_scores`, so their figures are
+comparable: strict IOB2 by default (an entity is a B-X followed by I-X tags; a stray I- starts
+nothing), or seqeval's lenient conlleval-style ``mode="default"``.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Sequence
 
-Span = tuple[int, str, int, int]  # (sentence index, type, start, end), end exclusive
+from fasttag.errors import MissingExtraError
 
-
-def strict_spans(tags: Sequence[str], sentence: int = 0) -> list[Span]:
-    """The entities of one IOB2 tag sequence, read strictly (see the module docstring)."""
-    spans: list[Span] = []
-    start = -1
-    kind = ""
-    for i, tag in enumerate(tags):
-        if start >= 0 and tag[:2] == "I-" and tag[2:] == kind:
-            continue
-        if start >= 0:
-            spans.append((sentence, kind, start, i))
-            start = -1
-        if tag[:2] == "B-":
-            start, kind = i, tag[2:]
-    if start >= 0:
-        spans.append((sentence, kind, start, len(tags)))
-    return spans
+MODES = ("strict", "default")
 
 
-def _prf(correct: int, predicted: int, support: int) -> dict[str, float | int]:
-    # Zero divided by zero scores 0, as seqeval does (it also warns; we do not).
-    precision = correct / predicted if predicted else 0.0
-    recall = correct / support if support else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "support": support,
-        "predicted": predicted,
-        "correct": correct,
-    }
-
-
-def entity_scores(
-    y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], mode: str = "strict"
-) -> dict:
-    """Micro-averaged and per-type entity scores of predicted against true IOB2 tag sequences.
-
-    Returns ``{"precision", "recall", "f1", "support", "predicted", "correct", "types": {TYPE:
-    {same keys}}}``; ``support`` counts true entities, ``predicted`` predicted ones. Types are
-    sorted and include every type seen in either the truth or the predictions.
-    """
-    if mode != "strict":
-        raise ValueError(f"unsupported mode {mode!r}: only 'strict' is implemented")
+def entity_scores(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], mode: str = "strict") -> dict:
+    """Micro-averaged and per-type entity scores: ``{"precision", "recall", "f1", "support", "types": {...}}``."""
+    try:
+        from seqeval.metrics import classification_report
+        from seqeval.scheme import IOB2
+    except ImportError:
+        raise MissingExtraError("eval", "entity scoring", "seqeval") from None
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
     if len(y_true) != len(y_pred):
         raise ValueError(f"{len(y_true)} true sequences but {len(y_pred)} predicted")
-    true_spans: set[Span] = set()
-    pred_spans: set[Span] = set()
     for n, (true, pred) in enumerate(zip(y_true, y_pred)):
         if len(true) != len(pred):
             raise ValueError(f"sequence {n}: {len(true)} true tags but {len(pred)} predicted")
-        true_spans.update(strict_spans(true, n))
-        pred_spans.update(strict_spans(pred, n))
-    correct_spans = true_spans & pred_spans
-    support = _count_types(true_spans)
-    predicted = _count_types(pred_spans)
-    correct = _count_types(correct_spans)
-    scores: dict = _prf(len(correct_spans), len(pred_spans), len(true_spans))
-    scores["types"] = {
-        kind: _prf(correct[kind], predicted[kind], support[kind])
-        for kind in sorted(set(support) | set(predicted))
-    }
+    kwargs = {"mode": "strict", "scheme": IOB2} if mode == "strict" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # seqeval warns on empty averages and undefined metrics
+        report = classification_report(
+            [list(t) for t in y_true], [list(p) for p in y_pred], output_dict=True, zero_division=0, **kwargs
+        )
+    micro = report.pop("micro avg")
+    for key in ("macro avg", "weighted avg"):
+        report.pop(key, None)
+
+    def row(r: dict) -> dict:
+        return {"precision": float(r["precision"]), "recall": float(r["recall"]), "f1": float(r["f1-score"]),
+                "support": int(r["support"])}
+
+    scores = row(micro)
+    scores["types"] = {kind: row(r) for kind, r in sorted(report.items())}
     return scores
-
-
-def _count_types(spans: Iterable[Span]) -> Counter[str]:
-    return Counter(span[1] for span in spans)
 
 
 def format_scores_table(scores: dict, title: str | None = None) -> str:

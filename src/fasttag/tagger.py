@@ -164,6 +164,33 @@ class Tagger:
             out[d].append(Entity(a, b, labels[lab], sc, texts[d][a:b]))
         return out
 
+    def predict_words(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+        """One label per word: the argmax label of the word's first sub-token ("O" for a word with no token).
+
+        Words are joined with single spaces and run through the same windows and batches as `tag`.
+        """
+        texts, word_starts, word_ends = [], [], []
+        for words in sentences:
+            starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]]) if words else np.zeros(0, np.int64)
+            texts.append(" ".join(words))
+            word_starts.append(starts)
+            word_ends.append(starts + np.array([len(w) for w in words], dtype=np.int64))
+        chunk = self.tokenizer(texts)
+        label_ids = self.infer(chunk).argmax(axis=1)
+        label_ids[chunk.skip] = -1
+        out = []
+        for d, words in enumerate(sentences):
+            a, b = chunk.doc_offsets[d], chunk.doc_offsets[d + 1]
+            tok_start, tok_end = chunk.offsets[a:b, 0], chunk.offsets[a:b, 1]
+            # the first token that ends inside or after the word's first character
+            first = np.searchsorted(tok_end, word_starts[d], side="right")
+            has = first < (b - a)
+            first_c = np.minimum(first, max(b - a - 1, 0))
+            has &= (tok_start[first_c] < word_ends[d]) if b > a else False
+            ids = np.where(has, label_ids[a + first_c] if b > a else -1, -1)
+            out.append([self.bundle.labels[i] if i >= 0 else "O" for i in ids.tolist()])
+        return out
+
     def entities_array(self, tagged: TaggedChunk) -> pa.ListArray:
         """The chunk's entities as list<struct<start, end, label, score, text>>, one list per document."""
         sp, texts = tagged.spans, tagged.texts
