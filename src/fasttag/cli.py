@@ -79,3 +79,4 @@ def main(argv: list[str] | None = None) -> None:
 from fasttag import cli_run  # noqa: E402,F401
 from fasttag import cli_model  # noqa: E402,F401
 from fasttag import cli_train  # noqa: E402,F401
+from fasttag import cli_show  # noqa: E402,F401

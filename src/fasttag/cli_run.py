@@ -61,11 +61,14 @@ def load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device
 @click.option("--id-column", default=None, help="Column copied to the output to identify rows (default: 'row', the 0-based row number).")
 @click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
               help="Unreadable JSONL lines: stop with an error, or skip them and record them in OUTPUT.rejects.jsonl.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file (or an interrupted run's parts).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command, keeping its finished chunks.")
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="Tag only the first N rows.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=2048, show_default=True,
+              help="Rows read, length-sorted and written together (the batching look-ahead; the unit of --resume).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
 def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries,
-        text_column, id_column, on_error, overwrite, limit, quiet):
+        text_column, id_column, on_error, overwrite, resume, limit, chunk_rows, quiet):
     """Tag every row of INPUT and write one row of entities per input row to OUTPUT.
 
     INPUT is a .parquet file or a folder of them, a .jsonl/.ndjson file (optionally .gz), or - for JSONL on
@@ -79,7 +82,7 @@ def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens,
     """
     from fasttag.run import check_paths, run as run_corpus
 
-    check_paths(input, output, overwrite)
+    check_paths(input, output, overwrite, resume)
     tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries)
     if not quiet:
         note = f" ({tagger.model.note})" if tagger.model.note else ""
@@ -99,11 +102,8 @@ def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens,
         progress = None
     try:
         summary = run_corpus(tagger, input, output, text_column=text_column, id_column=id_column, limit=limit,
-                             on_error=on_error, overwrite=overwrite, progress=progress)
-    except KeyboardInterrupt:
-        raise click.ClickException(
-            f"interrupted; nothing was written to {output}. Run the same command again to start over"
-        ) from None
+                             on_error=on_error, overwrite=overwrite, resume=resume, chunk_rows=chunk_rows,
+                             progress=progress)
     finally:
         if bar is not None:
             bar.close()

@@ -89,28 +89,49 @@ class CorpusReader:
             raise InputError(f"input {path} does not exist")
 
     def __iter__(self) -> Iterator[RawChunk]:
-        chunks = self._parquet() if self.format == "parquet" else self._jsonl()
+        """Chunks of exactly `chunk_rows` rows (the last may be shorter), whatever the files' batching.
+
+        Fixed chunk boundaries make a resumed run batch its rows exactly as the first run did.
+        """
+        if self.skip_rows % self.chunk_rows:
+            raise ValueError("skip_rows must be a multiple of chunk_rows")
+        texts: list = []
+        ids: list[pa.Array] = []
+        n_buf = 0
         row = 0
-        for chunk in chunks:
-            n = len(chunk.texts)
-            if self.limit is not None and row + n > self.limit:
-                keep = self.limit - row
-                chunk = RawChunk(chunk.first_row, chunk.texts[:keep], chunk.ids[:keep] if chunk.ids is not None else None)
-                n = keep
-            if row + n <= self.skip_rows:
-                row += n
-                continue
-            if row < self.skip_rows:
-                cut = self.skip_rows - row
-                chunk = RawChunk(row + cut, chunk.texts[cut:], chunk.ids[cut:] if chunk.ids is not None else None)
-            chunk.first_row = max(row, self.skip_rows)
-            row += n
-            self.stats.rows = row
-            self.stats.null_texts += sum(1 for t in chunk.texts if not isinstance(t, str))
-            if chunk.texts:
+        for piece_texts, piece_ids in self._pieces():
+            if self.limit is not None:
+                room = self.limit - self.stats.rows
+                if room <= 0:
+                    break
+                piece_texts = piece_texts[:room]
+                piece_ids = piece_ids[:room] if piece_ids is not None else None
+            self.stats.rows += len(piece_texts)
+            self.stats.null_texts += sum(1 for t in piece_texts if not isinstance(t, str))
+            texts.extend(piece_texts)
+            if piece_ids is not None:
+                ids.append(piece_ids)
+            n_buf += len(piece_texts)
+            while n_buf >= self.chunk_rows:
+                chunk = self._take(texts, ids, self.chunk_rows, row)
+                texts, ids = texts[self.chunk_rows :], _rest(ids, self.chunk_rows)
+                n_buf -= self.chunk_rows
+                row += self.chunk_rows
+                if chunk is not None:
+                    yield chunk
+        if n_buf:
+            chunk = self._take(texts, ids, n_buf, row)
+            if chunk is not None:
                 yield chunk
-            if self.limit is not None and row >= self.limit:
-                return
+
+    def _take(self, texts: list, ids: list[pa.Array], n: int, first_row: int) -> RawChunk | None:
+        if first_row < self.skip_rows:  # done by the interrupted run being resumed
+            return None
+        id_array = pa.concat_arrays([a for a in ids])[:n] if ids else None
+        return RawChunk(first_row, texts[:n], id_array)
+
+    def _pieces(self) -> Iterator[tuple[list, pa.Array | None]]:
+        return self._parquet() if self.format == "parquet" else self._jsonl()
 
     # -- Parquet --------------------------------------------------------------------------------
     def parquet_files(self) -> list[Path]:
@@ -140,7 +161,7 @@ class CorpusReader:
             try:
                 for batch in pf.iter_batches(batch_size=self.chunk_rows, columns=columns):
                     ids = batch.column(self.id_column) if self.id_column else None
-                    yield RawChunk(0, batch.column(self.text_column).to_pylist(), ids)
+                    yield batch.column(self.text_column).to_pylist(), ids
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from None
 
@@ -189,13 +210,25 @@ class CorpusReader:
                 if self.id_column:
                     ids.append(obj.get(self.id_column))
                 if len(texts) >= self.chunk_rows:
-                    yield RawChunk(0, texts, _id_array(ids, self.id_column) if self.id_column else None)
+                    yield texts, _id_array(ids, self.id_column) if self.id_column else None
                     texts, ids = [], []
             if texts:
-                yield RawChunk(0, texts, _id_array(ids, self.id_column) if self.id_column else None)
+                yield texts, _id_array(ids, self.id_column) if self.id_column else None
         finally:
             if fh is not sys.stdin.buffer:
                 fh.close()
+
+
+def _rest(ids: list[pa.Array], n: int) -> list[pa.Array]:
+    """The id arrays after dropping their first n values."""
+    out, drop = [], n
+    for a in ids:
+        if drop >= len(a):
+            drop -= len(a)
+            continue
+        out.append(a[drop:])
+        drop = 0
+    return out
 
 
 def _lines(fh: IO[bytes], path: str) -> Iterator[bytes]:

@@ -14,11 +14,11 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
-from fasttag.errors import UsageError
+from fasttag.errors import FasttagError, UsageError
 from fasttag.read import CorpusReader, RawChunk
 from fasttag.tagger import Tagger
 from fasttag.types import ENTITIES_TYPE
-from fasttag.write import OutputWriter
+from fasttag.write import PartsWriter, StdoutWriter, resumable_parts, work_dir
 
 
 @dataclass
@@ -32,6 +32,7 @@ class RunSummary:
     seconds: float = 0.0
     provider: str = ""
     rejects_path: str | None = None
+    resumed_rows: int = 0
 
     def line(self) -> str:
         s = max(self.seconds, 1e-9)
@@ -39,6 +40,8 @@ class RunSummary:
             f"{self.rows:,} rows, {self.windows:,} windows, {self.entities:,} entities in {self.seconds:.1f}s "
             f"({self.rows / s:,.0f} rows/s, {self.tokens / s:,.0f} tokens/s) on {self.provider}"
         )
+        if self.resumed_rows:
+            text += f"; resumed after {self.resumed_rows:,} rows done earlier"
         if self.null_texts:
             text += f"; {self.null_texts:,} rows with null or non-string text (empty entities)"
         if self.rejected:
@@ -52,14 +55,28 @@ def output_schema(id_type: pa.DataType | None, id_column: str | None) -> pa.Sche
     return pa.schema([pa.field("row", pa.int64()), pa.field("entities", ENTITIES_TYPE)])
 
 
-def check_paths(input: str, output: str, overwrite: bool) -> None:
-    if input != "-" and output != "-":
-        if Path(input).resolve() == Path(output).resolve():
-            raise UsageError("the output path is the input path; choose another output")
-        if Path(output).exists() and not overwrite:
-            raise UsageError(f"output {output} exists; pass --overwrite to replace it")
-        if Path(output).is_dir():
-            raise UsageError(f"output {output} is a folder; give a .parquet or .jsonl file path")
+def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) -> None:
+    """Refuse what would lose data or cannot work, before any model is loaded."""
+    if overwrite and resume:
+        raise UsageError("--overwrite and --resume contradict each other: choose one")
+    if output == "-":
+        if resume:
+            raise UsageError("--resume needs an output file, not stdout")
+        return
+    if input != "-" and Path(input).resolve() == Path(output).resolve():
+        raise UsageError("the output path is the input path; choose another output")
+    if Path(output).is_dir():
+        raise UsageError(f"output {output} is a folder; give a .parquet or .jsonl file path")
+    if Path(output).exists() and not overwrite:
+        if resume:
+            raise UsageError(f"output {output} is complete already; nothing to resume (pass --overwrite to redo it)")
+        raise UsageError(f"output {output} exists; pass --overwrite to replace it")
+    if resume and input == "-":
+        raise UsageError("--resume needs an input file, not stdin")
+    if work_dir(output).exists() and not (overwrite or resume):
+        raise UsageError(
+            f"an interrupted run left {work_dir(output)}; pass --resume to continue it or --overwrite to start over"
+        )
 
 
 def run(
@@ -71,19 +88,33 @@ def run(
     limit: int | None = None,
     on_error: str = "stop",
     overwrite: bool = False,
+    resume: bool = False,
     chunk_rows: int = 2048,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
-    """Tag every row of `input` into `output`; one output row per input row, in input order."""
-    check_paths(input, output, overwrite)
-    reader = CorpusReader(input, text_column, id_column, chunk_rows=chunk_rows, limit=limit, on_error=on_error)
-    summary = RunSummary(provider=tagger.provider)
+    """Tag every row of `input` into `output`; one output row per input row, in input order.
+
+    Rows are written as one part per chunk; `resume=True` keeps the parts an interrupted run of the
+    same job left and tags only the rest, giving the same output as an uninterrupted run.
+    """
+    check_paths(input, output, overwrite, resume)
+    state = job_state(tagger, input, text_column, id_column, limit, on_error, chunk_rows)
+    done_parts = resumable_parts(output, state) if resume else 0
+    reader = CorpusReader(input, text_column, id_column, chunk_rows=chunk_rows, limit=limit, on_error=on_error,
+                          skip_rows=done_parts * chunk_rows)
+    summary = RunSummary(provider=tagger.provider, resumed_rows=done_parts * chunk_rows)
     started = time.perf_counter()
-    writer: OutputWriter | None = None
+    writer = None
 
     def prepare(raw: RawChunk):
         texts = [t if isinstance(t, str) else "" for t in raw.texts]
         return raw, tagger.tokenize(texts)
+
+    def open_writer(id_type):
+        schema = output_schema(id_type, id_column)
+        if output == "-":
+            return StdoutWriter(schema)
+        return PartsWriter(output, schema, state, resume=done_parts > 0)
 
     chunks = iter(reader)
     try:
@@ -96,28 +127,63 @@ def run(
                 tagged = tagger.finish_chunk(tokenized)
                 entities = tagger.entities_array(tagged)
                 if writer is None:
-                    writer = OutputWriter(output, output_schema(raw.ids.type if raw.ids is not None else None, id_column))
+                    writer = open_writer(raw.ids.type if raw.ids is not None else None)
                 ids = raw.ids if id_column else pa.array(np.arange(raw.first_row, raw.first_row + len(raw.texts)))
-                writer.write(pa.table([ids, entities], schema=writer.schema))
+                writer.write(raw.first_row // chunk_rows, pa.table([ids, entities], schema=writer.schema))
                 summary.windows += tagged.n_windows
                 summary.tokens += tagged.n_tokens
                 summary.entities += len(tagged.spans)
                 if progress:
                     progress(len(raw.texts), tagged.n_tokens)
         if writer is None:
-            writer = OutputWriter(output, output_schema(pa.string() if id_column else None, id_column))
+            writer = open_writer(pa.string() if id_column else None)
         summary.rows = reader.stats.rows
         summary.null_texts = reader.stats.null_texts
         summary.rejected = len(reader.stats.rejected)
         if reader.stats.rejected:
             summary.rejects_path = _write_rejects(output, reader)
         writer.commit()
+    except KeyboardInterrupt:
+        # Whole parts stay in the work folder for --resume; the output path stays untouched.
+        raise Interrupted(output) from None
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_error, chunk_rows) -> dict:
+    """What must not change between a run and its --resume (anything that changes the rows written)."""
+    stat = Path(input).stat() if input != "-" and Path(input).is_file() else None
+    return {
+        "input": str(Path(input).resolve()) if input != "-" else "-",
+        "input_size": stat.st_size if stat else None,
+        "text_column": text_column,
+        "id_column": id_column,
+        "limit": limit,
+        "on_error": on_error,
+        "chunk_rows": chunk_rows,
+        "model": str(tagger.bundle.path.resolve()),
+        "aggregation": tagger.aggregation,
+        "max_length": tagger.max_length,
+        "stride": tagger.tokenizer.stride,
+        "word_boundaries": tagger.tokenizer.word_boundaries,
+        "batch_tokens": tagger.batcher.budget_tokens,
+        "max_batch_size": tagger.batcher.max_batch_size,
+    }
+
+
+class Interrupted(FasttagError):
+    exit_code = 130
+
+    def __init__(self, output: str):
+        hint = (
+            "nothing was written" if output == "-" else
+            f"nothing was written to {output}; finished chunks are kept: rerun the same command with --resume to continue"
+        )
+        super().__init__(f"interrupted; {hint}")
 
 
 def _submit_next(pool, chunks, prepare):

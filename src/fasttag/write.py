@@ -1,19 +1,27 @@
-"""Write tagged rows to Parquet or JSONL; a file appears at the output path only once the run completed."""
+"""Write tagged rows; a file appears at the output path only once the run completed.
+
+Rows go first to numbered part files (one per input chunk) in a hidden work folder beside the
+output, each renamed into place when complete. A killed run leaves whole parts behind, which
+`--resume` keeps; at the end the parts are joined into a hidden partial file that is renamed onto
+the output path, and the work folder is removed.
+"""
 
 from __future__ import annotations
 
 import gzip
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
-from typing import IO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fasttag.errors import OutputError, UsageError
 from fasttag.read import JSONL_SUFFIXES
+
+STATE_FILE = "state.json"
 
 
 def output_format(path: str) -> str:
@@ -27,72 +35,128 @@ def output_format(path: str) -> str:
     raise UsageError(f"cannot tell the output format of {path}: use .parquet, .jsonl, .ndjson, .jsonl.gz, or -")
 
 
-def partial_path(path: str) -> Path:
-    """Where a run writes before the atomic rename (same folder, so the rename stays on one filesystem)."""
-    p = Path(path)
+def work_dir(output: str) -> Path:
+    p = Path(output)
+    return p.with_name(f".{p.name}.fasttag-parts")
+
+
+def partial_path(output: str) -> Path:
+    p = Path(output)
     return p.with_name(f".{p.name}.partial")
 
 
-class OutputWriter:
-    """Writes Arrow tables of (id, entities) rows to a hidden partial file, renamed into place on `commit()`."""
+def jsonl_lines(table: pa.Table) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in table.to_pylist())
 
-    def __init__(self, path: str, schema: pa.Schema):
-        self.path = path
-        self.format = output_format(path)
+
+class StdoutWriter:
+    """JSONL rows straight to stdout (no parts, no resume)."""
+
+    def __init__(self, schema: pa.Schema):
         self.schema = schema
         self.rows = 0
-        self._parquet: pq.ParquetWriter | None = None
-        self._fh: IO | None = None
-        if path == "-":
-            self._tmp = None
-            self._fh = sys.stdout
-            return
-        parent = Path(path).resolve().parent
-        if not parent.is_dir():
-            raise OutputError(f"output folder {parent} does not exist")
-        self._tmp = partial_path(path)
-        try:
-            if self.format == "parquet":
-                self._parquet = pq.ParquetWriter(self._tmp, schema, compression="zstd")
-            elif path.lower().endswith(".gz"):
-                self._fh = gzip.open(self._tmp, "wt", encoding="utf-8")
-            else:
-                self._fh = open(self._tmp, "w", encoding="utf-8")
-        except OSError as exc:
-            raise OutputError(f"cannot write {self._tmp}: {exc}") from None
 
-    def write(self, table: pa.Table) -> None:
-        if table.num_rows == 0:
-            return
-        table = table.cast(self.schema) if table.schema != self.schema else table
-        if self._parquet is not None:
-            self._parquet.write_table(table)
-        else:
-            lines = [json.dumps(row, ensure_ascii=False) for row in table.to_pylist()]
-            self._fh.write("\n".join(lines) + "\n")
+    def write(self, index: int, table: pa.Table) -> None:
+        sys.stdout.write(jsonl_lines(table))
+        sys.stdout.flush()
         self.rows += table.num_rows
 
     def commit(self) -> None:
-        """Finish the file and move it into place: only now does the output path hold a file."""
-        if self._parquet is not None:
-            if self.rows == 0:
-                self._parquet.write_table(self.schema.empty_table())
-            self._parquet.close()
-        elif self._fh is not None:
-            self._fh.flush()
-            if self._fh is not sys.stdout:
-                self._fh.close()
-        if self._tmp is not None:
-            os.replace(self._tmp, self.path)
+        pass
 
     def abort(self) -> None:
-        """Drop the partial file; the output path is left untouched."""
+        pass
+
+
+class PartsWriter:
+    """One complete part file per chunk in the work folder; `commit()` joins them onto the output path."""
+
+    def __init__(self, output: str, schema: pa.Schema, state: dict, resume: bool = False):
+        self.output = output
+        self.format = output_format(output)
+        self.schema = schema
+        self.dir = work_dir(output)
+        parent = Path(output).resolve().parent
+        if not parent.is_dir():
+            raise OutputError(f"output folder {parent} does not exist")
+        if not resume:
+            if self.dir.exists():
+                shutil.rmtree(self.dir)
+            self.dir.mkdir()
+            (self.dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+        self.suffix = ".parquet" if self.format == "parquet" else ".jsonl"
+
+    def part(self, index: int) -> Path:
+        return self.dir / f"part-{index:07d}{self.suffix}"
+
+    def write(self, index: int, table: pa.Table) -> None:
+        table = table.cast(self.schema) if table.schema != self.schema else table
+        final = self.part(index)
+        tmp = final.with_name(final.name + ".tmp")
+        if self.format == "parquet":
+            pq.write_table(table, tmp, compression="zstd")
+        else:
+            tmp.write_text(jsonl_lines(table), encoding="utf-8")
+        os.replace(tmp, final)
+
+    def parts(self) -> list[Path]:
+        return sorted(self.dir.glob(f"part-*{self.suffix}"))
+
+    def commit(self) -> None:
+        tmp = partial_path(self.output)
         try:
-            if self._parquet is not None:
-                self._parquet.close()
-            elif self._fh is not None and self._fh is not sys.stdout:
-                self._fh.close()
-        except Exception:
-            pass
-        if self._tmp is not None and self._tmp.exists():
-            self._tmp.unlink()
+            if self.format == "parquet":
+                with pq.ParquetWriter(tmp, self.schema, compression="zstd") as writer:
+                    wrote = False
+                    for part in self.parts():
+                        table = pq.read_table(part)
+                        if table.num_rows:
+                            writer.write_table(table.cast(self.schema))
+                            wrote = True
+                    if not wrote:
+                        writer.write_table(self.schema.empty_table())
+            else:
+                opener = gzip.open if self.output.lower().endswith(".gz") else open
+                with opener(tmp, "wb") as out:
+                    for part in self.parts():
+                        with open(part, "rb") as fh:
+                            shutil.copyfileobj(fh, out)
+        except OSError as exc:
+            raise OutputError(f"cannot write {tmp}: {exc}") from None
+        os.replace(tmp, self.output)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Drop everything written: the output path is left untouched."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        partial_path(self.output).unlink(missing_ok=True)
+
+
+def resumable_parts(output: str, state: dict) -> int:
+    """How many complete parts an interrupted run of the same job left (0 if none)."""
+    d = work_dir(output)
+    if not d.exists():
+        return 0
+    try:
+        saved = json.loads((d / STATE_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        raise UsageError(f"{d} is not a resumable fasttag run; remove it or pass --overwrite") from None
+    differs = sorted(k for k in set(saved) | set(state) if saved.get(k) != state.get(k))
+    if differs:
+        raise UsageError(
+            f"cannot resume: the interrupted run used other settings ({', '.join(differs)}); "
+            "repeat its exact command with --resume, or pass --overwrite to start over"
+        )
+    for tmp in d.glob("*.tmp"):
+        tmp.unlink()
+    suffix = ".parquet" if output_format(output) == "parquet" else ".jsonl"
+    parts = sorted(d.glob(f"part-*{suffix}"))
+    # Parts are renamed into place only when whole; they must also be consecutive from 0.
+    n = 0
+    for part in parts:
+        if part.name != f"part-{n:07d}{suffix}":
+            break
+        n += 1
+    for part in parts[n:]:
+        part.unlink()
+    return n

@@ -1,0 +1,94 @@
+"""`fasttag show`."""
+
+from __future__ import annotations
+
+import click
+from click.core import ParameterSource
+
+from fasttag.cli import cli
+from fasttag.cli_run import engine_options, load_tagger
+
+ENGINE_PARAMS = ("model_dir", "aggregation", "max_length", "stride", "batch_tokens", "device", "threads",
+                 "word_boundaries")
+
+
+@cli.command()
+@click.argument("input", metavar="[INPUT]", required=False)
+@click.option("-n", "--n", "n", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Show the first N documents.")
+@click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
+@click.option("--entities", "entities_path", default=None, metavar="OUTPUT",
+              help="Show this output of 'fasttag run' (Parquet or JSONL) instead of running a model; needs --input.")
+@click.option("--input", "input_path", default=None, metavar="INPUT",
+              help="With --entities: the corpus that 'fasttag run' tagged to make OUTPUT.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None, metavar="PAGE.html",
+              help="Write a self-contained HTML page (displaCy style) instead of printing to the terminal.")
+@engine_options
+def show(input, n, text_column, entities_path, input_path, html_path, model_dir, aggregation, max_length, stride,
+         batch_tokens, device, threads, word_boundaries):
+    """Tag the first N documents of INPUT and show them with their entities highlighted.
+
+    INPUT takes the same formats as 'fasttag run' (.parquet or a folder of them, .jsonl/.ndjson, optionally
+    .gz, or - for JSONL on stdin). Entities are drawn on their label's colour, with a legend of the labels
+    and their counts. With --entities OUTPUT --input INPUT, shows what an earlier 'fasttag run' wrote,
+    without loading a model: row i of OUTPUT belongs to row i of INPUT, and every entity's text must equal
+    the input slice, else it stops with "OUTPUT does not belong to INPUT".
+
+    \b
+    Example:
+      fasttag show corpus.jsonl --n 5 --model my-export
+      fasttag show --entities entities.parquet --input corpus.parquet --html entities.html
+    """
+    ctx = click.get_current_context()
+    if entities_path is not None:
+        if input_path is None:
+            raise click.UsageError("--entities OUTPUT needs --input INPUT: the corpus that 'fasttag run' tagged")
+        if input is not None:
+            raise click.UsageError(f"give the corpus once: --input {input_path} (with --entities, INPUT is not an argument)")
+        engine = [p.opts[-1] for p in ctx.command.params
+                  if p.name in ENGINE_PARAMS and ctx.get_parameter_source(p.name) is not ParameterSource.DEFAULT]
+        if engine:
+            raise click.UsageError(f"{', '.join(engine)}: --entities shows an existing output and runs no model")
+        if entities_path == "-" and input_path == "-":
+            raise click.UsageError("--entities and --input cannot both read stdin")
+    else:
+        if input_path is not None:
+            raise click.UsageError(f"--input is for --entities; to tag a corpus, give it as INPUT: fasttag show {input_path}")
+        if input is None:
+            raise click.UsageError("missing INPUT (or --entities OUTPUT --input INPUT)")
+
+    from fasttag.read import CorpusReader
+    from fasttag.show import align, read_entities
+
+    corpus = input_path if entities_path is not None else input
+    texts = [t for chunk in CorpusReader(corpus, text_column, limit=n) for t in chunk.texts]
+    if entities_path is not None:
+        id_name, ids, rows = read_entities(entities_path, n)
+        docs = align(texts, rows, output=entities_path, input=input_path, ids=ids, id_name=id_name)
+        titles = [f"row {i}" if id_name in (None, "row") else f"row {i} · {id_name} {ids[i]}" for i in range(len(docs))]
+        heading = f"{entities_path} on {input_path}"
+    else:
+        tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries)
+        docs = [(t if isinstance(t, str) else "", ents) for t, ents in zip(texts, tagger.tag(texts))]
+        titles = None
+        heading = f"{input}: model {tagger.bundle.path}"
+    _show(docs, titles, heading, html_path)
+
+
+def _show(docs, titles, heading, html_path):
+    from fasttag.show import drawn_entities, render_html, render_terminal
+
+    if html_path:
+        from pathlib import Path
+
+        from fasttag.errors import OutputError
+
+        try:
+            Path(html_path).write_text(render_html(docs, titles=titles, heading=heading), encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"cannot write {html_path} ({exc.strerror or exc})") from None
+        click.echo(f"wrote {html_path} ({len(docs)} documents, {drawn_entities(docs)} entities)", err=True)
+        return
+    from rich.console import Console
+
+    render_terminal(docs, Console(highlight=False), titles=titles)

@@ -1,0 +1,285 @@
+"""Show documents with their entities highlighted: in the terminal (rich) or as a self-contained HTML page.
+
+A document is a ``(text, entities)`` pair. Entities come from `Tagger.tag` or, without running a model,
+from the output of `fasttag run` lined up with its input (`read_entities` + `align`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import json
+import sys
+import zlib
+from pathlib import Path
+from typing import IO, Any, Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fasttag.errors import InputError
+from fasttag.read import corpus_format
+from fasttag.types import Entity
+
+Doc = tuple[str, Sequence[Entity]]
+
+# displaCy's colours for the CoNLL labels, so pages look familiar; any other label gets a palette
+# colour chosen by a stable hash of its name (the same colour in every run and on every machine).
+LABEL_COLOURS = {"PER": "#aa9cfc", "LOC": "#ff9561", "ORG": "#7aecec", "MISC": "#feca74"}
+PALETTE = (
+    "#bfeeb7", "#c887fb", "#9cc9cc", "#ffeb80", "#ff8197", "#f0d0ff", "#bfe1d9", "#e4e7d2", "#fdb8b8", "#a3d8f4",
+)
+
+
+def label_colour(label: str) -> str:
+    """A background colour (#rrggbb) for `label`: fixed for PER/LOC/ORG/MISC, hashed into PALETTE otherwise."""
+    fixed = LABEL_COLOURS.get(label.upper())
+    return fixed or PALETTE[zlib.crc32(label.encode("utf-8")) % len(PALETTE)]
+
+
+def label_counts(docs: Sequence[Doc]) -> dict[str, int]:
+    """Entities per label, known labels first (PER, LOC, ORG, MISC), then the others alphabetically."""
+    counts: dict[str, int] = {}
+    for _, entities in docs:
+        for e in entities:
+            counts[e.label] = counts.get(e.label, 0) + 1
+    order = {label: i for i, label in enumerate(LABEL_COLOURS)}
+    return dict(sorted(counts.items(), key=lambda kv: (order.get(kv[0].upper(), len(order)), kv[0])))
+
+
+def segments(text: str, entities: Sequence[Entity]) -> Iterator[tuple[str, Entity | None]]:
+    """The text cut into plain stretches (entity None) and entity stretches, in order.
+
+    Entities are taken in start order; one that overlaps an earlier one is not drawn (the engine never
+    produces overlaps; hand-made files might).
+    """
+    pos = 0
+    for e in sorted(entities, key=lambda e: (e.start, e.end)):
+        if e.start < pos or e.end <= e.start or e.end > len(text):
+            continue
+        if e.start > pos:
+            yield text[pos:e.start], None
+        yield text[e.start:e.end], e
+        pos = e.end
+    if pos < len(text):
+        yield text[pos:], None
+
+
+def drawn_entities(docs: Sequence[Doc]) -> int:
+    """How many entities `render_terminal`/`render_html` draw (all of them, unless some overlap)."""
+    return sum(1 for text, entities in docs for _, e in segments(text, entities) if e is not None)
+
+
+# -- terminal -------------------------------------------------------------------------------------
+
+def render_terminal(docs: Sequence[Doc], console, titles: Sequence[str] | None = None) -> None:
+    """Print each document with its entities on their label's colour, then a legend with counts.
+
+    `console` is a `rich.console.Console`. Without colours (not a terminal, or NO_COLOR set) entities are
+    bracketed instead: ``[Ada Lovelace PER]``.
+    """
+    from rich.text import Text
+
+    plain = console.color_system is None
+    for i, (text, entities) in enumerate(docs):
+        title = titles[i] if titles is not None else f"row {i}"
+        console.print(Text(title, style="bold dim"))
+        line = Text()
+        if not text:
+            line.append("(empty)", style="dim italic")
+        for piece, e in segments(text, entities):
+            if e is None:
+                line.append(piece)
+            elif plain:
+                line.append(f"[{piece} {e.label}]")
+            else:
+                style = f"black on {label_colour(e.label)}"
+                line.append(piece, style=style)
+                line.append(f" {e.label}", style=f"bold {style}")
+        # soft_wrap: no hard line breaks inside a document; the terminal wraps it
+        console.print(line, highlight=False, soft_wrap=True)
+        console.print()
+    legend = Text("labels: ", style="bold")
+    counts = label_counts(docs)
+    for j, (label, count) in enumerate(counts.items()):
+        if j:
+            legend.append("  ")
+        legend.append(f" {label} " if not plain else label, style=f"bold black on {label_colour(label)}")
+        legend.append(f" {count}")
+    if not counts:
+        legend.append("none", style="dim")
+    legend.append(f"   ({len(docs)} documents, {sum(counts.values())} entities)", style="dim")
+    console.print(legend, highlight=False)
+
+
+# -- HTML -----------------------------------------------------------------------------------------
+
+PAGE_CSS = """
+body { font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", Helvetica, Arial, sans-serif;
+       margin: 2em auto; max-width: 60em; padding: 0 1em; color: #222; background: #fff; }
+h1 { font-size: 1.3em; font-weight: 600; }
+.legend { margin: 1em 0 2em; line-height: 2.2; }
+.swatch { padding: 0.3em 0.6em; margin-right: 0.4em; border-radius: 0.35em; font-size: 0.8em; font-weight: bold; }
+.count { margin-right: 1.2em; color: #555; }
+.doc { border-top: 1px solid #ddd; padding: 0.8em 0; }
+.meta { color: #888; font-size: 0.8em; }
+.entities { line-height: 2.5; white-space: pre-wrap; overflow-wrap: anywhere; }
+.empty { color: #aaa; font-style: italic; }
+mark { padding: 0.45em 0.6em; margin: 0 0.25em; line-height: 1; border-radius: 0.35em;
+       box-decoration-break: clone; -webkit-box-decoration-break: clone; color: #222; }
+mark .label { font-size: 0.8em; font-weight: bold; line-height: 1; vertical-align: middle;
+              margin-left: 0.5em; font-variant: all-small-caps; letter-spacing: 0.03em; }
+""".strip()
+
+
+def _mark(piece: str, e: Entity) -> str:
+    tip = html.escape(f"{e.label} {e.score:.3f} [{e.start}:{e.end}]")
+    return (f'<mark class="entity" style="background: {label_colour(e.label)}" title="{tip}">'
+            f'{html.escape(piece)}<span class="label">{html.escape(e.label)}</span></mark>')
+
+
+def render_html(docs: Sequence[Doc], titles: Sequence[str] | None = None, heading: str = "fasttag") -> str:
+    """A self-contained HTML page (inline CSS, no scripts, no external assets) in displaCy's entity style.
+
+    One block per document, each entity a ``<mark>`` on its label's colour with the label after the text;
+    a legend with the count per label on top. Every piece of text is HTML-escaped.
+    """
+    counts = label_counts(docs)
+    legend = "".join(
+        f'<span class="swatch" style="background: {label_colour(label)}">{html.escape(label)}</span>'
+        f'<span class="count">{count}</span>'
+        for label, count in counts.items()
+    ) or '<span class="empty">no entities</span>'
+    blocks = []
+    for i, (text, entities) in enumerate(docs):
+        title = titles[i] if titles is not None else f"row {i}"
+        body = "".join(html.escape(piece) if e is None else _mark(piece, e) for piece, e in segments(text, entities))
+        body = body or '<span class="empty">(empty)</span>'
+        blocks.append(
+            f'<section class="doc">\n<div class="meta">{html.escape(title)}</div>\n'
+            f'<div class="entities" dir="auto">{body}</div>\n</section>'
+        )
+    n_entities = sum(counts.values())
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        # The page needs nothing but its own inline styles; forbid everything else.
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(heading)}</title>",
+        f"<style>\n{PAGE_CSS}\n</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{html.escape(heading)}</h1>",
+        f'<div class="legend">{legend}<span class="count">{len(docs)} documents, {n_entities} entities</span></div>',
+        *blocks,
+        "</body>",
+        "</html>",
+        "",
+    ])
+
+
+# -- an existing run's output ---------------------------------------------------------------------
+
+def _open_jsonl(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    return gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")
+
+
+def _entity(obj: Any, where: str) -> Entity:
+    try:
+        return Entity(int(obj["start"]), int(obj["end"]), str(obj["label"]), float(obj.get("score") or 0.0),
+                      str(obj["text"]))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise InputError(f"{where}: an entity is not {{start, end, label, score, text}}: {obj!r:.200}") from None
+
+
+def read_entities(path: str, limit: int) -> tuple[str | None, list[Any], list[list[Entity]]]:
+    """The first `limit` rows of a `fasttag run` output: (id column name or None, ids, entities per row)."""
+    if path != "-" and not Path(path).exists():
+        raise InputError(f"entities file {path} does not exist")
+    if corpus_format(path) == "parquet":
+        return _read_parquet_entities(path, limit)
+    return _read_jsonl_entities(path, limit)
+
+
+def _read_parquet_entities(path: str, limit: int):
+    files = sorted(f for f in Path(path).rglob("*.parquet") if f.is_file()) if Path(path).is_dir() else [Path(path)]
+    id_name, ids, rows = None, [], []
+    for f in files:
+        try:
+            pf = pq.ParquetFile(f)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{f}: not a readable Parquet file ({exc})") from None
+        names = pf.schema_arrow.names
+        if "entities" not in names:
+            raise InputError(f"{f}: no 'entities' column (columns: {', '.join(names)}); is it an output of 'fasttag run'?")
+        others = [n for n in names if n != "entities"]
+        id_name = others[0] if others else None
+        try:
+            for batch in pf.iter_batches(batch_size=max(1, min(limit, 2048)), columns=[*others[:1], "entities"]):
+                for j, value in enumerate(batch.column("entities").to_pylist()):
+                    rows.append([_entity(e, f"{f}, row {len(rows)}") for e in value or []])
+                    ids.append(batch.column(id_name)[j].as_py() if id_name else None)
+                    if len(rows) >= limit:
+                        return id_name, ids, rows
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from None
+    return id_name, ids, rows
+
+
+def _read_jsonl_entities(path: str, limit: int):
+    where = "stdin" if path == "-" else path
+    id_name, ids, rows = None, [], []
+    fh = _open_jsonl(path)
+    try:
+        for lineno, raw in enumerate(fh, start=1):
+            if len(rows) >= limit:
+                break
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise InputError(f"{where}, line {lineno}: not JSON ({exc})") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("entities", None), list):
+                raise InputError(f"{where}, line {lineno}: no 'entities' list; is it an output of 'fasttag run'?")
+            if id_name is None:
+                id_name = next((k for k in obj if k != "entities"), None)
+            rows.append([_entity(e, f"{where}, line {lineno}") for e in obj["entities"]])
+            ids.append(obj.get(id_name) if id_name else None)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{where}: cannot read ({exc})") from None
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
+    return id_name, ids, rows
+
+
+def align(texts: Sequence[str | None], rows: Sequence[Sequence[Entity]], output: str = "OUTPUT",
+          input: str = "INPUT", ids: Sequence[Any] | None = None, id_name: str | None = None) -> list[Doc]:
+    """Pair row i of a run's output with row i of its input, checking that they belong together.
+
+    `fasttag run` writes one output row per input row, in order, and every entity's text is the input
+    slice; anything else means the files do not line up, and InputError says where.
+    """
+    def mismatch(why: str) -> InputError:
+        return InputError(f"{output} does not belong to {input}: {why}")
+
+    if len(texts) != len(rows):
+        raise mismatch(f"within the first {max(len(texts), len(rows))} rows, {output} has {len(rows)} "
+                       f"and {input} has {len(texts)} (a run writes one output row per input row)")
+    docs: list[Doc] = []
+    for i, (text, entities) in enumerate(zip(texts, rows)):
+        text = text if isinstance(text, str) else ""
+        if id_name == "row" and ids is not None and ids[i] != i:
+            raise mismatch(f"output row {i} has row number {ids[i]!r}")
+        for e in entities:
+            if text[e.start:e.end] != e.text or not 0 <= e.start < e.end <= len(text):
+                raise mismatch(f"row {i}: entity {e.text!r} at {e.start}:{e.end}, "
+                               f"but the input text there is {text[e.start:e.end]!r}")
+        docs.append((text, list(entities)))
+    return docs

@@ -1,0 +1,115 @@
+"""Invariants under hypothesis: span decoding, the JSONL reader, and the tagger end to end."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fasttag import Tagger
+from fasttag.aggregate import STRATEGIES, decode_spans
+from fasttag.errors import InputError
+from fasttag.infer import softmax
+from fasttag.model import LabelScheme
+from fasttag.read import CorpusReader
+
+LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "MISC"]
+SCHEME = LabelScheme.from_labels(LABELS)
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=120)
+
+
+@pytest.fixture(scope="module")
+def taggers(bert_export):
+    return {s: Tagger.load(bert_export, aggregation=s) for s in STRATEGIES}
+
+
+def check_spans(ents, text, labels):
+    prev_end = 0
+    for e in ents:
+        assert prev_end <= e.start < e.end <= len(text)
+        assert e.text == text[e.start:e.end]
+        assert e.label in labels
+        assert 0.0 <= e.score <= 1.0 + 1e-6
+        prev_end = e.end
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(TEXT, min_size=1, max_size=8), strategy=st.sampled_from(STRATEGIES))
+def test_entities_sorted_disjoint_in_bounds_and_exact(taggers, texts, strategy):
+    tagger = taggers[strategy]
+    out = tagger.tag(texts)
+    assert len(out) == len(texts)
+    for ents, text in zip(out, texts):
+        check_spans(ents, text, set(tagger.scheme.group_labels) - {"O"})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=TEXT)
+def test_single_window_equals_direct_model_call(taggers, text):
+    """A document that fits one window: the window-merging path equals one plain model call."""
+    tagger = taggers["simple"]
+    tok = tagger.tokenizer
+    enc = tok.tokenizer.encode(text, add_special_tokens=True)
+    if len(enc.ids) > tok.max_length:
+        return
+    logits = tagger.model.run(np.array([enc.ids], dtype=np.int64), np.ones((1, len(enc.ids)), dtype=np.int64))[0]
+    mask = np.array(enc.special_tokens_mask, dtype=bool)
+    p, s = len(tok.prefix_ids), len(tok.suffix_ids)
+    content = slice(p, len(enc.ids) - s)
+    spans = decode_spans(softmax(logits[content]), np.array(enc.offsets, dtype=np.int64).reshape(-1, 2)[content],
+                         np.array([0, len(enc.ids) - p - s]), tagger.scheme, "simple", skip=mask[content])
+    direct = [(int(a), int(b), tagger.scheme.group_labels[l]) for a, b, l in zip(spans.start, spans.end, spans.label)]
+    assert [(e.start, e.end, e.label) for e in tagger.tag([text])[0]] == direct
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n_docs=st.integers(1, 5), strategy=st.sampled_from(STRATEGIES))
+def test_decode_spans_fuzz(data, n_docs, strategy):
+    sizes = data.draw(st.lists(st.integers(0, 12), min_size=n_docs, max_size=n_docs))
+    doc_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n = int(doc_offsets[-1])
+    raw = data.draw(st.lists(st.floats(0, 1, allow_nan=False), min_size=n * len(LABELS), max_size=n * len(LABELS)))
+    probs = np.array(raw, dtype=np.float32).reshape(n, len(LABELS)) + 1e-6
+    probs /= probs.sum(axis=1, keepdims=True)
+    offsets = []
+    for size in sizes:
+        pos = 0
+        for _ in range(size):
+            gap, width = data.draw(st.integers(0, 2)), data.draw(st.integers(0, 3))
+            offsets.append((pos + gap, pos + gap + width))
+            pos += gap + width
+    offsets = np.array(offsets, dtype=np.int64).reshape(-1, 2)
+    skip = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+    sub = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+    sp = decode_spans(probs, offsets, doc_offsets, SCHEME, strategy, skip=skip, is_subword=sub)
+    assert (np.diff(sp.doc) >= 0).all()
+    for d in range(n_docs):
+        mine = np.flatnonzero(sp.doc == d)
+        a, b = doc_offsets[d], doc_offsets[d + 1]
+        lo = offsets[a:b, 0].min() if b > a else 0
+        hi = offsets[a:b, 1].max() if b > a else 0
+        assert (sp.start[mine] >= lo).all() and (sp.end[mine] <= hi).all()
+        assert (sp.start[mine][1:] >= sp.end[mine][:-1]).all()
+    assert all(SCHEME.group_labels[l] != "O" for l in sp.label)
+    assert ((sp.score >= 0) & (sp.score <= 1.0001)).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(st.one_of(
+    st.binary(max_size=40),
+    st.builds(lambda t: json.dumps({"text": t}).encode(), TEXT),
+    st.builds(lambda v: json.dumps(v).encode(), st.one_of(st.integers(), st.lists(st.integers(), max_size=3), st.none())),
+), max_size=30))
+def test_jsonl_reader_fuzz(tmp_path_factory, lines):
+    path = tmp_path_factory.mktemp("fuzz") / "in.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    reader = CorpusReader(str(path), chunk_rows=7, on_error="skip")
+    try:
+        rows = sum(len(c.texts) for c in reader)
+    except InputError as exc:
+        assert "line" in str(exc)  # an object without the text field stops the run, naming the line
+        return
+    non_blank = sum(1 for line in b"\n".join(lines).split(b"\n") if line.strip())
+    assert rows + len(reader.stats.rejected) == non_blank
+    assert reader.stats.rows == rows

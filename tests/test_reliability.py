@@ -1,0 +1,261 @@
+"""Bad input, model faults, crash safety and --resume: nothing lost, nothing half-written, one-line errors."""
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from corpus import varied_sentences
+from fasttag.cli import cli
+from fasttag.write import work_dir
+
+FASTTAG = [sys.executable, "-c", "from fasttag.cli import main; main()"]
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+
+def write_jsonl(path, rows, raw_lines=()):
+    with open(path, "wb") as fh:
+        for r in rows:
+            fh.write((json.dumps(r, ensure_ascii=False) + "\n").encode())
+        for line in raw_lines:
+            fh.write(line)
+    return path
+
+
+def assert_valid(rows, texts):
+    assert len(rows) == len(texts)
+    for ents, text in zip(rows, texts):
+        text = text if isinstance(text, str) else ""
+        prev_end = 0
+        for e in ents:
+            assert prev_end <= e["start"] < e["end"] <= len(text)
+            assert e["text"] == text[e["start"]:e["end"]]
+            prev_end = e["end"]
+
+
+HARD_TEXTS = [
+    "", "   \t\n ", "a\x00b\x00c NUL", "ctrl \x01\x02\x1b[31m red \x7f", "emoji 🚀🔥👩‍👩‍👧 Zoë",
+    "e\u0301te\u0301 combining marks", "مرحبا بالعالم RTL עברית", "東京都で会議が開かれた。北京市", "\u202eoverride\u202c", "\ud7ff\ue000 private",
+    "x" * 3000, "word " * 700,
+]
+
+
+def test_hard_texts_and_nulls_keep_every_row(tmp_path, bert_export):
+    texts = HARD_TEXTS + [None, 42, ["list"], {"a": 1}]
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in texts])
+    out = tmp_path / "out.parquet"
+    res = invoke("run", src, "-o", out, "--model", bert_export)
+    assert res.exit_code == 0, res.output
+    assert "4 rows with null or non-string text" in res.output
+    table = pq.read_table(out)
+    assert table.column("row").to_pylist() == list(range(len(texts)))
+    rows = table.column("entities").to_pylist()
+    assert_valid(rows, texts)
+    assert rows[-4:] == [[], [], [], []]
+
+
+def test_five_megabyte_document(tmp_path, bert_export):
+    doc = " ".join(varied_sentences(40_000, seed=8))[: 5_000_000]
+    src = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"text": [doc, "Ada"]}), src)
+    out = tmp_path / "big.out.parquet"
+    res = invoke("run", src, "-o", out, "--model", bert_export, "-q")
+    assert res.exit_code == 0, res.output
+    rows = pq.read_table(out).column("entities").to_pylist()
+    assert_valid(rows, [doc, "Ada"])
+    assert rows[0][-1]["end"] > 0.99 * len(doc)
+
+
+BAD_LINES = {
+    "malformed": b'{"text": "unterminated\n',
+    "not an object": b'["text", "in a list"]\n',
+    "invalid utf-8": b'{"text": "caf\xe9"}\n',
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_LINES))
+def test_bad_jsonl_line_stops_with_file_and_line(tmp_path, bert_export, kind):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": "ok"}] * 3, [BAD_LINES[kind]])
+    out = tmp_path / "out.parquet"
+    res = invoke("run", src, "-o", out, "--model", bert_export)
+    assert res.exit_code == 1
+    assert f"{src}, line 4" in res.output and "--on-error skip" in res.output
+    assert "Traceback" not in res.output
+    assert not out.exists() and not work_dir(str(out)).exists()
+    assert list(tmp_path.iterdir()) == [src]
+
+
+def test_skip_bad_lines_records_rejects(tmp_path, bert_export):
+    lines = [b'{"text": "Ada Lovelace"}\n', BAD_LINES["malformed"], b'{"text": "Paris"}\n', BAD_LINES["invalid utf-8"],
+             b"\n", BAD_LINES["not an object"], b'{"text": "London"}\n']
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"".join(lines))
+    out = tmp_path / "out.jsonl"
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--on-error", "skip")
+    assert res.exit_code == 0, res.output
+    assert "3 unreadable lines skipped" in res.output
+    assert len(out.read_text().splitlines()) == 3
+    rejects = [json.loads(x) for x in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [2, 4, 6]
+    assert rejects[0]["raw"] == BAD_LINES["malformed"].decode().rstrip("\n")
+
+
+def test_missing_text_column_lists_columns(tmp_path, bert_export):
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"body": ["x"], "id": [1]}), src)
+    res = invoke("run", src, "-o", tmp_path / "o.parquet", "--model", bert_export)
+    assert res.exit_code == 1 and "no text column 'text'; columns found: body, id" in res.output
+    src2 = write_jsonl(tmp_path / "in.jsonl", [{"body": "x"}])
+    res = invoke("run", src2, "-o", tmp_path / "o.parquet", "--model", bert_export)
+    assert res.exit_code == 1 and "line 1" in res.output and "fields found: body" in res.output
+
+
+def test_wrong_text_type_corrupt_and_truncated_parquet(tmp_path, bert_export):
+    src = tmp_path / "ints.parquet"
+    pq.write_table(pa.table({"text": [1, 2]}), src)
+    res = invoke("run", src, "-o", tmp_path / "o.parquet", "--model", bert_export)
+    assert res.exit_code == 1 and "has type int64, expected string" in res.output
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"text": varied_sentences(500)}), good)
+    truncated = tmp_path / "truncated.parquet"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"PAR1 not really parquet")
+    for bad in (truncated, garbage):
+        res = invoke("run", bad, "-o", tmp_path / "o.parquet", "--model", bert_export)
+        assert res.exit_code == 1 and str(bad) in res.output and "Parquet" in res.output
+        assert "Traceback" not in res.output
+    assert not (tmp_path / "o.parquet").exists()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_empty_input_gives_empty_output_with_schema(tmp_path, bert_export, fmt):
+    src = tmp_path / f"empty.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(pa.table({"text": pa.array([], pa.string())}), src)
+    else:
+        src.write_text("")
+    out = tmp_path / "o.parquet"
+    res = invoke("run", src, "-o", out, "--model", bert_export)
+    assert res.exit_code == 0, res.output
+    table = pq.read_table(out)
+    assert table.num_rows == 0 and table.schema.names == ["row", "entities"]
+
+
+def test_usage_errors(tmp_path, bert_export):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": "x"}])
+    assert invoke("run", src, "-o", src, "--model", bert_export).exit_code == 2
+    assert invoke("run", src, "-o", tmp_path / "o.csv", "--model", bert_export).exit_code == 2
+    assert invoke("run", src, "-o", tmp_path / "o.parquet", "--overwrite", "--resume").exit_code == 2
+    assert invoke("run", tmp_path / "missing.jsonl", "-o", tmp_path / "o.parquet", "--model", bert_export).exit_code == 1
+
+
+def test_model_faults(tmp_path, bert_export):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": "x"}])
+    out = tmp_path / "o.parquet"
+    empty = tmp_path / "empty-model"
+    empty.mkdir()
+    res = invoke("run", src, "-o", out, "--model", empty)
+    assert res.exit_code == 1 and "lacks model.onnx, tokenizer.json" in res.output
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(bert_export, corrupt)
+    (corrupt / "model.onnx").write_bytes(b"\x00garbage")
+    res = invoke("run", src, "-o", out, "--model", corrupt)
+    assert res.exit_code == 1 and "cannot load" in res.output and "Traceback" not in res.output
+    bad_tok = tmp_path / "badtok"
+    shutil.copytree(bert_export, bad_tok)
+    (bad_tok / "tokenizer.json").write_text("{not json")
+    res = invoke("run", src, "-o", out, "--model", bad_tok)
+    assert res.exit_code == 1 and "cannot load tokenizer" in res.output
+
+
+def test_unexpected_onnx_inputs(tmp_path, bert_export):
+    import onnx
+    from onnx import TensorProto, helper
+
+    weird = tmp_path / "weird"
+    shutil.copytree(bert_export, weird)
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["pixel_values"], ["logits"])], "g",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3])],
+    )
+    onnx.save(helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 18)]), weird / "model.onnx")
+    res = invoke("run", write_jsonl(tmp_path / "in.jsonl", [{"text": "x"}]), "-o", tmp_path / "o.parquet", "--model", weird)
+    assert res.exit_code == 1 and "unexpected ONNX inputs ['pixel_values']" in res.output
+
+
+# -- crash safety ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def kill_corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kill")
+    texts = varied_sentences(3000, seed=21)
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(len(texts))], "text": texts}), root / "in.parquet", row_group_size=333)
+    return root / "in.parquet"
+
+
+def _run_args(src, out, model, *extra):
+    return FASTTAG + ["run", str(src), "-o", str(out), "--model", str(model), "--id-column", "id", "--chunk-rows", "100",
+                      "--batch-tokens", "512", "--threads", "1", "-q", *extra]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, bert_export, kill_corpus, fmt):
+    reference = tmp_path / f"ref.{fmt}"
+    subprocess.run(_run_args(kill_corpus, reference, bert_export), check=True)
+    out = tmp_path / f"out.{fmt}"
+    parts = work_dir(str(out))
+    for wanted in (3, 12):  # kill, resume and kill again, then finish
+        proc = subprocess.Popen(_run_args(kill_corpus, out, bert_export, "--resume"))
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list(parts.glob("part-*"))) < wanted and proc.poll() is None:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert not out.exists()
+    # a new run without --resume refuses to clobber the parts
+    res = subprocess.run(_run_args(kill_corpus, out, bert_export), capture_output=True, text=True)
+    assert res.returncode == 2 and "--resume" in res.stderr
+    subprocess.run(_run_args(kill_corpus, out, bert_export, "--resume"), check=True)
+    assert out.read_bytes() == reference.read_bytes() if fmt == "jsonl" else pq.read_table(out).equals(pq.read_table(reference))
+    assert not parts.exists()
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, bert_export, kill_corpus):
+    out = tmp_path / "o.parquet"
+    proc = subprocess.Popen(_run_args(kill_corpus, out, bert_export), stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(work_dir(str(out)).glob("part-*"))) < 2:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "--resume" in err and "Traceback" not in err
+    assert not out.exists()
+    subprocess.run(_run_args(kill_corpus, out, bert_export, "--resume"), check=True)
+    assert pq.read_table(out).num_rows == 3000
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, bert_export, kill_corpus):
+    out = tmp_path / "o.parquet"
+    proc = subprocess.Popen(_run_args(kill_corpus, out, bert_export))
+    while len(list(work_dir(str(out)).glob("part-*"))) < 1 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    res = subprocess.run(_run_args(kill_corpus, out, bert_export, "--resume", "--aggregation", "max"),
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "aggregation" in res.stderr
