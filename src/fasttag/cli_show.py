@@ -76,7 +76,7 @@ def show(input, n, text_column, entities_path, input_path, html_path, model_dir,
 
 
 def _show(docs, titles, heading, html_path):
-    from fasttag.show import drawn_entities, render_html, render_terminal
+    from fasttag.show import drawn_entities, plural, render_html, render_terminal
 
     if html_path:
         from pathlib import Path
@@ -87,7 +87,8 @@ def _show(docs, titles, heading, html_path):
             Path(html_path).write_text(render_html(docs, titles=titles, heading=heading), encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"cannot write {html_path} ({exc.strerror or exc})") from None
-        click.echo(f"wrote {html_path} ({len(docs)} documents, {drawn_entities(docs)} entities)", err=True)
+        click.echo(f"wrote {html_path} ({plural(len(docs), 'document')}, {plural(drawn_entities(docs), 'entity')})",
+                   err=True)
         return
     from rich.console import Console
 

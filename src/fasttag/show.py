@@ -37,6 +37,10 @@ def label_colour(label: str) -> str:
     return fixed or PALETTE[zlib.crc32(label.encode("utf-8")) % len(PALETTE)]
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word[:-1] + 'ies' if word.endswith('y') else word + 's'}"
+
+
 def label_counts(docs: Sequence[Doc]) -> dict[str, int]:
     """Entities per label, known labels first (PER, LOC, ORG, MISC), then the others alphabetically."""
     counts: dict[str, int] = {}
@@ -93,9 +97,10 @@ def render_terminal(docs: Sequence[Doc], console, titles: Sequence[str] | None =
             elif plain:
                 line.append(f"[{piece} {e.label}]")
             else:
+                # padded inside the box, so that neighbouring entities stay two boxes
                 style = f"black on {label_colour(e.label)}"
-                line.append(piece, style=style)
-                line.append(f" {e.label}", style=f"bold {style}")
+                line.append(f" {piece}", style=style)
+                line.append(f" {e.label} ", style=f"bold {style}")
         # soft_wrap: no hard line breaks inside a document; the terminal wraps it
         console.print(line, highlight=False, soft_wrap=True)
         console.print()
@@ -108,7 +113,7 @@ def render_terminal(docs: Sequence[Doc], console, titles: Sequence[str] | None =
         legend.append(f" {count}")
     if not counts:
         legend.append("none", style="dim")
-    legend.append(f"   ({len(docs)} documents, {sum(counts.values())} entities)", style="dim")
+    legend.append(f"   ({plural(len(docs), 'document')}, {plural(sum(counts.values()), 'entity')})", style="dim")
     console.print(legend, highlight=False)
 
 

@@ -1,0 +1,220 @@
+"""Side-by-side throughput of fasttag and the transformers pipeline on the same model and corpus.
+
+One invocation runs every system on every corpus, alternating systems within each round, each
+warmed up and in its own subprocess (so peak RSS is per system), and prints documents/s, tokens/s,
+peak RSS and the ratio of each system to the first, plus entity parity between systems 1 and 3.
+
+    python bench/compare.py --checkpoint CKPT --fp32 EXPORT --int8 EXPORT_INT8 [--corpora short,docs,long]
+
+Systems:
+  pipeline-pt   transformers pipeline("token-classification", aggregation_strategy="simple"), PyTorch, batch_size 32
+  pipeline-ort  the same pipeline on optimum's ORTModelForTokenClassification with fasttag's fp32 model.onnx
+  fasttag-fp32  fasttag.run() end to end: Parquet in, Parquet out
+  fasttag-int8  the same with the int8 export
+  ort-limit     onnxruntime alone on fasttag's fp32 windows, pre-tokenized, length-sorted, same batches
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+SYSTEMS = ["pipeline-pt", "pipeline-ort", "fasttag-fp32", "fasttag-int8", "ort-limit"]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- workers (one system, one corpus, in a fresh process) ------------------------------------------
+def worker(args) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = pq.read_table(args.corpus_file).column("text").to_pylist()
+    warm = texts[:64]
+    system = args.worker
+    entities = None
+    if system.startswith("pipeline"):
+        import warnings
+
+        warnings.filterwarnings("ignore")
+        import transformers as tf
+
+        if system == "pipeline-pt":
+            import torch
+
+            torch.set_num_threads(args.threads)
+            model = tf.AutoModelForTokenClassification.from_pretrained(args.checkpoint)
+        else:
+            from optimum.onnxruntime import ORTModelForTokenClassification
+
+            model = ORTModelForTokenClassification.from_pretrained(args.fp32, file_name="model.onnx")
+        tok = tf.AutoTokenizer.from_pretrained(args.checkpoint)
+        pipe = tf.pipeline("token-classification", model=model, tokenizer=tok, aggregation_strategy="simple",
+                           device="cpu")
+        pipe(warm, batch_size=32)
+        t0 = time.perf_counter()
+        out = pipe(texts, batch_size=32)
+        seconds = time.perf_counter() - t0
+        entities = [[(int(e["start"]), int(e["end"]), e["entity_group"]) for e in doc] for doc in out]
+    elif system.startswith("fasttag"):
+        from fasttag import Tagger
+        from fasttag.run import run
+
+        tagger = Tagger.load(args.fp32 if system == "fasttag-fp32" else args.int8, threads=args.threads)
+        tagger.tag(warm)
+        out_path = Path(args.tmp) / f"{system}.parquet"
+        t0 = time.perf_counter()
+        run(tagger, args.corpus_file, str(out_path), overwrite=True)
+        seconds = time.perf_counter() - t0
+        rows = pq.read_table(out_path).column("entities").to_pylist()
+        entities = [[(e["start"], e["end"], e["label"]) for e in doc] for doc in rows]
+    else:  # ort-limit: only session.run over fasttag's own batches, inputs prepared beforehand
+        import numpy as np
+
+        from fasttag import Tagger
+        from fasttag.tagger import _ranges
+
+        tagger = Tagger.load(args.fp32, threads=args.threads)
+        tok = tagger.tokenizer
+        feeds = []
+        for start in range(0, len(texts), 2048):  # the same chunks as fasttag run
+            chunk = tagger.tokenize(texts[start:start + 2048])
+            w = chunk.windows
+            n_text = w.end - w.start
+            p, s = len(tok.prefix_ids), len(tok.suffix_ids)
+            for batch in tagger.batcher.batches(n_text + tok.n_special):
+                idx, seq = batch.windows, batch.seq_len
+                n = n_text[idx]
+                ids = np.full((len(idx), seq), tok.pad_id, dtype=np.int64)
+                flat = ids.reshape(-1)
+                base = np.arange(len(idx)) * seq
+                ids[:, :p] = tok.prefix_ids
+                flat[_ranges(base + p, n)] = chunk.ids[_ranges(w.start[idx], n)]
+                for j in range(s):
+                    flat[base + p + n + j] = tok.suffix_ids[j]
+                mask = (np.arange(seq)[None, :] < (n + tok.n_special)[:, None]).astype(np.int64)
+                feeds.append((ids, mask))
+        for ids, mask in feeds[:4]:
+            tagger.model.run(ids, mask)
+        t0 = time.perf_counter()
+        for ids, mask in feeds:
+            tagger.model.run(ids, mask)
+        seconds = time.perf_counter() - t0
+    result = {"system": system, "seconds": seconds, "docs": len(texts), "peak_rss_mb": peak_rss_mb()}
+    if entities is not None:
+        ent_file = Path(args.tmp) / f"{system}.entities.json"
+        ent_file.write_text(json.dumps(entities))
+        result["entities_file"] = str(ent_file)
+    return result
+
+
+# -- orchestration ---------------------------------------------------------------------------------
+def count_tokens(fp32: str, texts: list[str]) -> int:
+    from fasttag import Tagger
+
+    tagger = Tagger.load(fp32)
+    return sum(tagger.tokenize(texts[i:i + 2048]).n_tokens for i in range(0, len(texts), 2048))
+
+
+def parity(a_file: str, b_file: str) -> float:
+    a = json.loads(Path(a_file).read_text())
+    b = json.loads(Path(b_file).read_text())
+    sa = {(d, *e) for d, doc in enumerate(a) for e in doc}
+    sb = {(d, *e) for d, doc in enumerate(b) for e in doc}
+    return len(sa & sb) / max(len(sa | sb), 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", required=True, help="PyTorch checkpoint folder (the export's source model)")
+    ap.add_argument("--fp32", required=True, help="fasttag fp32 export of that checkpoint")
+    ap.add_argument("--int8", required=True, help="fasttag int8 export of that checkpoint")
+    ap.add_argument("--corpora", default="short,docs,long")
+    ap.add_argument("--systems", default=",".join(SYSTEMS))
+    ap.add_argument("--rounds", type=int, default=2, help="rounds; systems alternate within each, median reported")
+    ap.add_argument("--limit", type=int, default=None, help="documents per corpus (default: all)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--json", default=None, help="write all figures to this file")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--corpus-file", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--tmp", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from corpora import corpus, require_data
+
+    require_data()
+    systems = args.systems.split(",")
+    report = {"machine": f"{os.cpu_count()} CPU cores", "threads": args.threads, "corpora": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.corpora.split(","):
+            texts = corpus(name)[: args.limit]
+            path = Path(tmp) / f"{name}.parquet"
+            pq.write_table(pa.table({"text": texts}), path)
+            tokens = count_tokens(args.fp32, texts)
+            runs: dict[str, list[dict]] = {s: [] for s in systems}
+            for r in range(args.rounds):
+                order = systems if r % 2 == 0 else list(reversed(systems))
+                for system in order:
+                    cmd = [sys.executable, __file__, "--worker", system, "--corpus-file", str(path), "--tmp", tmp,
+                           "--checkpoint", args.checkpoint, "--fp32", args.fp32, "--int8", args.int8,
+                           "--threads", str(args.threads)]
+                    out = subprocess.run(cmd, capture_output=True, text=True)
+                    if out.returncode:
+                        sys.exit(f"{system} failed:\n{out.stderr[-3000:]}")
+                    runs[system].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                    print(f"  {name} round {r + 1} {system}: {runs[system][-1]['seconds']:.2f}s", file=sys.stderr)
+            rows = {}
+            for system in systems:
+                secs = statistics.median(x["seconds"] for x in runs[system])
+                rows[system] = {
+                    "seconds": secs,
+                    "docs_per_s": len(texts) / secs,
+                    "tokens_per_s": tokens / secs,
+                    "peak_rss_mb": max(x["peak_rss_mb"] for x in runs[system]),
+                    "all_seconds": [x["seconds"] for x in runs[system]],
+                }
+            base = rows[systems[0]]["seconds"]
+            for system in systems:
+                rows[system]["ratio_to_first"] = base / rows[system]["seconds"]
+            extra = {}
+            if "pipeline-pt" in runs and "fasttag-fp32" in runs:
+                extra["parity_pipeline_pt_vs_fasttag_fp32"] = parity(
+                    runs["pipeline-pt"][-1]["entities_file"], runs["fasttag-fp32"][-1]["entities_file"])
+            if "ort-limit" in rows and "fasttag-fp32" in rows:
+                extra["fasttag_fp32_share_of_model_limit"] = rows["ort-limit"]["seconds"] / rows["fasttag-fp32"]["seconds"]
+            report["corpora"][name] = {"docs": len(texts), "tokens": tokens, "systems": rows, **extra}
+            print_table(name, len(texts), tokens, rows, extra)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+
+
+def print_table(name, docs, tokens, rows, extra) -> None:
+    print(f"\n### {name}: {docs:,} documents, {tokens:,} tokens")
+    print("| system | docs/s | tokens/s | peak RSS MB | vs pipeline-pt |")
+    print("|---|---:|---:|---:|---:|")
+    for system, r in rows.items():
+        print(f"| {system} | {r['docs_per_s']:,.0f} | {r['tokens_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} | {r['ratio_to_first']:.2f}x |")
+    for k, v in extra.items():
+        print(f"- {k}: {v:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+import html
+import io
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from corpus import varied_sentences
+from fasttag import Tagger
+from fasttag.cli import cli
+from fasttag.show import LABEL_COLOURS, PALETTE, drawn_entities, label_colour, render_html, render_terminal, segments
+from fasttag.types import Entity
+
+HOSTILE = 'Ada Lovelace wrote <script>alert(1)</script> & "quotes" in London.'
+TEXTS = varied_sentences(8) + [HOSTILE]
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def docs(bert_export):
+    return list(zip(TEXTS, Tagger.load(bert_export).tag(TEXTS)))
+
+
+@pytest.fixture()
+def corpus_jsonl(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in TEXTS), encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def corpus_parquet(tmp_path):
+    path = tmp_path / "corpus.parquet"
+    pq.write_table(pa.table({"doc_id": [f"d{i}" for i in range(len(TEXTS))], "text": TEXTS}), path)
+    return path
+
+
+# -- library --------------------------------------------------------------------------------------
+
+def test_label_colours_are_fixed_for_conll_labels_and_stable_for_others():
+    assert [label_colour(lab) for lab in ("PER", "LOC", "ORG", "MISC")] == list(LABEL_COLOURS.values())
+    assert label_colour("DATE") in PALETTE
+    # crc32, not hash(): the same colour in every process, whatever PYTHONHASHSEED
+    code = "from fasttag.show import label_colour; print(label_colour('DATE'), label_colour('PRODUCT'))"
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert runs == {f"{label_colour('DATE')} {label_colour('PRODUCT')}\n"}
+
+
+def test_segments_cover_the_text_and_skip_overlaps():
+    text = "Ada met Bob in Rome"
+    ents = [Entity(15, 19, "LOC", 0.9, "Rome"), Entity(0, 3, "PER", 0.9, "Ada"), Entity(1, 5, "ORG", 0.5, "da m")]
+    pieces = list(segments(text, ents))
+    assert "".join(p for p, _ in pieces) == text
+    assert [(p, e.label) for p, e in pieces if e] == [("Ada", "PER"), ("Rome", "LOC")]
+
+
+def test_html_escapes_text_and_labels():
+    text = '<b>x</b> & "y"'
+    page = render_html([(text, [Entity(0, 8, "<i>", 0.5, "<b>x</b>")])], titles=["<row>"])
+    assert "<b>" not in page and "<i>" not in page and "<row>" not in page
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "&amp; &quot;y&quot;" in page
+    assert page.count("<mark") == 1
+    assert "http" not in page.replace('http-equiv', "")  # nothing external
+    assert "<script" not in page
+
+
+def test_terminal_text_is_verbatim_and_coloured_on_a_terminal():
+    from rich.console import Console
+
+    text = "[bold red]Ada[/] :smile: met Bob"
+    start = text.index("Bob")
+    docs = [(text, [Entity(start, start + 3, "PER", 0.9, "Bob")])]
+    plain = Console(file=io.StringIO(), color_system=None, width=200)
+    render_terminal(docs, plain, titles=["doc A"])
+    out = plain.file.getvalue()
+    assert "doc A\n[bold red]Ada[/] :smile: met [Bob PER]\n" in out  # no markup, no emoji codes read
+    colour = Console(file=io.StringIO(), force_terminal=True, color_system="truecolor", width=200)
+    render_terminal(docs, colour)
+    out = colour.file.getvalue()
+    assert "\x1b[" in out and "48;2;170;156;252" in out  # PER's background, #aa9cfc
+    assert "[Bob PER]" not in out
+    assert "(1 document, 1 entity)" in out
+
+
+# -- HTML in a real browser -----------------------------------------------------------------------
+
+def chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        pytest.skip("chromium is not installed (apt-get install chromium); the headless browser test needs it")
+    return exe
+
+
+def headless(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+           "--no-first-run", "--hide-scrollbars", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+def test_html_page_in_headless_chromium(tmp_path, docs):
+    n_entities = sum(len(e) for _, e in docs)
+    assert n_entities > 0 and drawn_entities(docs) == n_entities
+    page = tmp_path / "entities.html"
+    page.write_text(render_html(docs), encoding="utf-8")
+
+    dom = headless(tmp_path, "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert dom.stdout.count("<mark") == n_entities
+    assert "<script" not in dom.stdout  # the document's <script> stayed text
+    # the page's text, less the labels, holds every document verbatim
+    body = dom.stdout.split("<body>", 1)[1]
+    body = re.sub(r'<span class="label">[^<]*</span>', "", body)
+    text = html.unescape(re.sub(r"<[^>]+>", "", body))
+    for doc_text in TEXTS:
+        assert doc_text in text
+    for label in {e.label for _, ents in docs for e in ents}:
+        assert f'<span class="swatch" style="background: {label_colour(label)}">{label}</span>' in dom.stdout
+
+    png = tmp_path / "entities.png"
+    shot = headless(tmp_path, f"--screenshot={png}", "--window-size=1200,900", page.as_uri())
+    assert png.exists(), shot.stderr[-2000:]
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (1200, 900)
+    assert len(data) > 20_000  # a blank page compresses to a few KB; this one has text and colour
+    if os.environ.get("FASTTAG_KEEP_SCREENSHOT"):
+        shutil.copy(png, os.environ["FASTTAG_KEEP_SCREENSHOT"])
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+def test_show_prints_entities_and_legend(corpus_jsonl, bert_export, docs):
+    res = invoke("show", corpus_jsonl, "--model", bert_export, "--n", len(TEXTS))
+    assert res.exit_code == 0, res.output
+    for _, ents in docs:
+        for e in ents:
+            assert f"[{e.text} {e.label}]" in res.stdout  # no colours off a terminal: bracketed
+    legend = res.stdout.strip().splitlines()[-1]
+    assert legend.startswith("labels: ")
+    for label in {e.label for _, ents in docs for e in ents}:
+        assert label in legend
+    assert f"({len(TEXTS)} documents, {sum(len(e) for _, e in docs)} entities)" in legend
+
+
+def test_show_n_and_stdin(bert_export):
+    lines = "".join(json.dumps({"body": t}) + "\n" for t in TEXTS)
+    res = CliRunner().invoke(cli, ["show", "-", "-n", "2", "--text-column", "body", "--model", str(bert_export)], input=lines)
+    assert res.exit_code == 0, res.output
+    assert "row 1" in res.stdout and "row 2" not in res.stdout
+    assert "(2 documents," in res.stdout
+
+
+def test_show_html_from_model(tmp_path, corpus_parquet, bert_export, docs):
+    page = tmp_path / "p.html"
+    res = invoke("show", corpus_parquet, "--model", bert_export, "--html", page)
+    assert res.exit_code == 0, res.output
+    assert page.read_text(encoding="utf-8").count("<mark") == sum(len(e) for _, e in docs)
+    assert f"wrote {page} ({len(TEXTS)} documents" in res.stderr
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_show_entities_of_a_run(tmp_path, corpus_parquet, bert_export, docs, suffix):
+    out = tmp_path / f"entities{suffix}"
+    assert invoke("run", corpus_parquet, "-o", out, "--model", bert_export, "--id-column", "doc_id", "-q").exit_code == 0
+    res = invoke("show", "--entities", out, "--input", corpus_parquet, "--n", 50)
+    assert res.exit_code == 0, res.output
+    for _, ents in docs:
+        for e in ents:
+            assert f"[{e.text} {e.label}]" in res.stdout
+    assert "row 8 · doc_id d8" in res.stdout
+    page = tmp_path / "run.html"
+    assert invoke("show", "--entities", out, "--input", corpus_parquet, "--html", page).exit_code == 0
+    assert page.read_text(encoding="utf-8").count("<mark") == sum(len(e) for _, e in docs)
+
+
+def test_entities_mode_does_not_load_onnxruntime(tmp_path, corpus_jsonl, bert_export):
+    out = tmp_path / "entities.jsonl"
+    assert invoke("run", corpus_jsonl, "-o", out, "--model", bert_export, "-q").exit_code == 0
+    code = (
+        "import sys\n"
+        "from fasttag.cli import cli\n"
+        "try:\n"
+        "    cli.main(args=sys.argv[1:], prog_name='fasttag')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print('LOADED', sorted(m for m in ('onnxruntime', 'torch', 'transformers') if m in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code, "show", "--entities", str(out), "--input", str(corpus_jsonl)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "labels: " in res.stdout
+    assert res.stdout.strip().splitlines()[-1] == "LOADED []"
+
+
+def test_entities_that_do_not_belong_to_the_input(tmp_path, corpus_jsonl, bert_export):
+    out = tmp_path / "entities.jsonl"
+    assert invoke("run", corpus_jsonl, "-o", out, "--model", bert_export, "-q").exit_code == 0
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps({"text": t}) + "\n" for t in reversed(TEXTS)))
+    res = invoke("show", "--entities", out, "--input", other)
+    assert res.exit_code == 1
+    assert f"{out} does not belong to {other}: row 0: entity" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+    short = tmp_path / "short.jsonl"
+    assert invoke("run", corpus_jsonl, "-o", short, "--model", bert_export, "-q", "--limit", 3).exit_code == 0
+    res = invoke("show", "--entities", short, "--input", corpus_jsonl, "--n", 5)
+    assert res.exit_code == 1
+    assert "does not belong to" in res.output and "has 3" in res.output and "has 5" in res.output
+    # within the rows it has, it does belong
+    assert invoke("show", "--entities", short, "--input", corpus_jsonl, "--n", 3).exit_code == 0
+
+    res = invoke("show", "--entities", corpus_jsonl, "--input", corpus_jsonl)
+    assert res.exit_code == 1 and "no 'entities' list" in res.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--entities", "o.jsonl"], "--entities OUTPUT needs --input INPUT"),
+        (["--input", "c.jsonl"], "--input is for --entities"),
+        (["--entities", "o.jsonl", "--input", "c.jsonl", "--model", "m"], "--model: --entities shows an existing output"),
+        (["--entities", "o.jsonl", "--input", "c.jsonl", "--stride", "8", "--device", "cpu"], "--stride, --device: "),
+        (["c.jsonl", "--entities", "o.jsonl", "--input", "c.jsonl"], "give the corpus once"),
+        (["--entities", "-", "--input", "-"], "cannot both read stdin"),
+        ([], "missing INPUT"),
+        (["c.jsonl", "--n", "0"], "--n"),
+    ],
+)
+def test_contradictory_flags_fail_at_once(args, message):
+    res = invoke("show", *args)
+    assert res.exit_code == 2
+    assert message in res.output
+
+
+def test_unwritable_html_is_one_line(tmp_path, corpus_jsonl, bert_export):
+    res = invoke("show", corpus_jsonl, "--model", bert_export, "--html", tmp_path / "missing" / "p.html")
+    assert res.exit_code == 1
+    assert res.output.startswith("Error: cannot write") and len(res.output.strip().splitlines()) == 1
