@@ -56,13 +56,16 @@ def worker(args) -> dict:
 
             torch.set_num_threads(args.threads)
             model = tf.AutoModelForTokenClassification.from_pretrained(args.checkpoint)
+            device = "cuda:0" if args.device == "cuda" else "cpu"
         else:
             from optimum.onnxruntime import ORTModelForTokenClassification
 
-            model = ORTModelForTokenClassification.from_pretrained(args.fp32, file_name="model.onnx")
+            provider = "CUDAExecutionProvider" if args.device == "cuda" else "CPUExecutionProvider"
+            model = ORTModelForTokenClassification.from_pretrained(args.fp32, file_name="model.onnx", provider=provider)
+            device = None
         tok = tf.AutoTokenizer.from_pretrained(args.checkpoint)
         pipe = tf.pipeline("token-classification", model=model, tokenizer=tok, aggregation_strategy="simple",
-                           device="cpu")
+                           device=device)
         pipe(warm, batch_size=32)
         t0 = time.perf_counter()
         out = pipe(texts, batch_size=32)
@@ -72,7 +75,8 @@ def worker(args) -> dict:
         from fasttag import Tagger
         from fasttag.run import run
 
-        tagger = Tagger.load(args.fp32 if system == "fasttag-fp32" else args.int8, threads=args.threads)
+        tagger = Tagger.load(args.fp32 if system == "fasttag-fp32" else args.int8, threads=args.threads,
+                             device=args.device)
         tagger.tag(warm)
         out_path = Path(args.tmp) / f"{system}.parquet"
         t0 = time.perf_counter()
@@ -86,7 +90,7 @@ def worker(args) -> dict:
         from fasttag import Tagger
         from fasttag.tagger import _ranges
 
-        tagger = Tagger.load(args.fp32, threads=args.threads)
+        tagger = Tagger.load(args.fp32, threads=args.threads, device=args.device)
         tok = tagger.tokenizer
         feeds = []
         for start in range(0, len(texts), 2048):  # the same chunks as fasttag run
@@ -146,6 +150,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="rounds; systems alternate within each, median reported")
     ap.add_argument("--limit", type=int, default=None, help="documents per corpus (default: all)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where every system runs")
     ap.add_argument("--json", default=None, help="write all figures to this file")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--corpus-file", default=None, help=argparse.SUPPRESS)
@@ -162,7 +167,7 @@ def main() -> None:
 
     require_data()
     systems = args.systems.split(",")
-    report = {"machine": f"{os.cpu_count()} CPU cores", "threads": args.threads, "corpora": {}}
+    report = {"machine": f"{os.cpu_count()} CPU cores", "threads": args.threads, "device": args.device, "corpora": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.corpora.split(","):
             texts = corpus(name)[: args.limit]
@@ -175,7 +180,7 @@ def main() -> None:
                 for system in order:
                     cmd = [sys.executable, __file__, "--worker", system, "--corpus-file", str(path), "--tmp", tmp,
                            "--checkpoint", args.checkpoint, "--fp32", args.fp32, "--int8", args.int8,
-                           "--threads", str(args.threads)]
+                           "--threads", str(args.threads), "--device", args.device]
                     out = subprocess.run(cmd, capture_output=True, text=True)
                     if out.returncode:
                         sys.exit(f"{system} failed:\n{out.stderr[-3000:]}")

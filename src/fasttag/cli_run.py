@@ -26,7 +26,7 @@ def engine_options(f):
         click.option("--batch-tokens", type=click.IntRange(min=1), default=None,
                      help="Token budget per batch, padding included (default: 4096 on CPU, 65536 on GPU)."),
         click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
-                     help="auto uses CUDA when onnxruntime can, else the CPU."),
+                     help="auto uses CUDA when onnxruntime can, else the CPU; tensorrt adds TensorRT (fp16) before CUDA."),
         click.option("--threads", type=click.IntRange(min=1), default=None,
                      help="onnxruntime intra-op threads (default: all cores)."),
         click.option("--word-boundaries", type=click.Choice(WORD_BOUNDARIES), default="tokenizer", show_default=True,

@@ -10,7 +10,10 @@ import numpy as np
 from fasttag.errors import ModelError, UsageError
 from fasttag.model import ALLOWED_INPUTS
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+# Grow the CUDA arena only by what is asked: with bucketed sequence lengths it stays bounded.
+CUDA_OPTIONS = {"arena_extend_strategy": "kSameAsRequested", "cudnn_conv_algo_search": "HEURISTIC"}
 
 
 def available_providers() -> list[str]:
@@ -35,13 +38,18 @@ class OnnxModel:
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3  # errors only: a missing CUDA library is reported by us, in one line
         available = ort.get_available_providers()
-        want_cuda = device == "cuda" or (device == "auto" and "CUDAExecutionProvider" in available)
-        if device == "cuda" and "CUDAExecutionProvider" not in available:
+        want_cuda = device in ("cuda", "tensorrt") or (device == "auto" and "CUDAExecutionProvider" in available)
+        needed = "TensorrtExecutionProvider" if device == "tensorrt" else "CUDAExecutionProvider"
+        if device in ("cuda", "tensorrt") and needed not in available:
             raise UsageError(
-                "--device cuda: this onnxruntime has no CUDA execution provider "
+                f"--device {device}: this onnxruntime has no {needed} "
                 f"(available: {', '.join(available)}); install onnxruntime-gpu"
             )
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if want_cuda else ["CPUExecutionProvider"]
+        providers: list = ["CPUExecutionProvider"]
+        if want_cuda:
+            providers = [("CUDAExecutionProvider", CUDA_OPTIONS), "CPUExecutionProvider"]
+            if device == "tensorrt":
+                providers.insert(0, ("TensorrtExecutionProvider", {"trt_fp16_enable": True}))
         self.note = ""
         if want_cuda and device == "auto":
             # A missing CUDA library is logged by onnxruntime's default logger; we report it ourselves, in one line.
@@ -57,8 +65,8 @@ class OnnxModel:
         finally:
             ort.set_default_logger_severity(2)
         self.provider = self.session.get_providers()[0]
-        if device == "cuda" and self.provider != "CUDAExecutionProvider":
-            raise UsageError("--device cuda: the CUDA execution provider could not be initialised (see CUDA/cuDNN setup)")
+        if device in ("cuda", "tensorrt") and self.provider not in GPU_PROVIDERS:
+            raise UsageError(f"--device {device}: the GPU execution provider could not be initialised (see CUDA/cuDNN setup)")
         if want_cuda and self.provider != "CUDAExecutionProvider" and not self.note:
             self.note = "CUDA provider could not start (no GPU or CUDA libraries); using CPU"
         inputs = {i.name: i for i in self.session.get_inputs()}
@@ -72,6 +80,8 @@ class OnnxModel:
         outputs = self.session.get_outputs()
         self.output_name = "logits" if any(o.name == "logits" for o in outputs) else outputs[0].name
         self.float16_output = "float16" in (outputs[0].type or "")
+        # On a GPU, I/O binding lets onnxruntime place inputs and outputs without extra copies.
+        self.on_gpu = self.provider in GPU_PROVIDERS
 
     @staticmethod
     def _cpu_session(ort, path, opts):
@@ -86,6 +96,13 @@ class OnnxModel:
             feed["attention_mask"] = attention_mask
         if "token_type_ids" in self.input_names:
             feed["token_type_ids"] = np.zeros_like(input_ids)
+        if self.on_gpu:
+            binding = self.session.io_binding()
+            for name, array in feed.items():
+                binding.bind_cpu_input(name, array)
+            binding.bind_output(self.output_name, "cpu")
+            self.session.run_with_iobinding(binding)
+            return binding.copy_outputs_to_cpu()[0]
         (logits,) = self.session.run([self.output_name], feed)
         return logits
 

@@ -12,6 +12,7 @@ from typing import IO, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fasttag import storage
 from fasttag.errors import InputError, UsageError
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
@@ -46,11 +47,15 @@ class ReadStats:
 def corpus_format(path: str) -> str:
     if path == "-":
         return "jsonl"
-    name = path.lower()
-    if name.endswith(".parquet") or Path(path).is_dir():
+    name = path.split("?", 1)[0].lower() if storage.is_remote(path) else path.lower()
+    if name.endswith(".parquet"):
         return "parquet"
     if name.endswith(JSONL_SUFFIXES):
         return "jsonl"
+    if storage.is_remote(path) and storage.resolve(path).is_dir():
+        return "parquet"
+    if not storage.is_remote(path) and Path(path).is_dir():
+        return "parquet"
     raise UsageError(f"cannot tell the format of {path}: use .parquet (or a folder of them), .jsonl, .ndjson, .jsonl.gz, or -")
 
 
@@ -77,7 +82,13 @@ class CorpusReader:
         if on_error not in ON_ERROR:
             raise UsageError(f"--on-error must be one of {', '.join(ON_ERROR)}")
         self.path = path
-        self.format = corpus_format(path)
+        if storage.is_remote(path):
+            remote = storage.resolve(path)
+            if not remote.exists():
+                why = remote.missing_container()
+                raise InputError(f"input {path} does not exist" + (f" ({why})" if why else ""))
+            self.path = remote.uri
+        self.format = corpus_format(self.path)
         self.text_column = text_column
         self.id_column = id_column
         self.chunk_rows = chunk_rows
@@ -85,7 +96,7 @@ class CorpusReader:
         self.on_error = on_error
         self.skip_rows = skip_rows
         self.stats = ReadStats()
-        if path != "-" and not Path(path).exists():
+        if path != "-" and not storage.is_remote(path) and not Path(path).exists():
             raise InputError(f"input {path} does not exist")
 
     def __iter__(self) -> Iterator[RawChunk]:
@@ -134,7 +145,15 @@ class CorpusReader:
         return self._parquet() if self.format == "parquet" else self._jsonl()
 
     # -- Parquet --------------------------------------------------------------------------------
-    def parquet_files(self) -> list[Path]:
+    def parquet_files(self) -> list[Path] | list[str]:
+        """The Parquet files to read, in order: local Paths, or URIs for a remote input."""
+        if storage.is_remote(self.path):
+            if self.path.lower().endswith(".parquet"):
+                return [self.path]
+            files = storage.list_files(self.path, ".parquet")
+            if not files:
+                raise InputError(f"folder {self.path} holds no .parquet files")
+            return files
         p = Path(self.path)
         if p.is_dir():
             files = sorted(f for f in p.rglob("*.parquet") if f.is_file())
@@ -146,7 +165,7 @@ class CorpusReader:
     def _parquet(self) -> Iterator[RawChunk]:
         for f in self.parquet_files():
             try:
-                pf = pq.ParquetFile(f)
+                pf = pq.ParquetFile(storage.open_input_file(f) if storage.is_remote(f) else f)
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{f}: not a readable Parquet file ({exc})") from None
             names = pf.schema_arrow.names
@@ -169,6 +188,9 @@ class CorpusReader:
     def _open(self) -> IO[bytes]:
         if self.path == "-":
             return sys.stdin.buffer
+        if storage.is_remote(self.path):
+            stream = storage.open_input_stream(self.path)
+            return gzip.GzipFile(fileobj=stream, mode="rb") if self.path.lower().endswith(".gz") else stream
         if self.path.lower().endswith(".gz"):
             return gzip.open(self.path, "rb")
         return open(self.path, "rb")

@@ -1,0 +1,65 @@
+"""Peak RSS of `fasttag run` on a corpus and on one 10x larger: memory must not grow with the corpus.
+
+    python bench/rss.py --model EXPORT [--rows 20000] [--factor 10]
+
+Each run is a fresh `fasttag run` subprocess; peak RSS is its ru_maxrss. Prints both figures and
+the ratio (target: at most 1.10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+RUNNER = (
+    "import resource, sys; from fasttag.cli import main\n"
+    "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+    "print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)\n"
+)
+
+
+def peak_rss(args: list[str]) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", RUNNER, *args], capture_output=True, text=True, check=True)
+    line = [x for x in out.stderr.splitlines() if x.startswith("PEAK_RSS_MB")][-1]
+    return float(line.split()[1]), time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="export folder (default: the embedded default model)")
+    ap.add_argument("--rows", type=int, default=20000)
+    ap.add_argument("--factor", type=int, default=10)
+    args = ap.parse_args()
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from corpora import conll_sentences, require_data
+
+    require_data()
+    base = conll_sentences()
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {}
+        for n in (args.rows, args.rows * args.factor):
+            texts = [base[i % len(base)] for i in range(n)]
+            src = Path(tmp) / f"in-{n}.parquet"
+            pq.write_table(pa.table({"text": texts}), src, row_group_size=10_000)
+            cmd = ["run", str(src), "-o", str(Path(tmp) / f"out-{n}.parquet"), "-q"]
+            if args.model:
+                cmd += ["--model", args.model]
+            results[n] = peak_rss(cmd)
+            print(f"{n:>9,} rows: peak RSS {results[n][0]:,.0f} MB ({results[n][1]:.0f}s)")
+        small, large = (results[n][0] for n in sorted(results))
+        print(f"ratio {args.factor}x corpus / 1x corpus peak RSS: {large / small:.3f} (target <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Remote inputs and outputs (`s3://`, `gs://`, `hdfs://`) through pyarrow filesystems.
+
+A remote location is resolved once into a pyarrow `FileSystem` and the path inside it; readers open
+streams through it and writers upload finished files to it. Errors from the store (no such bucket,
+refused credentials, unreachable endpoint) become one-line `InputError`/`OutputError`s naming the URI.
+
+S3-compatible stores (MinIO, Ceph, a local test server) are reached by setting `FASTTAG_S3_ENDPOINT`
+to their URL, e.g. `http://127.0.0.1:9000`; credentials come from the usual AWS variables or files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from dataclasses import dataclass
+from typing import IO, Iterator
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from fasttag.errors import FasttagError, InputError, OutputError
+
+REMOTE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs")
+# Object stores show an object only once its upload completed, so uploading to the final key is atomic.
+OBJECT_STORES = ("s3", "gs", "gcs")
+S3_ENDPOINT_ENV = "FASTTAG_S3_ENDPOINT"
+
+
+def is_remote(path: str | os.PathLike) -> bool:
+    """True for a URI of a remote store (s3://, gs://, hdfs://); local paths and '-' are not."""
+    text = str(path)
+    scheme, sep, _ = text.partition("://")
+    return bool(sep) and scheme.lower() in REMOTE_SCHEMES
+
+
+@dataclass(frozen=True)
+class RemotePath:
+    """A URI resolved into the filesystem that serves it and the path inside that filesystem."""
+
+    uri: str
+    fs: pafs.FileSystem
+    path: str
+
+    @property
+    def scheme(self) -> str:
+        return self.uri.partition("://")[0].lower()
+
+    @property
+    def name(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+    def child(self, name: str) -> "RemotePath":
+        return RemotePath(f"{self.uri.rstrip('/')}/{name}", self.fs, f"{self.path.rstrip('/')}/{name}")
+
+    def sibling(self, name: str) -> "RemotePath":
+        uri_parent, path_parent = self.uri.rstrip("/").rsplit("/", 1)[0], self.path.rstrip("/").rsplit("/", 1)[0]
+        return RemotePath(f"{uri_parent}/{name}", self.fs, f"{path_parent}/{name}")
+
+    def info(self, error: type[FasttagError] = InputError) -> pafs.FileInfo:
+        with remote_errors(self.uri, error):
+            return self.fs.get_file_info(self.path)
+
+    def exists(self, error: type[FasttagError] = InputError) -> bool:
+        return self.info(error).type != pafs.FileType.NotFound
+
+    def is_dir(self, error: type[FasttagError] = InputError) -> bool:
+        return self.info(error).type == pafs.FileType.Directory
+
+    def missing_container(self, error: type[FasttagError] = InputError) -> str | None:
+        """Why nothing can live at this path (a missing bucket or parent folder), or None."""
+        if self.scheme in OBJECT_STORES:
+            bucket = self.path.split("/", 1)[0]
+            with remote_errors(self.uri, error):
+                found = self.fs.get_file_info(bucket).type != pafs.FileType.NotFound
+            return None if found else f"bucket {bucket!r} does not exist"
+        parent = self.path.rstrip("/").rsplit("/", 1)[0] or "/"
+        with remote_errors(self.uri, error):
+            found = self.fs.get_file_info(parent).type == pafs.FileType.Directory
+        return None if found else f"folder {parent} does not exist"
+
+
+def resolve(uri: str, error: type[FasttagError] = InputError) -> RemotePath:
+    """The filesystem and inner path of a remote URI (FASTTAG_S3_ENDPOINT applies to s3://)."""
+    parts = urlsplit(uri)
+    endpoint = os.environ.get(S3_ENDPOINT_ENV)
+    with remote_errors(uri, error):
+        if parts.scheme.lower() == "s3" and endpoint and not parts.query:
+            fs = s3_filesystem(endpoint)
+            return RemotePath(uri, fs, f"{parts.netloc}{parts.path}".rstrip("/") or parts.netloc)
+        fs, path = pafs.FileSystem.from_uri(uri)
+    # Query parameters (endpoint_override=..., scheme=...) configure the filesystem, not the path.
+    clean = uri.split("?", 1)[0]
+    return RemotePath(clean, fs, path)
+
+
+def s3_filesystem(endpoint: str) -> pafs.S3FileSystem:
+    """An S3FileSystem for an S3-compatible endpoint such as http://127.0.0.1:9000."""
+    split = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    return pafs.S3FileSystem(
+        endpoint_override=split.netloc,
+        scheme=split.scheme or "https",
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )
+
+
+@contextlib.contextmanager
+def remote_errors(uri: str, error: type[FasttagError]) -> Iterator[None]:
+    """Turn a store's exception into a one-line fasttag error naming the URI."""
+    try:
+        yield
+    except FasttagError:
+        raise
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise error(f"{uri}: {_first_line(exc)}") from None
+
+
+def open_input_stream(uri: str) -> IO[bytes]:
+    """A buffered binary stream of a remote file, bytes as stored (a .gz file stays compressed)."""
+    remote = resolve(uri)
+    with remote_errors(uri, InputError):
+        return io.BufferedReader(remote.fs.open_input_stream(remote.path, compression=None), buffer_size=1 << 20)
+
+
+def open_input_file(uri: str) -> pa.NativeFile:
+    """A random-access remote file (as Parquet needs)."""
+    remote = resolve(uri)
+    with remote_errors(uri, InputError):
+        return remote.fs.open_input_file(remote.path)
+
+
+def list_files(uri: str, suffix: str) -> list[str]:
+    """URIs of the files under a remote folder whose names end with `suffix`, sorted; hidden ones skipped."""
+    remote = resolve(uri)
+    with remote_errors(uri, InputError):
+        infos = remote.fs.get_file_info(pafs.FileSelector(remote.path, recursive=True))
+    base = remote.path.rstrip("/")
+    out = []
+    for info in infos:
+        rel = info.path[len(base):].lstrip("/")
+        if info.type != pafs.FileType.File or not info.path.lower().endswith(suffix):
+            continue
+        if any(part.startswith((".", "_")) for part in rel.split("/")):
+            continue
+        out.append(f"{remote.uri.rstrip('/')}/{rel}")
+    return sorted(out)
+
+
+def upload(local: str | os.PathLike, uri: str) -> None:
+    """Copy a finished local file to `uri` so that the URI holds either nothing or the whole file.
+
+    Object stores show an object only when its upload completed; elsewhere (HDFS) the file is copied
+    beside the target under a hidden name, then renamed onto it.
+    """
+    remote = resolve(uri, OutputError)
+    with remote_errors(uri, OutputError):
+        if remote.scheme in OBJECT_STORES:
+            pafs.copy_files(os.fspath(local), remote.path, destination_filesystem=remote.fs)
+            return
+        hidden = remote.sibling(f".{remote.name}.partial")
+        pafs.copy_files(os.fspath(local), hidden.path, destination_filesystem=remote.fs)
+        remote.fs.move(hidden.path, remote.path)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    line = text.splitlines()[0]
+    # pyarrow's S3 errors end with a request id that helps no one reading the message
+    return line.split(" (Request ID:")[0]
