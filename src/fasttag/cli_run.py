@@ -52,10 +52,13 @@ def load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device
     )
 
 
+ENGINES = ("local", "ray")
+
+
 @cli.command()
 @click.argument("input", metavar="INPUT")
 @click.option("-o", "--output", required=True, metavar="OUTPUT",
-              help="Output .parquet or .jsonl (.jsonl.gz) file, or - for JSONL on stdout.")
+              help="Output .parquet or .jsonl (.jsonl.gz) file, or - for JSONL on stdout; with --engine ray, a folder.")
 @engine_options
 @click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
 @click.option("--id-column", default=None, help="Column copied to the output to identify rows (default: 'row', the 0-based row number).")
@@ -67,21 +70,48 @@ def load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=2048, show_default=True,
               help="Rows read, length-sorted and written together (the batching look-ahead; the unit of --resume).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
+@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
+              help="local: this process; ray: the workers of a Ray cluster (needs the 'ray' extra).")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="[ray] Join this Ray cluster ('auto': the one 'ray start' runs here); default: start a local Ray.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="[ray] Actors, each holding one model session (default: the cluster's CPUs / --threads, or GPUs).")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=None,
+              help="[ray] GPUs each worker reserves (e.g. 1, or 0.5 to share a GPU between two workers).")
 def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries,
-        text_column, id_column, on_error, overwrite, resume, limit, chunk_rows, quiet):
+        text_column, id_column, on_error, overwrite, resume, limit, chunk_rows, quiet,
+        engine, ray_address, workers, gpus_per_worker):
     """Tag every row of INPUT and write one row of entities per input row to OUTPUT.
 
     INPUT is a .parquet file or a folder of them, a .jsonl/.ndjson file (optionally .gz), or - for JSONL on
     stdin. Each output row holds the id column (or 'row') and 'entities': a list of
     {start, end, label, score, text} with character offsets into the input text.
 
+    INPUT and OUTPUT may be s3://, gs:// or hdfs:// URIs. --engine ray runs on a Ray cluster and writes
+    OUTPUT as a folder of Parquet part files (same rows as a local run).
+
     \b
     Example:
       fasttag run corpus.parquet -o entities.parquet --id-column doc_id
       cat docs.jsonl | fasttag run - -o - --model my-export > entities.jsonl
+      fasttag run s3://bucket/corpus/ -o s3://bucket/entities/ --engine ray --ray-address auto
     """
-    from fasttag.run import check_paths, run as run_corpus
+    from fasttag.run import check_engine_options, check_paths, run as run_corpus
 
+    check_engine_options(engine, ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
+                         resume=resume, on_error=on_error)
+    if engine == "ray":
+        from fasttag.ray_engine import RayOptions, run_ray
+
+        options = RayOptions(address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker or 0.0,
+                             cpus_per_worker=float(threads or 1))
+        tagger_options = dict(aggregation=aggregation, max_length=max_length, stride=stride, batch_tokens=batch_tokens,
+                              device=device, threads=threads or 1, word_boundaries=word_boundaries)
+        summary = run_ray(model_dir, tagger_options, input, output, text_column=text_column, id_column=id_column,
+                          limit=limit, overwrite=overwrite, batch_rows=chunk_rows, options=options, quiet=quiet)
+        if not quiet:
+            click.echo(f"fasttag: {summary.line()}", err=True)
+        return
     check_paths(input, output, overwrite, resume)
     tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries)
     if not quiet:

@@ -47,7 +47,7 @@ class ReadStats:
 def corpus_format(path: str) -> str:
     if path == "-":
         return "jsonl"
-    name = path.split("?", 1)[0].lower() if storage.is_remote(path) else path.lower()
+    name = storage.without_query(path).lower()
     if name.endswith(".parquet"):
         return "parquet"
     if name.endswith(JSONL_SUFFIXES):
@@ -87,8 +87,7 @@ class CorpusReader:
             if not remote.exists():
                 why = remote.missing_container()
                 raise InputError(f"input {path} does not exist" + (f" ({why})" if why else ""))
-            self.path = remote.uri
-        self.format = corpus_format(self.path)
+        self.format = corpus_format(path)
         self.text_column = text_column
         self.id_column = id_column
         self.chunk_rows = chunk_rows
@@ -148,7 +147,7 @@ class CorpusReader:
     def parquet_files(self) -> list[Path] | list[str]:
         """The Parquet files to read, in order: local Paths, or URIs for a remote input."""
         if storage.is_remote(self.path):
-            if self.path.lower().endswith(".parquet"):
+            if storage.without_query(self.path).lower().endswith(".parquet"):
                 return [self.path]
             files = storage.list_files(self.path, ".parquet")
             if not files:
@@ -190,7 +189,8 @@ class CorpusReader:
             return sys.stdin.buffer
         if storage.is_remote(self.path):
             stream = storage.open_input_stream(self.path)
-            return gzip.GzipFile(fileobj=stream, mode="rb") if self.path.lower().endswith(".gz") else stream
+            gzipped = storage.without_query(self.path).lower().endswith(".gz")
+            return gzip.GzipFile(fileobj=stream, mode="rb") if gzipped else stream
         if self.path.lower().endswith(".gz"):
             return gzip.open(self.path, "rb")
         return open(self.path, "rb")
@@ -232,10 +232,10 @@ class CorpusReader:
                 if self.id_column:
                     ids.append(obj.get(self.id_column))
                 if len(texts) >= self.chunk_rows:
-                    yield texts, _id_array(ids, self.id_column) if self.id_column else None
+                    yield texts, id_array(ids, self.id_column) if self.id_column else None
                     texts, ids = [], []
             if texts:
-                yield texts, _id_array(ids, self.id_column) if self.id_column else None
+                yield texts, id_array(ids, self.id_column) if self.id_column else None
         finally:
             if fh is not sys.stdin.buffer:
                 fh.close()
@@ -260,7 +260,7 @@ def _lines(fh: IO[bytes], path: str) -> Iterator[bytes]:
         raise InputError(f"{path}: cannot read ({exc})") from None
 
 
-def _id_array(values: list, name: str) -> pa.Array:
+def id_array(values: list, name: str) -> pa.Array:
     try:
         return pa.array(values)
     except (pa.ArrowException, ValueError, TypeError) as exc:

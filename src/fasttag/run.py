@@ -13,12 +13,14 @@ from typing import Callable
 
 import numpy as np
 import pyarrow as pa
+from pyarrow.fs import FileType
 
-from fasttag.errors import FasttagError, UsageError
+from fasttag import storage
+from fasttag.errors import FasttagError, OutputError, UsageError
 from fasttag.read import CorpusReader, RawChunk
 from fasttag.tagger import Tagger
 from fasttag.types import ENTITIES_TYPE
-from fasttag.write import PartsWriter, StdoutWriter, resumable_parts, work_dir
+from fasttag.write import PartsWriter, StdoutWriter, UploadWriter, output_format, resumable_parts, work_dir
 
 
 @dataclass
@@ -55,6 +57,21 @@ def output_schema(id_type: pa.DataType | None, id_column: str | None) -> pa.Sche
     return pa.schema([pa.field("row", pa.int64()), pa.field("entities", ENTITIES_TYPE)])
 
 
+def check_engine_options(engine: str, ray_address=None, workers=None, gpus_per_worker=None, resume=False,
+                         on_error="stop") -> None:
+    """Options that belong to the other engine fail at once, in plain words."""
+    if engine == "local":
+        given = [name for name, value in (("--ray-address", ray_address), ("--workers", workers),
+                                          ("--gpus-per-worker", gpus_per_worker)) if value is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} only apply to --engine ray")
+        return
+    if resume:
+        raise UsageError("--resume is for --engine local; a Ray run is redone with --overwrite")
+    if on_error != "stop":
+        raise UsageError("--on-error skip is for --engine local; --engine ray stops at the first unreadable line")
+
+
 def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) -> None:
     """Refuse what would lose data or cannot work, before any model is loaded."""
     if overwrite and resume:
@@ -63,7 +80,13 @@ def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) 
         if resume:
             raise UsageError("--resume needs an output file, not stdout")
         return
-    if input != "-" and Path(input).resolve() == Path(output).resolve():
+    if storage.is_remote(input) or storage.is_remote(output):
+        if input == output:
+            raise UsageError("the output path is the input path; choose another output")
+        if storage.is_remote(output):
+            _check_remote_output(output, overwrite, resume)
+            return
+    elif input != "-" and Path(input).resolve() == Path(output).resolve():
         raise UsageError("the output path is the input path; choose another output")
     if Path(output).is_dir():
         raise UsageError(f"output {output} is a folder; give a .parquet or .jsonl file path")
@@ -77,6 +100,24 @@ def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) 
         raise UsageError(
             f"an interrupted run left {work_dir(output)}; pass --resume to continue it or --overwrite to start over"
         )
+
+
+def _check_remote_output(output: str, overwrite: bool, resume: bool) -> None:
+    if resume:
+        raise UsageError(
+            f"--resume is not available for a remote output ({output}): its parts are kept in a local temporary "
+            "folder that does not outlive the run; write to a local file to be able to resume, then upload it"
+        )
+    output_format(output)
+    remote = storage.resolve(output, OutputError)
+    info = remote.info(OutputError)
+    if info.type == FileType.Directory:
+        raise UsageError(f"output {output} is a folder; give a .parquet or .jsonl file path")
+    if info.type != FileType.NotFound and not overwrite:
+        raise UsageError(f"output {output} exists; pass --overwrite to replace it")
+    why = remote.missing_container(OutputError)
+    if why:
+        raise OutputError(f"cannot write {output}: {why}")
 
 
 def run(
@@ -114,6 +155,8 @@ def run(
         schema = output_schema(id_type, id_column)
         if output == "-":
             return StdoutWriter(schema)
+        if storage.is_remote(output):
+            return UploadWriter(output, schema, state)
         return PartsWriter(output, schema, state, resume=done_parts > 0)
 
     chunks = iter(reader)
@@ -141,9 +184,13 @@ def run(
         summary.null_texts = reader.stats.null_texts
         summary.rejected = len(reader.stats.rejected)
         if reader.stats.rejected:
-            summary.rejects_path = _write_rejects(output, reader)
+            summary.rejects_path = _write_rejects(output, reader, writer)
         writer.commit()
     except KeyboardInterrupt:
+        if storage.is_remote(output):
+            if writer is not None:
+                writer.abort()
+            raise Interrupted(output, resumable=False) from None
         # Whole parts stay in the work folder for --resume; the output path stays untouched.
         raise Interrupted(output) from None
     except BaseException:
@@ -156,10 +203,15 @@ def run(
 
 def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_error, chunk_rows) -> dict:
     """What must not change between a run and its --resume (anything that changes the rows written)."""
-    stat = Path(input).stat() if input != "-" and Path(input).is_file() else None
+    if storage.is_remote(input):
+        name, info = input, storage.resolve(input).info()
+        size = info.size if info.type == FileType.File else None
+    else:
+        stat = Path(input).stat() if input != "-" and Path(input).is_file() else None
+        name, size = (str(Path(input).resolve()) if input != "-" else "-"), (stat.st_size if stat else None)
     return {
-        "input": str(Path(input).resolve()) if input != "-" else "-",
-        "input_size": stat.st_size if stat else None,
+        "input": name,
+        "input_size": size,
         "text_column": text_column,
         "id_column": id_column,
         "limit": limit,
@@ -178,11 +230,13 @@ def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_erro
 class Interrupted(FasttagError):
     exit_code = 130
 
-    def __init__(self, output: str):
-        hint = (
-            "nothing was written" if output == "-" else
-            f"nothing was written to {output}; finished chunks are kept: rerun the same command with --resume to continue"
-        )
+    def __init__(self, output: str, resumable: bool = True):
+        if output == "-":
+            hint = "nothing was written"
+        elif not resumable:
+            hint = f"nothing was written to {output}"
+        else:
+            hint = f"nothing was written to {output}; finished chunks are kept: rerun the same command with --resume to continue"
         super().__init__(f"interrupted; {hint}")
 
 
@@ -194,13 +248,19 @@ def _submit_next(pool, chunks, prepare):
     return pool.submit(prepare, raw)
 
 
-def _write_rejects(output: str, reader: CorpusReader) -> str:
+def _write_rejects(output: str, reader: CorpusReader, writer=None) -> str:
     path = "fasttag.rejects.jsonl" if output == "-" else f"{output}.rejects.jsonl"
-    tmp = f"{path}.partial"
+    remote = storage.is_remote(output)
+    # A remote output's rejects are written in its local staging folder, then uploaded beside it.
+    tmp = str(writer.staging / "rejects.jsonl") if remote else f"{path}.partial"
     with open(tmp, "w", encoding="utf-8") as fh:
         for r in reader.stats.rejected:
             fh.write(json.dumps({"line": r.line, "error": r.error, "raw": r.raw}, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    if remote:
+        path = storage.add_suffix(output, ".rejects.jsonl")
+        storage.upload(tmp, path)
+    else:
+        os.replace(tmp, path)
     return path
 
 

@@ -35,6 +35,17 @@ def is_remote(path: str | os.PathLike) -> bool:
     return bool(sep) and scheme.lower() in REMOTE_SCHEMES
 
 
+def without_query(path: str) -> str:
+    """A URI without its query parameters (they configure the filesystem, e.g. ?endpoint_override=...)."""
+    return path.split("?", 1)[0] if is_remote(path) else path
+
+
+def add_suffix(uri: str, suffix: str) -> str:
+    """`uri` + `suffix` (e.g. '.rejects.jsonl'), before the query parameters if any."""
+    base, sep, query = uri.partition("?")
+    return f"{base}{suffix}" + (f"?{query}" if sep else "")
+
+
 @dataclass(frozen=True)
 class RemotePath:
     """A URI resolved into the filesystem that serves it and the path inside that filesystem."""
@@ -52,11 +63,12 @@ class RemotePath:
         return self.path.rstrip("/").rsplit("/", 1)[-1]
 
     def child(self, name: str) -> "RemotePath":
-        return RemotePath(f"{self.uri.rstrip('/')}/{name}", self.fs, f"{self.path.rstrip('/')}/{name}")
+        return RemotePath(_join(self.uri, name), self.fs, f"{self.path.rstrip('/')}/{name}")
 
     def sibling(self, name: str) -> "RemotePath":
-        uri_parent, path_parent = self.uri.rstrip("/").rsplit("/", 1)[0], self.path.rstrip("/").rsplit("/", 1)[0]
-        return RemotePath(f"{uri_parent}/{name}", self.fs, f"{path_parent}/{name}")
+        base, sep, query = self.uri.partition("?")
+        uri = f"{base.rstrip('/').rsplit('/', 1)[0]}/{name}" + (f"?{query}" if sep else "")
+        return RemotePath(uri, self.fs, f"{self.path.rstrip('/').rsplit('/', 1)[0]}/{name}")
 
     def info(self, error: type[FasttagError] = InputError) -> pafs.FileInfo:
         with remote_errors(self.uri, error):
@@ -90,9 +102,7 @@ def resolve(uri: str, error: type[FasttagError] = InputError) -> RemotePath:
             fs = s3_filesystem(endpoint)
             return RemotePath(uri, fs, f"{parts.netloc}{parts.path}".rstrip("/") or parts.netloc)
         fs, path = pafs.FileSystem.from_uri(uri)
-    # Query parameters (endpoint_override=..., scheme=...) configure the filesystem, not the path.
-    clean = uri.split("?", 1)[0]
-    return RemotePath(clean, fs, path)
+    return RemotePath(uri, fs, path)
 
 
 def s3_filesystem(endpoint: str) -> pafs.S3FileSystem:
@@ -143,8 +153,9 @@ def list_files(uri: str, suffix: str) -> list[str]:
             continue
         if any(part.startswith((".", "_")) for part in rel.split("/")):
             continue
-        out.append(f"{remote.uri.rstrip('/')}/{rel}")
-    return sorted(out)
+        out.append(_join(remote.uri, rel))
+    # Sorted by path components, as the local reader sorts a folder's files (`a/b` before `a-c`).
+    return sorted(out, key=lambda uri: without_query(uri).split("/"))
 
 
 def upload(local: str | os.PathLike, uri: str) -> None:
@@ -161,6 +172,12 @@ def upload(local: str | os.PathLike, uri: str) -> None:
         hidden = remote.sibling(f".{remote.name}.partial")
         pafs.copy_files(os.fspath(local), hidden.path, destination_filesystem=remote.fs)
         remote.fs.move(hidden.path, remote.path)
+
+
+def _join(uri: str, rel: str) -> str:
+    """`uri`/`rel`, keeping the URI's query parameters (they configure the filesystem)."""
+    base, sep, query = uri.partition("?")
+    return f"{base.rstrip('/')}/{rel}" + (f"?{query}" if sep else "")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -3,7 +3,8 @@
 Rows go first to numbered part files (one per input chunk) in a hidden work folder beside the
 output, each renamed into place when complete. A killed run leaves whole parts behind, which
 `--resume` keeps; at the end the parts are joined into a hidden partial file that is renamed onto
-the output path, and the work folder is removed.
+the output path, and the work folder is removed. A remote output (s3://, gs://, hdfs://) is
+assembled the same way in a local temporary folder, then uploaded whole.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fasttag import storage
 from fasttag.errors import OutputError, UsageError
 from fasttag.read import JSONL_SUFFIXES
 
@@ -27,7 +30,7 @@ STATE_FILE = "state.json"
 def output_format(path: str) -> str:
     if path == "-":
         return "jsonl"
-    name = path.lower()
+    name = storage.without_query(path).lower()
     if name.endswith(".parquet"):
         return "parquet"
     if name.endswith(JSONL_SUFFIXES):
@@ -130,6 +133,33 @@ class PartsWriter:
         """Drop everything written: the output path is left untouched."""
         shutil.rmtree(self.dir, ignore_errors=True)
         partial_path(self.output).unlink(missing_ok=True)
+
+
+class UploadWriter:
+    """For a remote output: parts and the joined file in a local temporary folder, uploaded at commit.
+
+    The URI receives the file only once the run completed (see `storage.upload`).
+    """
+
+    def __init__(self, output: str, schema: pa.Schema, state: dict):
+        self.output = output
+        self.schema = schema
+        self.staging = Path(tempfile.mkdtemp(prefix="fasttag-upload-"))
+        name = storage.without_query(output).rstrip("/").rsplit("/", 1)[-1]
+        self.local = PartsWriter(str(self.staging / name), schema, state)
+
+    def write(self, index: int, table: pa.Table) -> None:
+        self.local.write(index, table)
+
+    def commit(self) -> None:
+        try:
+            self.local.commit()
+            storage.upload(self.local.output, self.output)
+        finally:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def resumable_parts(output: str, state: dict) -> int:

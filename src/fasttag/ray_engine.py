@@ -1,0 +1,411 @@
+"""`fasttag run --engine ray`: the same tagging, spread over the workers of a Ray cluster with Ray Data.
+
+Ray Data reads the corpus (Parquet, or JSONL with Arrow's JSON reader); a pool of actors, each
+holding one `Tagger` (one onnxruntime session, loaded once when the actor starts), tags batches of
+rows with the local engine's own steps; Ray Data writes the rows as a folder of Parquet part files,
+and `_SUCCESS` is written into the folder once all of them are.
+
+Row numbers: without an id column, the `row` column must be the 0-based input row number, as in a
+local run, but Ray Data reads in parallel and has no global row index. So the input's text (and id)
+column is read in file order (`preserve_order`) into Ray's object store, and each block, whose row
+count is then known, is numbered from the rows of the blocks before it: a row's number is its
+position in the input, whatever the block layout or the number of workers. The reading finishes
+before tagging starts (reading is fast next to tagging); the texts wait in the object store, which
+spills to disk when full.
+
+Ray is imported only here, and only when this engine is used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow.fs import FileSelector, FileType, LocalFileSystem
+
+from fasttag import errors, storage
+from fasttag.errors import FasttagError, InputError, MissingExtraError, OutputError, UsageError
+from fasttag.read import CorpusReader, corpus_format, id_array
+from fasttag.run import output_schema
+
+SUCCESS_FILE = "_SUCCESS"
+
+
+@dataclass
+class RayOptions:
+    """Where and how wide to run: the cluster address (None: a new local Ray) and the actor pool."""
+
+    address: str | None = None
+    workers: int | None = None  # None: as many as the cluster's CPUs (or GPUs) allow
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+
+
+@dataclass
+class RaySummary:
+    rows: int = 0
+    workers: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        s = max(self.seconds, 1e-9)
+        return (f"{self.rows:,} rows in {self.seconds:.1f}s ({self.rows / s:,.0f} rows/s) "
+                f"on {self.workers} Ray worker{'s' if self.workers != 1 else ''}")
+
+
+def import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise MissingExtraError("ray", "--engine ray", "ray") from None
+    return ray
+
+
+# -- paths ----------------------------------------------------------------------------------------
+def check_ray_paths(input: str, output: str, overwrite: bool) -> None:
+    """Refuse what cannot work or would mix runs, before Ray starts or the model loads."""
+    if input == "-" or output == "-":
+        raise UsageError("--engine ray reads files and writes a folder: stdin/stdout (-) need --engine local")
+    if storage.without_query(input).rstrip("/") == storage.without_query(output).rstrip("/"):
+        raise UsageError("the output path is the input path; choose another output")
+    if _inside(input, output):  # --overwrite empties the output folder
+        raise UsageError(f"the input {input} lies inside the output folder {output}; choose another output")
+    if storage.is_remote(input):
+        remote = storage.resolve(input)
+        if not remote.exists():
+            why = remote.missing_container()
+            raise InputError(f"input {input} does not exist" + (f" ({why})" if why else ""))
+    elif not Path(input).exists():
+        raise InputError(f"input {input} does not exist")
+    corpus_format(input)
+    if storage.is_remote(output):
+        remote = storage.resolve(output, OutputError)
+        info = remote.info(OutputError)
+        if info.type == FileType.File:
+            raise UsageError(f"output {output} is a file; --engine ray writes a folder of Parquet files")
+        if info.type == FileType.Directory and not overwrite and _remote_entries(remote):
+            raise UsageError(f"output folder {output} is not empty; pass --overwrite to replace its contents")
+        why = remote.missing_container(OutputError)
+        if why and info.type == FileType.NotFound:
+            raise OutputError(f"cannot write {output}: {why}")
+        return
+    out = Path(output)
+    if out.is_file():
+        raise UsageError(f"output {output} is a file; --engine ray writes a folder of Parquet files")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise UsageError(f"output folder {output} is not empty; pass --overwrite to replace its contents")
+    if not out.resolve().parent.is_dir():
+        raise OutputError(f"output folder {out.resolve().parent} does not exist")
+
+
+def _inside(input: str, folder: str) -> bool:
+    if storage.is_remote(input) or storage.is_remote(folder):
+        return storage.without_query(input).startswith(storage.without_query(folder).rstrip("/") + "/")
+    return Path(folder).resolve() in Path(input).resolve().parents
+
+
+def _remote_entries(remote: storage.RemotePath) -> list:
+    with storage.remote_errors(remote.uri, OutputError):
+        return remote.fs.get_file_info(FileSelector(remote.path, recursive=False))
+
+
+def _clear_output(output: str) -> None:
+    """Empty the output folder (--overwrite), so that no part file of an earlier run survives."""
+    if storage.is_remote(output):
+        remote = storage.resolve(output, OutputError)
+        if remote.is_dir(OutputError):
+            with storage.remote_errors(output, OutputError):
+                remote.fs.delete_dir_contents(remote.path)
+    elif Path(output).is_dir():
+        for entry in Path(output).iterdir():
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
+def _filesystem_and_path(path: str):
+    """What Ray Data's read/write functions take: a pyarrow filesystem (None: local) and a path in it."""
+    if storage.is_remote(path):
+        remote = storage.resolve(path)
+        return remote.fs, remote.path
+    return None, str(Path(path).resolve())
+
+
+# -- the actor ------------------------------------------------------------------------------------
+class TagBatches:
+    """A Ray Data actor: one Tagger (one onnxruntime session) loaded in `__init__`, used for every batch."""
+
+    def __init__(self, model_ref: list, tagger_options: dict, text_column: str, id_name: str):
+        import ray
+
+        from fasttag.tagger import Tagger
+
+        # The export folder travels through Ray's object store: workers on other machines need no copy of it.
+        files = ray.get(model_ref[0])
+        folder = tempfile.mkdtemp(prefix="fasttag-model-")
+        try:
+            for name, data in files.items():
+                Path(folder, name).write_bytes(data)
+            self.tagger = Tagger.load(folder, **tagger_options)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)  # the session and tokenizer are in memory now
+        self.text_column = text_column
+        self.id_name = id_name
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        from fasttag.read import texts_from_column
+
+        texts, _ = texts_from_column(batch.column(self.text_column), self.text_column)
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        tagged = self.tagger.finish_chunk(self.tagger.tokenize(texts))
+        entities = self.tagger.entities_array(tagged)
+        return pa.table({self.id_name: batch.column(self.id_name), "entities": entities})
+
+
+def _model_files(model_dir, tagger_options: dict) -> dict[str, bytes]:
+    """The export folder's files, once the model and options proved loadable here (one line, not a worker's traceback)."""
+    from fasttag.tagger import Tagger
+
+    tagger = Tagger.load(model_dir, **{**tagger_options, "device": "cpu", "threads": 1})
+    path = tagger.bundle.path
+    del tagger
+    return {f.name: f.read_bytes() for f in sorted(path.iterdir()) if f.is_file()}
+
+
+# -- the run --------------------------------------------------------------------------------------
+def run_ray(
+    model_dir: str | os.PathLike | None,
+    tagger_options: dict,
+    input: str,
+    output: str,
+    text_column: str = "text",
+    id_column: str | None = None,
+    limit: int | None = None,
+    overwrite: bool = False,
+    batch_rows: int = 2048,
+    options: RayOptions | None = None,
+    quiet: bool = False,
+) -> RaySummary:
+    """Tag every row of `input` into the Parquet folder `output` on Ray; same rows as `fasttag.run.run`."""
+    options = options or RayOptions()
+    check_ray_paths(input, output, overwrite)
+    ray = import_ray()
+    files = _model_files(model_dir, tagger_options)
+    started_here = False
+    if not ray.is_initialized():
+        address = options.address or (None if os.environ.get("RAY_ADDRESS") else "local")
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=not quiet, include_dashboard=False)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise UsageError(f"cannot join the Ray cluster at {options.address}: {_first_line(exc)}") from None
+        started_here = True
+    ctx = ray.data.DataContext.get_current()
+    saved = ctx.enable_progress_bars
+    try:
+        ctx.enable_progress_bars = not quiet
+        workers = options.workers or _default_workers(ray, options)
+        started = time.perf_counter()
+        ds, id_name, rows = _read(ray, input, text_column, id_column, limit, workers, batch_rows)
+        if overwrite:
+            _clear_output(output)
+        fs, path = _filesystem_and_path(output)
+        if ds is not None:
+            ds = ds.map_batches(
+                TagBatches,
+                fn_constructor_args=([ray.put(files)], tagger_options, text_column, id_name),
+                batch_size=batch_rows,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=workers),
+                num_cpus=_actor_cpus(ray, options, workers),
+                num_gpus=options.gpus_per_worker or None,
+            )
+            try:
+                ds.write_parquet(path, filesystem=fs)
+            except Exception as exc:  # a task's exception, as Ray re-raises it on the driver
+                raise _job_error(exc) from None
+        _finish(output, fs, path, id_column, empty=ds is None)
+        return RaySummary(rows=rows, workers=workers, seconds=time.perf_counter() - started)
+    finally:
+        ctx.enable_progress_bars = saved
+        if started_here:
+            ray.shutdown()
+
+
+def _default_workers(ray, options: RayOptions) -> int:
+    resources = ray.cluster_resources()
+    if options.gpus_per_worker:
+        return max(1, int(resources.get("GPU", 0) // options.gpus_per_worker))
+    return max(1, int(resources.get("CPU", 1) // options.cpus_per_worker))
+
+
+def _actor_cpus(ray, options: RayOptions, workers: int) -> float:
+    """The CPUs each actor reserves: its threads, but leaving one CPU for Ray Data's read and write tasks.
+
+    Actors hold their CPUs for the whole run; if they held all of them, the read tasks that feed them
+    could never be scheduled and the run would wait forever (on a 2-CPU machine with 2 workers, say).
+    """
+    total = ray.cluster_resources().get("CPU", 1)
+    return max(0.0, min(options.cpus_per_worker, (total - 1) / workers))
+
+
+def _read(ray, input: str, text_column: str, id_column: str | None, limit: int | None, workers: int,
+          batch_rows: int):
+    """The input as numbered blocks: the text column, the id column (or `row`), in input order.
+
+    Ray Data reads the input with its own readers, in file order (`preserve_order`), into the object
+    store. Each block's row count then gives its first row, so every row is numbered by its position
+    in the input, however Ray laid out the blocks and however many workers tag them. Blocks are also
+    cut to at most a few thousand rows, so that every worker gets work even from a single file.
+    """
+    fs, path = _filesystem_and_path(input)
+    columns = [text_column] + ([id_column] if id_column and id_column != text_column else [])
+    ctx = ray.data.DataContext.get_current()
+    saved = ctx.execution_options.preserve_order
+    ctx.execution_options.preserve_order = True
+    try:
+        if corpus_format(input) == "parquet":
+            # The local engine's file list and order (Ray would sort a folder's files differently).
+            paths = [_filesystem_and_path(str(f))[1] for f in CorpusReader(input).parquet_files()]
+            _check_parquet_columns(input, fs, paths[0], columns)
+            ds = ray.data.read_parquet(paths, filesystem=fs, columns=columns)
+        else:
+            # Lines parsed with the local reader's rules (json.loads; a non-string text counts as empty).
+            ds = ray.data.read_text(path, filesystem=fs).map_batches(
+                _parse_jsonl, batch_format="pyarrow", fn_kwargs={"text_column": text_column, "id_column": id_column,
+                                                                 "where": input})
+        if limit is not None:
+            ds = ds.limit(limit)
+        blocks = ds.materialize().to_arrow_refs()
+    except Exception as exc:
+        raise _job_error(exc, InputError, input) from None
+    finally:
+        ctx.execution_options.preserve_order = saved
+    count = ray.remote(num_cpus=0)(_num_rows)
+    cut = ray.remote(num_cpus=0)(_cut)
+    sizes = ray.get([count.remote(b) for b in blocks])
+    total = sum(sizes)
+    piece_rows = max(batch_rows, -(-total // (workers * 16)))
+    pieces, first = [], 0
+    for block, n in zip(blocks, sizes):
+        for start in range(0, n, piece_rows):
+            length = min(piece_rows, n - start)
+            pieces.append(cut.remote(block, start, length, None if id_column else first + start))
+        first += n
+    return (ray.data.from_arrow_refs(pieces) if pieces else None), (id_column or "row"), total
+
+
+def _parse_jsonl(batch: pa.Table, text_column: str, id_column: str | None, where: str) -> pa.Table:
+    """JSONL lines (Ray's `text` column) into the text and id columns, as `fasttag.read` parses them."""
+    texts, ids = [], []
+    for line in batch.column("text").to_pylist():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: malformed JSON ({exc.msg}); --engine local reports the line and can skip it "
+                             "(--on-error skip)") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{where}: expected a JSON object on every line, got {type(obj).__name__}")
+        if text_column not in obj:
+            found = ", ".join(list(obj)[:20]) or "none"
+            raise InputError(f"{where}: no text field {text_column!r}; fields found: {found} (choose one with --text-column)")
+        text = obj[text_column]
+        texts.append(text if isinstance(text, str) else None)
+        if id_column:
+            ids.append(obj.get(id_column))
+    columns = {text_column: pa.array(texts, type=pa.string())}
+    if id_column and id_column != text_column:
+        columns[id_column] = id_array(ids, id_column)
+    return pa.table(columns)
+
+
+def _num_rows(table: pa.Table) -> int:
+    return table.num_rows
+
+
+def _cut(table: pa.Table, start: int, length: int, first_row: int | None) -> pa.Table:
+    """Rows [start, start + length) of a block; with `first_row`, numbered from it in a `row` column."""
+    piece = table.slice(start, length)
+    if first_row is not None:
+        piece = piece.append_column("row", pa.array(range(first_row, first_row + length), type=pa.int64()))
+    return piece
+
+
+def _check_parquet_columns(input: str, fs, path: str, columns: list[str]) -> None:
+    """A missing column is named here, in one line, rather than deep inside a Ray task."""
+    import pyarrow.dataset as pads
+
+    with storage.remote_errors(input, InputError):
+        schema = pads.dataset(path, filesystem=fs, format="parquet").schema
+    missing = [c for c in columns if c not in schema.names]
+    if missing:
+        raise InputError(f"{input}: no column {missing[0]!r}; columns found: {', '.join(schema.names)}")
+    ttype = schema.field(columns[0]).type
+    if not (pa.types.is_string(ttype) or pa.types.is_large_string(ttype)):
+        raise InputError(f"{input}: text column {columns[0]!r} has type {ttype}, expected string")
+
+
+def _finish(output: str, fs, path: str, id_column: str | None, empty: bool) -> None:
+    """Mark the folder complete with `_SUCCESS`; an empty input still gives a Parquet file with the schema."""
+    fs = fs or LocalFileSystem()
+    with storage.remote_errors(output, OutputError):
+        fs.create_dir(path, recursive=True)
+        if empty:
+            schema = output_schema(pa.string() if id_column else None, id_column)
+            with fs.open_output_stream(f"{path}/part-empty.parquet", compression=None) as fh:
+                pq.write_table(schema.empty_table(), fh)
+        with fs.open_output_stream(f"{path}/{SUCCESS_FILE}", compression=None) as fh:
+            fh.write(b"")
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The exception a Ray task raised, under the layers Ray wraps it in."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "cause", None) or exc.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
+
+
+def _job_error(exc: BaseException, default: type[FasttagError] = FasttagError, where: str = "") -> FasttagError:
+    """One line for an exception out of Ray: the fasttag error a worker raised, or the root cause."""
+    cause = _cause(exc)
+    if isinstance(cause, FasttagError):
+        return _one_line(cause)
+    # An actor that failed to start reaches the driver as ActorDiedError, the worker's traceback as text.
+    layer: BaseException | None = exc
+    while layer is not None:
+        found = re.findall(r"^fasttag\.errors\.(\w+): (.+)$", str(layer), re.M)
+        if found:
+            name, message = found[-1]
+            cls = getattr(errors, name, FasttagError)
+            return _one_line(cls(message) if cls is not errors.MissingExtraError else FasttagError(message))
+        layer = layer.__cause__ or layer.__context__
+    if where:
+        return default(f"{where}: {type(cause).__name__}: {_first_line(cause)}")
+    return default(f"the Ray job failed: {type(cause).__name__}: {_first_line(cause)}")
+
+
+def _one_line(exc: FasttagError) -> FasttagError:
+    """A fasttag error raised in a worker, of the same class, as one line (Ray appends the remote traceback)."""
+    message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    error = type(exc).__new__(type(exc))
+    Exception.__init__(error, (message.strip().splitlines() or [type(exc).__name__])[0])
+    return error
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,202 @@
+"""--engine ray gives the local engine's rows; one local Ray (num_cpus=2) serves the whole module."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from corpus import varied_sentences
+from fasttag.cli import cli
+
+HAS_RAY = importlib.util.find_spec("ray") is not None
+HAS_MOTO = importlib.util.find_spec("moto") is not None
+needs_ray = pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed: pip install 'fasttag[ray]' to test --engine ray")
+
+TEXTS = varied_sentences(300, seed=17)
+
+
+def invoke(*args, **kwargs):
+    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray for the module, with a local S3 server whose credentials its workers inherit."""
+    if not HAS_RAY:
+        pytest.skip("Ray is not installed: pip install 'fasttag[ray]' to test --engine ray")
+    import contextlib
+
+    import ray
+
+    from s3_server import local_s3
+
+    with (local_s3() if HAS_MOTO else contextlib.nullcontext((None, None))) as (_, s3):
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+        try:
+            yield s3
+        finally:
+            ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ray-inputs")
+    pq.write_table(pa.table({"doc_id": list(range(1000, 1000 + len(TEXTS))), "text": TEXTS}), root / "corpus.parquet",
+                   row_group_size=41)
+    folder = root / "folder"
+    folder.mkdir()
+    for i, (a, b) in enumerate([(0, 90), (90, 91), (91, 300)]):
+        pq.write_table(pa.table({"text": TEXTS[a:b]}), folder / f"part-{i}.parquet", row_group_size=30)
+    texts = TEXTS[:150] + [None] + TEXTS[150:]
+    with open(root / "corpus.jsonl", "w", encoding="utf-8") as fh:
+        for i, t in enumerate(texts):
+            fh.write(json.dumps({"key": f"k{i}", "text": t}, ensure_ascii=False) + "\n")
+            if i % 50 == 7:
+                fh.write("\n   \n")  # blank lines are not rows
+    return root
+
+
+def local_run(src, tmp_path, model, *args) -> pa.Table:
+    out = tmp_path / "local.parquet"
+    res = invoke("run", src, "-o", out, "--model", model, "-q", "--overwrite", *args)
+    assert res.exit_code == 0, res.output
+    return pq.read_table(out)
+
+
+def assert_same_rows(ray_table: pa.Table, local: pa.Table, key: str) -> None:
+    """Row for row (the folder's files come in no set order): same ids, same entities, scores within 1e-5."""
+    assert ray_table.schema == local.schema
+    ray_table = ray_table.sort_by(key)
+    local = local.sort_by(key)
+    assert ray_table.column(key).to_pylist() == local.column(key).to_pylist()
+
+    def spans(table):
+        return [[(e["start"], e["end"], e["label"], e["text"]) for e in row] for row in table.column("entities").to_pylist()]
+
+    def scores(table):
+        return [e["score"] for row in table.column("entities").to_pylist() for e in row]
+
+    assert spans(ray_table) == spans(local)
+    assert scores(ray_table) == pytest.approx(scores(local), abs=1e-5)
+
+
+@needs_ray
+def test_parquet_with_id_column(ray_cluster, inputs, tmp_path, bert_export):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.parquet").write_bytes(b"from an earlier run")
+    res = invoke("run", inputs / "corpus.parquet", "-o", out, "--model", bert_export, "--engine", "ray",
+                 "--workers", "2", "--id-column", "doc_id", "--chunk-rows", "64")
+    assert res.exit_code == 2 and "--overwrite" in res.output
+    res = invoke("run", inputs / "corpus.parquet", "-o", out, "--model", bert_export, "--engine", "ray",
+                 "--workers", "2", "--id-column", "doc_id", "--chunk-rows", "64", "--overwrite", "-q")
+    assert res.exit_code == 0, res.output
+    assert not (out / "stale.parquet").exists() and (out / "_SUCCESS").exists()
+    local = local_run(inputs / "corpus.parquet", tmp_path, bert_export, "--id-column", "doc_id")
+    assert_same_rows(pq.read_table(out), local, "doc_id")
+
+
+@needs_ray
+def test_jsonl_rows_numbered_as_the_local_engine_does(ray_cluster, inputs, tmp_path, bert_export):
+    out = tmp_path / "out"
+    res = invoke("run", inputs / "corpus.jsonl", "-o", out, "--model", bert_export, "--engine", "ray",
+                 "--workers", "2", "--chunk-rows", "50")
+    assert res.exit_code == 0, res.output
+    assert "301 rows" in res.output and "2 Ray workers" in res.output
+    table = pq.read_table(out)
+    assert sorted(table.column("row").to_pylist()) == list(range(301))
+    assert_same_rows(table, local_run(inputs / "corpus.jsonl", tmp_path, bert_export), "row")
+    # with the JSON ids instead
+    out_ids = tmp_path / "out-ids"
+    res = invoke("run", inputs / "corpus.jsonl", "-o", out_ids, "--model", bert_export, "--engine", "ray",
+                 "--workers", "1", "--id-column", "key", "-q")
+    assert res.exit_code == 0, res.output
+    assert_same_rows(pq.read_table(out_ids), local_run(inputs / "corpus.jsonl", tmp_path, bert_export, "--id-column", "key"), "key")
+
+
+@needs_ray
+def test_parquet_folder_numbered_across_files_with_limit(ray_cluster, inputs, tmp_path, bert_export):
+    out = tmp_path / "out"
+    res = invoke("run", inputs / "folder", "-o", out, "--model", bert_export, "--engine", "ray", "--workers", "2",
+                 "--chunk-rows", "40", "--limit", "250", "-q")
+    assert res.exit_code == 0, res.output
+    table = pq.read_table(out)
+    assert sorted(table.column("row").to_pylist()) == list(range(250))
+    assert_same_rows(table, local_run(inputs / "folder", tmp_path, bert_export, "--limit", "250"), "row")
+
+
+@needs_ray
+@pytest.mark.skipif(not HAS_MOTO, reason="the S3 test needs moto's server mode: pip install 'moto[server]'")
+def test_s3_input_and_output_folder(ray_cluster, inputs, tmp_path, bert_export):
+    from s3_server import BUCKET, put
+
+    s3 = ray_cluster
+    uri = put(s3, f"{BUCKET}/ray/corpus.parquet", inputs / "corpus.parquet")
+    out = f"s3://{BUCKET}/ray/entities"
+    res = invoke("run", uri, "-o", out, "--model", bert_export, "--engine", "ray", "--workers", "2", "-q")
+    assert res.exit_code == 0, res.output
+    files = s3.get_file_info(pa.fs.FileSelector(f"{BUCKET}/ray/entities"))
+    assert any(f.path.endswith("/_SUCCESS") for f in files)
+    table = pq.read_table(f"{BUCKET}/ray/entities", filesystem=s3)
+    assert_same_rows(table, local_run(inputs / "corpus.parquet", tmp_path, bert_export), "row")
+
+
+@needs_ray
+def test_errors_from_ray_are_one_line(ray_cluster, tmp_path, bert_export):
+    src = tmp_path / "bad.jsonl"
+    src.write_text(json.dumps({"text": "Ada Lovelace"}) + "\n{oops\n")
+    res = invoke("run", src, "-o", tmp_path / "out", "--model", bert_export, "--engine", "ray", "-q")
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines() == [
+        f"Error: {src}: malformed JSON (Expecting property name enclosed in double quotes); --engine local reports the "
+        "line and can skip it (--on-error skip)"
+    ]
+
+
+def test_options_of_the_other_engine_are_refused(tmp_path, bert_export):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "Ada"}) + "\n")
+    cases = [
+        (["--workers", "2"], "--workers only apply to --engine ray"),
+        (["--ray-address", "auto", "--gpus-per-worker", "1"], "--ray-address, --gpus-per-worker only apply to --engine ray"),
+        (["--engine", "ray", "--resume"], "--resume is for --engine local"),
+        (["--engine", "ray", "--on-error", "skip"], "--on-error skip is for --engine local"),
+    ]
+    for extra, message in cases:
+        res = invoke("run", src, "-o", tmp_path / "out", "--model", bert_export, *extra)
+        assert res.exit_code == 2 and message in res.output, (extra, res.output)
+    (tmp_path / "file.parquet").write_bytes(b"x")
+    res = invoke("run", src, "-o", tmp_path / "file.parquet", "--model", bert_export, "--engine", "ray")
+    assert res.exit_code == 2 and "is a file" in res.output
+    res = invoke("run", "-", "-o", tmp_path / "out", "--model", bert_export, "--engine", "ray", input="{}\n")
+    assert res.exit_code == 2 and "need --engine local" in res.output
+    res = invoke("run", src, "-o", tmp_path, "--model", bert_export, "--engine", "ray", "--overwrite")
+    assert res.exit_code == 2 and "lies inside the output folder" in res.output and src.exists()
+
+
+def test_missing_ray_says_what_to_install(tmp_path, bert_export, monkeypatch):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "Ada"}) + "\n")
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    res = invoke("run", src, "-o", tmp_path / "out", "--model", bert_export, "--engine", "ray")
+    assert res.exit_code == 1
+    assert res.output.strip() == (
+        "Error: --engine ray needs the 'ray' extra (ray is not installed). Install it with: pip install 'fasttag[ray]'"
+    )
+
+
+def test_local_run_does_not_import_ray(tmp_path, inputs, bert_export):
+    code = (
+        "import sys; from fasttag.cli import main\n"
+        f"sys.argv = ['fasttag', 'run', {str(inputs / 'corpus.parquet')!r}, '-o', {str(tmp_path / 'x.parquet')!r}, "
+        f"'--model', {str(bert_export)!r}, '-q', '--limit', '10']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert pq.read_table(tmp_path / "x.parquet").num_rows == 10
