@@ -259,3 +259,57 @@ def test_resume_with_other_settings_is_refused(tmp_path, bert_export, kill_corpu
     res = subprocess.run(_run_args(kill_corpus, out, bert_export, "--resume", "--aggregation", "max"),
                          capture_output=True, text=True)
     assert res.returncode == 2 and "aggregation" in res.stderr
+
+
+def test_lone_surrogate_and_invalid_utf8_in_parquet_keep_their_rows(tmp_path, bert_export):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "Ada \\ud800 Lovelace"}\n{"text": "Paris"}\n')
+    out = tmp_path / "o.jsonl"
+    res = invoke("run", src, "-o", out, "--model", bert_export)
+    assert res.exit_code == 0, res.output
+    assert "1 texts had invalid characters" in res.output
+    assert len(out.read_text().splitlines()) == 2
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"text": pa.array([b"caf\xe9 ok", b"fine"], pa.binary()).cast(pa.string(), safe=False)}), bad)
+    res = invoke("run", bad, "-o", tmp_path / "b.parquet", "--model", bert_export)
+    assert res.exit_code == 0, res.output
+    assert pq.read_table(tmp_path / "b.parquet").num_rows == 2
+
+
+def test_id_type_settles_on_the_first_non_null_type(tmp_path, bert_export):
+    rows = [{"text": "a"}] * 5 + [{"text": "b", "id": i} for i in range(5)]
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": "x", "id": None}] + rows)
+    out = tmp_path / "o.parquet"
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "id", "--chunk-rows", "3")
+    assert res.exit_code == 0, res.output
+    table = pq.read_table(out)
+    assert table.num_rows == 11 and table.schema.field("id").type == pa.int64()
+    mixed = write_jsonl(tmp_path / "mixed.jsonl", [{"text": "a", "id": 1}] * 3 + [{"text": "b", "id": "x"}] * 3)
+    res = invoke("run", mixed, "-o", tmp_path / "m.parquet", "--model", bert_export, "--id-column", "id", "--chunk-rows", "3")
+    assert res.exit_code == 1 and "changes type" in res.output or "mixes value types" in res.output
+
+
+def test_limit_stops_reading(tmp_path, bert_export):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": "ok"}] * 5, [BAD_LINES["malformed"]])
+    out = tmp_path / "o.jsonl"
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--limit", "5")
+    assert res.exit_code == 0, res.output
+    assert len(out.read_text().splitlines()) == 5
+
+
+def test_misspelt_id_field_and_output_inside_input_folder(tmp_path, bert_export):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": "ok", "id": 1}])
+    res = invoke("run", src, "-o", tmp_path / "o.jsonl", "--model", bert_export, "--id-column", "doc_id")
+    assert res.exit_code == 1 and "no id field 'doc_id'" in res.output
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    pq.write_table(pa.table({"text": ["x"]}), folder / "a.parquet")
+    res = invoke("run", folder, "-o", folder / "out.parquet", "--model", bert_export)
+    assert res.exit_code == 2 and "inside the input folder" in res.output
+
+
+def test_broken_pipe_is_quiet(tmp_path, bert_export, kill_corpus):
+    cmd = " ".join(FASTTAG[:2]) + f" '{FASTTAG[2]}' run {kill_corpus} -o - --model {bert_export} -q | head -1"
+    res = subprocess.run(["bash", "-c", "set -o pipefail; " + cmd], capture_output=True, text=True)
+    assert len(res.stdout.splitlines()) == 1
+    assert "Error" not in res.stderr and "Traceback" not in res.stderr

@@ -26,16 +26,18 @@ class TokenBudgetBatcher:
     which matters on CPUs where very wide batches fall out of cache.
     """
 
-    def __init__(self, budget_tokens: int, max_batch_size: int = 64, pad_multiple: int = 1):
+    def __init__(self, budget_tokens: int, max_batch_size: int = 64, pad_multiple: int = 1, max_length: int | None = None):
         if budget_tokens < 1:
             raise ValueError("budget_tokens must be positive")
         self.budget_tokens = int(budget_tokens)
         self.max_batch_size = max(1, int(max_batch_size))
         self.pad_multiple = max(1, int(pad_multiple))
+        self.max_length = max_length
 
     def padded_length(self, n: int) -> int:
         m = self.pad_multiple
-        return -(-n // m) * m
+        padded = -(-n // m) * m
+        return min(padded, self.max_length) if self.max_length else padded
 
     def batches(self, lengths: np.ndarray) -> list[Batch]:
         """Batches over windows of the given lengths (special tokens included), longest first."""

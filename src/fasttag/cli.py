@@ -38,7 +38,7 @@ class FasttagGroup(click.Group):
             raise CommandError(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise CommandError("interrupted", 130) from None
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
             raise
         except Exception as exc:  # a bug: still one line, unless debugging
             if debug_enabled():
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         args.remove("--debug")
     try:
         cli.main(args=args, prog_name="fasttag")
-    except BrokenPipeError:  # `fasttag run ... -o - | head`
+    except BrokenPipeError:  # `fasttag run ... -o - | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
 
 

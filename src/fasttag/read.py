@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -95,6 +96,8 @@ class CorpusReader:
         self.on_error = on_error
         self.skip_rows = skip_rows
         self.stats = ReadStats()
+        self.id_type: pa.DataType | None = None  # fixed by the first non-null ids; later ones are cast to it
+        self._accepted = 0  # rows parsed so far, so that --limit stops reading at once
         if path != "-" and not storage.is_remote(path) and not Path(path).exists():
             raise InputError(f"input {path} does not exist")
 
@@ -137,8 +140,25 @@ class CorpusReader:
     def _take(self, texts: list, ids: list[pa.Array], n: int, first_row: int) -> RawChunk | None:
         if first_row < self.skip_rows:  # done by the interrupted run being resumed
             return None
-        id_array = pa.concat_arrays([a for a in ids])[:n] if ids else None
-        return RawChunk(first_row, texts[:n], id_array)
+        ids_n = pa.concat_arrays([self._cast_ids(a, first_row) for a in ids])[:n] if ids else None
+        return RawChunk(first_row, texts[:n], ids_n)
+
+    def _cast_ids(self, ids: pa.Array, first_row: int) -> pa.Array:
+        """One id type for the whole run: the first non-null type seen; nulls and narrower ints follow it."""
+        if self.id_type is None and not pa.types.is_null(ids.type):
+            self.id_type = ids.type
+        if self.id_type is None or ids.type == self.id_type:
+            return ids
+        try:
+            return ids.cast(self.id_type)
+        except (pa.ArrowException, ValueError) as exc:
+            raise InputError(
+                f"{self.path}: id column {self.id_column!r} changes type from {self.id_type} to {ids.type} "
+                f"near row {first_row} ({str(exc).splitlines()[0]})"
+            ) from None
+
+    def _room(self) -> int | None:
+        return None if self.limit is None else self.limit - self._accepted
 
     def _pieces(self) -> Iterator[tuple[list, pa.Array | None]]:
         return self._parquet() if self.format == "parquet" else self._jsonl()
@@ -155,7 +175,11 @@ class CorpusReader:
             return files
         p = Path(self.path)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*.parquet") if f.is_file())
+            # Hidden and _-prefixed paths (_temporary/, .parts/) are not data, as for Spark, Ray and remote folders.
+            files = sorted(
+                f for f in p.rglob("*.parquet")
+                if f.is_file() and not any(part.startswith((".", "_")) for part in f.relative_to(p).parts)
+            )
             if not files:
                 raise InputError(f"folder {p} holds no .parquet files")
             return files
@@ -176,10 +200,18 @@ class CorpusReader:
             if not (pa.types.is_string(ttype) or pa.types.is_large_string(ttype)):
                 raise InputError(f"{f}: text column {self.text_column!r} has type {ttype}, expected string")
             columns = [self.text_column] + ([self.id_column] if self.id_column and self.id_column != self.text_column else [])
+            if self.id_column and self.id_type is None:
+                self.id_type = pf.schema_arrow.field(self.id_column).type
             try:
                 for batch in pf.iter_batches(batch_size=self.chunk_rows, columns=columns):
+                    room = self._room()
+                    if room is not None and room <= 0:
+                        return
+                    if room is not None and batch.num_rows > room:
+                        batch = batch.slice(0, room)
+                    self._accepted += batch.num_rows
                     ids = batch.column(self.id_column) if self.id_column else None
-                    yield batch.column(self.text_column).to_pylist(), ids
+                    yield _texts(batch.column(self.text_column), f), ids
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from None
 
@@ -228,9 +260,17 @@ class CorpusReader:
                         f"{self.path}, line {lineno}: no text field {self.text_column!r}; fields found: {found} "
                         "(choose one with --text-column)"
                     )
+                if self.id_column and self.id_column not in obj and self._accepted == 0:
+                    found = ", ".join(list(obj)[:20]) or "none"
+                    raise InputError(
+                        f"{self.path}, line {lineno}: no id field {self.id_column!r}; fields found: {found}"
+                    )
                 texts.append(obj[self.text_column])
                 if self.id_column:
                     ids.append(obj.get(self.id_column))
+                self._accepted += 1
+                if self.limit is not None and self._accepted >= self.limit:
+                    break
                 if len(texts) >= self.chunk_rows:
                     yield texts, id_array(ids, self.id_column) if self.id_column else None
                     texts, ids = [], []
@@ -256,13 +296,21 @@ def _rest(ids: list[pa.Array], n: int) -> list[pa.Array]:
 def _lines(fh: IO[bytes], path: str) -> Iterator[bytes]:
     try:
         yield from fh
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
+
+
+def _texts(column: pa.Array, where) -> list:
+    """Python strings of a string column; invalid UTF-8 (from non-Arrow writers) becomes U+FFFD."""
+    try:
+        return column.to_pylist()
+    except UnicodeDecodeError:
+        return [None if b is None else b.decode("utf-8", "replace") for b in column.cast(pa.binary()).to_pylist()]
 
 
 def id_array(values: list, name: str) -> pa.Array:
     try:
         return pa.array(values)
-    except (pa.ArrowException, ValueError, TypeError) as exc:
-        raise InputError(f"id column {name!r} mixes value types ({exc})") from None
+    except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+        raise InputError(f"id column {name!r} mixes value types or holds values Arrow cannot store ({exc})") from None
 

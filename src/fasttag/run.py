@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pyarrow.fs import FileType
 
 from fasttag import storage
@@ -35,6 +37,7 @@ class RunSummary:
     provider: str = ""
     rejects_path: str | None = None
     resumed_rows: int = 0
+    repaired_texts: int = 0
 
     def line(self) -> str:
         s = max(self.seconds, 1e-9)
@@ -44,6 +47,8 @@ class RunSummary:
         )
         if self.resumed_rows:
             text += f"; resumed after {self.resumed_rows:,} rows done earlier"
+        if self.repaired_texts:
+            text += f"; {self.repaired_texts:,} texts had invalid characters (lone surrogates) replaced by U+FFFD"
         if self.null_texts:
             text += f"; {self.null_texts:,} rows with null or non-string text (empty entities)"
         if self.rejected:
@@ -88,6 +93,10 @@ def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) 
             return
     elif input != "-" and Path(input).resolve() == Path(output).resolve():
         raise UsageError("the output path is the input path; choose another output")
+    elif input != "-" and Path(input).is_dir() and Path(input).resolve() in Path(output).resolve().parents:
+        raise UsageError(f"the output {output} is inside the input folder {input}; it would be read back as input")
+    if not Path(output).resolve().parent.is_dir():
+        raise UsageError(f"the output's folder {Path(output).parent} does not exist")
     if Path(output).is_dir():
         raise UsageError(f"output {output} is a folder; give a .parquet or .jsonl file path")
     if Path(output).exists() and not overwrite:
@@ -147,45 +156,52 @@ def run(
     started = time.perf_counter()
     writer = None
 
-    def prepare(raw: RawChunk):
+    def prepare():
+        # Reading, parsing and tokenizing run in the worker thread, while the model runs on the previous chunk.
+        raw = next(chunks, None)
+        if raw is None:
+            return None
         texts = [t if isinstance(t, str) else "" for t in raw.texts]
         return raw, tagger.tokenize(texts)
 
-    def open_writer(id_type):
-        schema = output_schema(id_type, id_column)
+    def open_writer():
         if output == "-":
-            return StdoutWriter(schema)
+            return StdoutWriter()
         if storage.is_remote(output):
-            return UploadWriter(output, schema, state)
-        return PartsWriter(output, schema, state, resume=done_parts > 0)
+            return UploadWriter(output, state)
+        return PartsWriter(output, state, resume=done_parts > 0)
 
     chunks = iter(reader)
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fasttag-tokenize") as pool:
-            pending = _submit_next(pool, chunks, prepare)
-            while pending is not None:
-                raw, tokenized = pending.result()
-                # Tokenize the next chunk while the model runs on this one.
-                pending = _submit_next(pool, chunks, prepare)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fasttag-read") as pool:
+            pending = pool.submit(prepare)
+            while (ready := pending.result()) is not None:
+                raw, tokenized = ready
+                pending = pool.submit(prepare)
                 tagged = tagger.finish_chunk(tokenized)
                 entities = tagger.entities_array(tagged)
                 if writer is None:
-                    writer = open_writer(raw.ids.type if raw.ids is not None else None)
+                    writer = open_writer()
                 ids = raw.ids if id_column else pa.array(np.arange(raw.first_row, raw.first_row + len(raw.texts)))
-                writer.write(raw.first_row // chunk_rows, pa.table([ids, entities], schema=writer.schema))
+                writer.write(raw.first_row // chunk_rows, pa.table({id_column or "row": ids, "entities": entities}))
                 summary.windows += tagged.n_windows
                 summary.tokens += tagged.n_tokens
                 summary.entities += len(tagged.spans)
+                summary.repaired_texts += tokenized.repaired
                 if progress:
                     progress(len(raw.texts), tagged.n_tokens)
-        if writer is None:
-            writer = open_writer(pa.string() if id_column else None)
+        if writer is None:  # no new chunk: an empty input, or a resumed run whose chunks were all done
+            writer = open_writer()
+        # The id type: the first non-null one the input had (the reader casts all ids to it).
+        id_type = reader.id_type or done_parts_id_type(output, id_column) or (pa.string() if id_column else None)
         summary.rows = reader.stats.rows
         summary.null_texts = reader.stats.null_texts
         summary.rejected = len(reader.stats.rejected)
+        writer.commit(output_schema(id_type, id_column))
         if reader.stats.rejected:
-            summary.rejects_path = _write_rejects(output, reader, writer)
-        writer.commit()
+            summary.rejects_path = _write_rejects(output, reader)
+        elif output != "-" and not storage.is_remote(output):
+            Path(f"{output}.rejects.jsonl").unlink(missing_ok=True)  # a stale one from an earlier run
     except KeyboardInterrupt:
         if storage.is_remote(output):
             if writer is not None:
@@ -195,7 +211,10 @@ def run(
         raise Interrupted(output) from None
     except BaseException:
         if writer is not None:
-            writer.abort()
+            if done_parts and isinstance(writer, PartsWriter):
+                writer.abort(keep_parts=True)  # never lose what an interrupted run already finished
+            else:
+                writer.abort()
         raise
     summary.seconds = time.perf_counter() - started
     return summary
@@ -218,6 +237,9 @@ def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_erro
         "on_error": on_error,
         "chunk_rows": chunk_rows,
         "model": str(tagger.bundle.path.resolve()),
+        "model_files": {f: [st.st_size, int(st.st_mtime)] for f in ("model.onnx", "tokenizer.json")
+                        if (st := (tagger.bundle.path / f).stat())},
+        "input_files": _input_fingerprint(input),
         "aggregation": tagger.aggregation,
         "max_length": tagger.max_length,
         "stride": tagger.tokenizer.stride,
@@ -227,12 +249,18 @@ def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_erro
     }
 
 
+def _input_fingerprint(input: str) -> list | None:
+    if input == "-" or storage.is_remote(input) or not Path(input).is_dir():
+        return None
+    return sorted([str(f.relative_to(input)), f.stat().st_size] for f in Path(input).rglob("*.parquet") if f.is_file())
+
+
 class Interrupted(FasttagError):
     exit_code = 130
 
     def __init__(self, output: str, resumable: bool = True):
         if output == "-":
-            hint = "nothing was written"
+            hint = "the rows printed so far are complete rows of the input's first chunks"
         elif not resumable:
             hint = f"nothing was written to {output}"
         else:
@@ -240,26 +268,33 @@ class Interrupted(FasttagError):
         super().__init__(f"interrupted; {hint}")
 
 
-def _submit_next(pool, chunks, prepare):
-    try:
-        raw = next(chunks)
-    except StopIteration:
+def done_parts_id_type(output: str, id_column: str | None) -> pa.DataType | None:
+    """The id type of an interrupted run's first part, so that its resumed output keeps it."""
+    if not id_column or output == "-" or storage.is_remote(output):
         return None
-    return pool.submit(prepare, raw)
+    for part in sorted(work_dir(output).glob("part-*.parquet")):
+        id_type = pq.read_schema(part).field(id_column).type
+        if not pa.types.is_null(id_type):
+            return id_type
+    return None
 
 
-def _write_rejects(output: str, reader: CorpusReader, writer=None) -> str:
-    path = "fasttag.rejects.jsonl" if output == "-" else f"{output}.rejects.jsonl"
+def _write_rejects(output: str, reader: CorpusReader) -> str:
+    """Rejected lines beside the output (after it is committed), written whole or not at all."""
     remote = storage.is_remote(output)
-    # A remote output's rejects are written in its local staging folder, then uploaded beside it.
-    tmp = str(writer.staging / "rejects.jsonl") if remote else f"{path}.partial"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    path = "fasttag.rejects.jsonl" if output == "-" else f"{output}.rejects.jsonl"  # -o -: in the current folder
+    fd, tmp = tempfile.mkstemp(prefix=".fasttag-rejects-", dir=None if remote else (Path(path).resolve().parent))
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         for r in reader.stats.rejected:
             fh.write(json.dumps({"line": r.line, "error": r.error, "raw": r.raw}, ensure_ascii=False) + "\n")
     if remote:
         path = storage.add_suffix(output, ".rejects.jsonl")
-        storage.upload(tmp, path)
+        try:
+            storage.upload(tmp, path)
+        finally:
+            os.unlink(tmp)
     else:
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     return path
 

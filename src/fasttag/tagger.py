@@ -56,7 +56,7 @@ class Tagger:
         bundle: ModelBundle,
         aggregation: str = "simple",
         max_length: int | None = None,
-        stride: int = DEFAULT_STRIDE,
+        stride: int | None = None,
         batch_tokens: int | None = None,
         max_batch_size: int | None = None,
         device: str = "auto",
@@ -77,7 +77,8 @@ class Tagger:
         config = _read_json(bundle.path / "config.json") if (bundle.path / "config.json").exists() else {}
         unk = tok_cfg.get("unk_token")
         unk = unk.get("content") if isinstance(unk, dict) else unk
-        stride = min(stride, (self.max_length - 2) // 2) if stride == DEFAULT_STRIDE else stride
+        if stride is None:  # 128, or half the window for models shorter than 258 tokens
+            stride = min(DEFAULT_STRIDE, (self.max_length - 2) // 2)
         self.tokenizer = DocumentTokenizer.from_file(
             bundle.path / "tokenizer.json",
             max_length=self.max_length,
@@ -92,6 +93,7 @@ class Tagger:
             batch_tokens or (GPU_BATCH_TOKENS if on_gpu else CPU_BATCH_TOKENS),
             max_batch_size or (GPU_MAX_BATCH if on_gpu else CPU_MAX_BATCH),
             pad_multiple=32 if on_gpu else 1,  # few distinct shapes bound the GPU memory arena
+            max_length=self.max_length,
         )
 
     @classmethod
@@ -153,8 +155,8 @@ class Tagger:
     # -- public API ---------------------------------------------------------------------------
     def tag(self, texts: Iterable[str | None]) -> list[list[Entity]]:
         """Entities of each text, in order; None gives an empty list."""
-        texts = [t if isinstance(t, str) else "" for t in texts]
-        tagged = self.tag_chunk(texts)
+        tagged = self.tag_chunk([t if isinstance(t, str) else "" for t in texts])
+        texts = tagged.texts  # as tokenized: lone surrogates repaired
         out: list[list[Entity]] = [[] for _ in texts]
         labels = self.scheme.group_labels
         sp = tagged.spans
@@ -219,7 +221,7 @@ class Tagger:
         if text_column not in table.column_names:
             raise UsageError(f"no column {text_column!r}; columns: {', '.join(table.column_names)}")
         texts, _ = texts_from_column(table.column(text_column), text_column)
-        entities = self.entities_array(self.tag_chunk(texts))
+        entities = self.entities_array(self.tag_chunk([t if isinstance(t, str) else "" for t in texts]))
         if id_column:
             if id_column not in table.column_names:
                 raise UsageError(f"no id column {id_column!r}; columns: {', '.join(table.column_names)}")

@@ -39,6 +39,7 @@ class TokenizedChunk:
     skip: np.ndarray  # (T,) bool: special tokens inside the text, fed to the model but never tagged
     is_subword: np.ndarray  # (T,) bool: continues the previous token's word
     windows: Windows
+    repaired: int = 0  # texts whose lone surrogates were replaced by U+FFFD (one for one: offsets hold)
 
     @property
     def n_tokens(self) -> int:
@@ -99,7 +100,12 @@ class DocumentTokenizer:
 
     def __call__(self, texts: list[str], word_level: bool = False) -> TokenizedChunk:
         """Tokenize `texts`; `word_level` also computes word boundaries (for first/average/max)."""
-        encs = self.tokenizer.encode_batch(texts, add_special_tokens=True)
+        repaired = 0
+        try:
+            encs = self.tokenizer.encode_batch(texts, add_special_tokens=True)
+        except TypeError:  # a lone surrogate cannot be UTF-8 encoded; repair only the texts that have one
+            texts, repaired = _repair_surrogates(texts)
+            encs = self.tokenizer.encode_batch(texts, add_special_tokens=True)
         lens = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
         total = int(lens.sum())
         ids = np.fromiter(chain.from_iterable(e.ids for e in encs), dtype=np.int64, count=total)
@@ -112,7 +118,7 @@ class DocumentTokenizer:
         doc_offsets = np.zeros(len(encs) + 1, dtype=np.int64)
         np.cumsum(n_content, out=doc_offsets[1:])
         keep = np.ones(total, dtype=bool)
-        enc_start = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+        enc_start = (np.cumsum(lens) - lens).astype(np.int64)
         for k in range(len(self.prefix_ids)):
             keep[enc_start + k] = False
         for k in range(1, len(self.suffix_ids) + 1):
@@ -129,7 +135,7 @@ class DocumentTokenizer:
                 )[keep]
             is_subword = self._is_subword(texts, doc_offsets, ids, offsets, word_ids)
         windows = self._windows(doc_offsets)
-        return TokenizedChunk(texts, doc_offsets, ids, offsets, special, is_subword, windows)
+        return TokenizedChunk(texts, doc_offsets, ids, offsets, special, is_subword, windows, repaired)
 
     def _is_subword(self, texts, doc_offsets, ids, offsets, word_ids) -> np.ndarray:
         if word_ids is not None:
@@ -182,6 +188,18 @@ class DocumentTokenizer:
         w = Windows(cat(docs), cat(starts), cat(ends), cat(own_starts), cat(own_ends))
         order = np.lexsort((w.start, w.doc))
         return Windows(w.doc[order], w.start[order], w.end[order], w.own_start[order], w.own_end[order])
+
+
+def _repair_surrogates(texts: list[str]) -> tuple[list[str], int]:
+    out, n = [], 0
+    for t in texts:
+        try:
+            t.encode("utf-8")
+        except UnicodeEncodeError:
+            t = t.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            n += 1
+        out.append(t)
+    return out, n
 
 
 def _pad_id(tok: Tokenizer) -> int:

@@ -49,14 +49,25 @@ def partial_path(output: str) -> Path:
 
 
 def jsonl_lines(table: pa.Table) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in table.to_pylist())
+    # default=str: ids of types JSON lacks (dates, decimals, bytes) are written as their text
+    return "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in table.to_pylist())
+
+
+def _part_index(path: Path) -> int:
+    return int(path.name.split("-", 1)[1].split(".", 1)[0])
+
+
+def _durable_replace(tmp: Path, final: Path) -> None:
+    """Rename after the data reached the disk, so that a part that exists is a whole part."""
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
 
 
 class StdoutWriter:
     """JSONL rows straight to stdout (no parts, no resume)."""
 
-    def __init__(self, schema: pa.Schema):
-        self.schema = schema
+    def __init__(self):
         self.rows = 0
 
     def write(self, index: int, table: pa.Table) -> None:
@@ -64,7 +75,7 @@ class StdoutWriter:
         sys.stdout.flush()
         self.rows += table.num_rows
 
-    def commit(self) -> None:
+    def commit(self, schema: pa.Schema) -> None:
         pass
 
     def abort(self) -> None:
@@ -74,64 +85,74 @@ class StdoutWriter:
 class PartsWriter:
     """One complete part file per chunk in the work folder; `commit()` joins them onto the output path."""
 
-    def __init__(self, output: str, schema: pa.Schema, state: dict, resume: bool = False):
+    def __init__(self, output: str, state: dict, resume: bool = False):
         self.output = output
         self.format = output_format(output)
-        self.schema = schema
         self.dir = work_dir(output)
         parent = Path(output).resolve().parent
         if not parent.is_dir():
             raise OutputError(f"output folder {parent} does not exist")
         if not resume:
-            if self.dir.exists():
-                shutil.rmtree(self.dir)
-            self.dir.mkdir()
-            (self.dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+            try:
+                if self.dir.exists():
+                    shutil.rmtree(self.dir)
+                self.dir.mkdir()
+                (self.dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+            except OSError as exc:
+                raise OutputError(f"cannot write beside {output}: {exc}") from None
         self.suffix = ".parquet" if self.format == "parquet" else ".jsonl"
 
     def part(self, index: int) -> Path:
         return self.dir / f"part-{index:07d}{self.suffix}"
 
     def write(self, index: int, table: pa.Table) -> None:
-        table = table.cast(self.schema) if table.schema != self.schema else table
+        """Write one chunk's rows as part `index` (its id type may still be null; commit casts)."""
         final = self.part(index)
         tmp = final.with_name(final.name + ".tmp")
-        if self.format == "parquet":
-            pq.write_table(table, tmp, compression="zstd")
-        else:
-            tmp.write_text(jsonl_lines(table), encoding="utf-8")
-        os.replace(tmp, final)
+        try:
+            if self.format == "parquet":
+                pq.write_table(table, tmp, compression="zstd")
+            else:
+                tmp.write_text(jsonl_lines(table), encoding="utf-8")
+            _durable_replace(tmp, final)
+        except OSError as exc:
+            raise OutputError(f"cannot write {final}: {exc}") from None
 
     def parts(self) -> list[Path]:
-        return sorted(self.dir.glob(f"part-*{self.suffix}"))
+        return sorted(self.dir.glob(f"part-*{self.suffix}"), key=_part_index)
 
-    def commit(self) -> None:
+    def commit(self, schema: pa.Schema) -> None:
+        """Join the parts, cast to the run's final `schema`, onto the output path."""
         tmp = partial_path(self.output)
         try:
             if self.format == "parquet":
-                with pq.ParquetWriter(tmp, self.schema, compression="zstd") as writer:
+                with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
                     wrote = False
                     for part in self.parts():
                         table = pq.read_table(part)
                         if table.num_rows:
-                            writer.write_table(table.cast(self.schema))
+                            writer.write_table(table.cast(schema))
                             wrote = True
                     if not wrote:
-                        writer.write_table(self.schema.empty_table())
+                        writer.write_table(schema.empty_table())
             else:
                 opener = gzip.open if self.output.lower().endswith(".gz") else open
                 with opener(tmp, "wb") as out:
                     for part in self.parts():
                         with open(part, "rb") as fh:
                             shutil.copyfileobj(fh, out)
+            _durable_replace(tmp, Path(self.output))
         except OSError as exc:
-            raise OutputError(f"cannot write {tmp}: {exc}") from None
-        os.replace(tmp, self.output)
+            raise OutputError(f"cannot write {self.output}: {exc}") from None
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def abort(self) -> None:
-        """Drop everything written: the output path is left untouched."""
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def abort(self, keep_parts: bool = False) -> None:
+        """Drop what was written (or only the unfinished files): the output path is left untouched."""
+        if keep_parts:
+            for tmp in self.dir.glob("*.tmp"):
+                tmp.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
         partial_path(self.output).unlink(missing_ok=True)
 
 
@@ -141,19 +162,18 @@ class UploadWriter:
     The URI receives the file only once the run completed (see `storage.upload`).
     """
 
-    def __init__(self, output: str, schema: pa.Schema, state: dict):
+    def __init__(self, output: str, state: dict):
         self.output = output
-        self.schema = schema
         self.staging = Path(tempfile.mkdtemp(prefix="fasttag-upload-"))
         name = storage.without_query(output).rstrip("/").rsplit("/", 1)[-1]
-        self.local = PartsWriter(str(self.staging / name), schema, state)
+        self.local = PartsWriter(str(self.staging / name), state)
 
     def write(self, index: int, table: pa.Table) -> None:
         self.local.write(index, table)
 
-    def commit(self) -> None:
+    def commit(self, schema: pa.Schema) -> None:
         try:
-            self.local.commit()
+            self.local.commit(schema)
             storage.upload(self.local.output, self.output)
         finally:
             shutil.rmtree(self.staging, ignore_errors=True)
@@ -180,11 +200,11 @@ def resumable_parts(output: str, state: dict) -> int:
     for tmp in d.glob("*.tmp"):
         tmp.unlink()
     suffix = ".parquet" if output_format(output) == "parquet" else ".jsonl"
-    parts = sorted(d.glob(f"part-*{suffix}"))
+    parts = sorted(d.glob(f"part-*{suffix}"), key=_part_index)
     # Parts are renamed into place only when whole; they must also be consecutive from 0.
     n = 0
     for part in parts:
-        if part.name != f"part-{n:07d}{suffix}":
+        if _part_index(part) != n:
             break
         n += 1
     for part in parts[n:]:
