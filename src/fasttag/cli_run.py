@@ -24,7 +24,7 @@ def engine_options(f):
         click.option("--stride", type=click.IntRange(min=0), default=None,
                      help="Tokens of overlap between windows of a long document (default: 128, at most half a window)."),
         click.option("--batch-tokens", type=click.IntRange(min=1), default=None,
-                     help="Token budget per batch, padding included (default: 4096 on CPU, 65536 on GPU)."),
+                     help="Token budget per batch, padding included (default: 2048 on CPU, at most 32 rows; 65536 on GPU)."),
         click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                      help="auto uses CUDA when onnxruntime can, else the CPU; tensorrt adds TensorRT (fp16) before CUDA."),
         click.option("--threads", type=click.IntRange(min=1), default=None,

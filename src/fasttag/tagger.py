@@ -20,7 +20,7 @@ from fasttag.types import ENTITIES_TYPE, ENTITY_TYPE, Entity
 MAX_LENGTH_CAP = 512
 DEFAULT_STRIDE = 128
 # CPU: ~16-64 rows per batch run fastest (cache); GPU: wide batches.
-CPU_BATCH_TOKENS, CPU_MAX_BATCH = 4096, 64
+CPU_BATCH_TOKENS, CPU_MAX_BATCH = 2048, 32
 GPU_BATCH_TOKENS, GPU_MAX_BATCH = 65536, 1024
 
 
