@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from fasttag.aggregate import STRATEGIES, Spans, decode_spans
-from fasttag.batch import TokenBudgetBatcher
+from fasttag.batch import Batch, TokenBudgetBatcher
 from fasttag.errors import UsageError
 from fasttag.infer import OnnxModel, default_threads, softmax
 from fasttag.model import LabelScheme, ModelBundle, _read_json
@@ -113,27 +113,36 @@ class Tagger:
     def tokenize(self, texts: Sequence[str]) -> TokenizedChunk:
         return self.tokenizer(list(texts), word_level=self.aggregation != "simple")
 
+    def model_inputs(self, chunk: TokenizedChunk, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        """input_ids and attention_mask of one batch: [prefix specials] window tokens [suffix specials] padding."""
+        w, tok = chunk.windows, self.tokenizer
+        p = len(tok.prefix_ids)
+        idx, rows, seq = batch.windows, len(batch.windows), batch.seq_len
+        n = w.end[idx] - w.start[idx]
+        input_ids = np.full((rows, seq), tok.pad_id, dtype=np.int64)
+        flat = input_ids.reshape(-1)
+        row_base = np.arange(rows, dtype=np.int64) * seq
+        input_ids[:, :p] = tok.prefix_ids
+        flat[_ranges(row_base + p, n)] = chunk.ids[_ranges(w.start[idx], n)]
+        for j, special in enumerate(tok.suffix_ids):
+            flat[row_base + p + n + j] = special
+        attention_mask = (np.arange(seq)[None, :] < (n + tok.n_special)[:, None]).astype(np.int64)
+        return input_ids, attention_mask
+
+    def batches(self, chunk: TokenizedChunk) -> list[Batch]:
+        w = chunk.windows
+        return self.batcher.batches(w.end - w.start + self.tokenizer.n_special)
+
     def infer(self, chunk: TokenizedChunk) -> np.ndarray:
         """Probabilities (T, labels) for every content token, each from the window where it is most central."""
         w = chunk.windows
-        tok = self.tokenizer
-        p, s = len(tok.prefix_ids), len(tok.suffix_ids)
+        p = len(self.tokenizer.prefix_ids)
         probs = np.zeros((chunk.n_tokens, len(self.bundle.labels)), dtype=np.float32)
-        n_text = w.end - w.start
-        for batch in self.batcher.batches(n_text + tok.n_special):
+        for batch in self.batches(chunk):
+            logits = self.model.run(*self.model_inputs(chunk, batch))
             idx = batch.windows
-            rows, seq = len(idx), batch.seq_len
-            n = n_text[idx]
-            input_ids = np.full((rows, seq), tok.pad_id, dtype=np.int64)
-            flat = input_ids.reshape(-1)
-            row_base = np.arange(rows, dtype=np.int64) * seq
-            input_ids[:, :p] = tok.prefix_ids
-            flat[_ranges(row_base + p, n)] = chunk.ids[_ranges(w.start[idx], n)]
-            for j in range(s):
-                flat[row_base + p + n + j] = tok.suffix_ids[j]
-            attention_mask = (np.arange(seq)[None, :] < (n + tok.n_special)[:, None]).astype(np.int64)
-            logits = self.model.run(input_ids, attention_mask)
             own = w.own_end[idx] - w.own_start[idx]
+            row_base = np.arange(len(idx), dtype=np.int64) * batch.seq_len
             src = _ranges(row_base + p + (w.own_start[idx] - w.start[idx]), own)
             dst = _ranges(w.own_start[idx], own)
             probs[dst] = softmax(logits.reshape(-1, logits.shape[-1])[src])
