@@ -23,16 +23,16 @@ from fasttag.labelled import (
 CONLL = """\
 -DOCSTART- -X- -X- O
 
-EU NNP B-NP B-ORG
-rejects VBZ B-VP O
-German JJ B-NP B-MISC
-call NN I-NP O
+Acme NNP B-NP B-ORG
+hires VBZ B-VP O
+Danish JJ B-NP B-MISC
+staff NN I-NP O
 
-Peter NNP B-NP B-PER
-Blackburn NNP I-NP I-PER
+Maria NNP B-NP B-PER
+Okafor NNP I-NP I-PER
 
 """
-TOKENS = [["EU", "rejects", "German", "call"], ["Peter", "Blackburn"]]
+TOKENS = [["Acme", "hires", "Danish", "staff"], ["Maria", "Okafor"]]
 TAGS = [["B-ORG", "O", "B-MISC", "O"], ["B-PER", "I-PER"]]
 
 
