@@ -13,7 +13,7 @@ import numpy as np
 
 from fasttag import __version__
 from fasttag.errors import FasttagError, MissingExtraError, ModelError, UsageError
-from fasttag.model import MANIFEST, ONNX_FILE, TOKENIZER_FILE, _OFFSET_POSITION_MODELS
+from fasttag.model import MANIFEST, ONNX_FILE, TOKENIZER_FILE, max_length_from
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_OPSET = 18
@@ -127,7 +127,7 @@ def export(
             "format": 1,
             "task": "token-classification",
             "labels": labels,
-            "max_length": max_length_of(work, config),
+            "max_length": max_length_from(config, work),
             "precision": precision,
             "opset": opset,
             "source_model": str(Path(model).resolve()) if local else model,
@@ -167,20 +167,6 @@ def _convert(path: Path, precision: str, per_channel: bool, log) -> None:
         log("converting weights to fp16 (inputs and outputs stay int64/float32) ...")
         onnx.save(convert_float_to_float16(onnx.load(str(path)), keep_io_types=True), str(tmp))
     tmp.replace(path)
-
-
-def max_length_of(folder: Path, config: dict) -> int:
-    limits = []
-    tok_cfg = folder / "tokenizer_config.json"
-    if tok_cfg.exists():
-        mml = json.loads(tok_cfg.read_text()).get("model_max_length")
-        if isinstance(mml, (int, float)) and 0 < mml < 1_000_000:
-            limits.append(int(mml))
-    mpe = config.get("max_position_embeddings")
-    if isinstance(mpe, int):
-        offset = config.get("pad_token_id", 1) + 1 if config.get("model_type") in _OFFSET_POSITION_MODELS else 0
-        limits.append(mpe - offset)
-    return min(limits) if limits else 512
 
 
 def validate_against_torch(model: str, onnx_path: Path, precision: str, local: bool) -> Validation:

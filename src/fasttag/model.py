@@ -65,7 +65,7 @@ class ModelBundle:
         manifest = _read_json(p / MANIFEST) if (p / MANIFEST).exists() else {}
         config = _read_json(p / "config.json") if (p / "config.json").exists() else {}
         labels = _labels_from(config, manifest, p)
-        max_length = int(manifest.get("max_length") or _max_length_from(config, p))
+        max_length = int(manifest.get("max_length") or max_length_from(config, p))
         return cls(path=p, labels=labels, max_length=max_length, manifest=manifest)
 
     def file_sizes(self) -> dict[str, int]:
@@ -105,7 +105,8 @@ def _labels_from(config: dict, manifest: dict, path: Path) -> list[str]:
     return [str(x) for x in labels]
 
 
-def _max_length_from(config: dict, path: Path) -> int:
+def max_length_from(config: dict, path: Path) -> int:
+    """The longest input the model takes: tokenizer_config's model_max_length and the position embeddings."""
     limits = []
     tok_cfg = path / "tokenizer_config.json"
     if tok_cfg.exists():

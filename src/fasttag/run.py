@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ from pyarrow.fs import FileType
 
 from fasttag import storage
 from fasttag.errors import FasttagError, OutputError, UsageError
-from fasttag.read import CorpusReader, RawChunk
+from fasttag.read import CorpusReader
 from fasttag.tagger import Tagger
 from fasttag.types import ENTITIES_TYPE
 from fasttag.write import PartsWriter, StdoutWriter, UploadWriter, output_format, resumable_parts, work_dir
@@ -298,6 +297,3 @@ def _write_rejects(output: str, reader: CorpusReader) -> str:
         os.replace(tmp, path)
     return path
 
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()
