@@ -12,6 +12,7 @@ Systems:
   fasttag-fp32  fasttag.run() end to end: Parquet in, Parquet out
   fasttag-int8  the same with the int8 export
   ort-limit     onnxruntime alone on fasttag's fp32 windows, pre-tokenized, length-sorted, same batches
+                and the same sessions (--streams) as fasttag
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def worker(args) -> dict:
         from fasttag.run import run
 
         tagger = Tagger.load(args.fp32 if system == "fasttag-fp32" else args.int8, threads=args.threads,
-                             device=args.device)
+                             streams=args.streams, device=args.device)
         tagger.tag(warm)
         out_path = Path(args.tmp) / f"{system}.parquet"
         t0 = time.perf_counter()
@@ -85,19 +86,33 @@ def worker(args) -> dict:
         rows = pq.read_table(out_path).column("entities").to_pylist()
         entities = [[(e["start"], e["end"], e["label"]) for e in doc] for doc in rows]
     else:  # ort-limit: only session.run over fasttag's own batches, inputs prepared beforehand
+        import queue
+        from concurrent.futures import ThreadPoolExecutor
+
         from fasttag import Tagger
 
-        tagger = Tagger.load(args.fp32, threads=args.threads, device=args.device)
+        tagger = Tagger.load(args.fp32, threads=args.threads, streams=args.streams, device=args.device)
         feeds = []
         for start in range(0, len(texts), 2048):  # the same chunks and batches as fasttag run
             chunk = tagger.tokenize(texts[start:start + 2048])
             feeds += [tagger.model_inputs(chunk, batch) for batch in tagger.batches(chunk)]
-        for ids, mask in feeds[:4]:
-            tagger.model.run(ids, mask)
-        t0 = time.perf_counter()
-        for ids, mask in feeds:
-            tagger.model.run(ids, mask)
-        seconds = time.perf_counter() - t0
+        # the same sessions as fasttag: `tagger.streams` of them taking batches as they come free
+        free = queue.SimpleQueue()
+        for session in tagger.sessions:
+            free.put(session)
+
+        def run_one(feed):
+            session = free.get()
+            try:
+                session.run(*feed)
+            finally:
+                free.put(session)
+
+        with ThreadPoolExecutor(tagger.streams) as pool:
+            list(pool.map(run_one, feeds[:4]))
+            t0 = time.perf_counter()
+            list(pool.map(run_one, feeds))
+            seconds = time.perf_counter() - t0
     result = {"system": system, "seconds": seconds, "docs": len(texts), "peak_rss_mb": peak_rss_mb()}
     if entities is not None:
         ent_file = Path(args.tmp) / f"{system}.entities.json"
@@ -132,6 +147,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="rounds; systems alternate within each, median reported")
     ap.add_argument("--limit", type=int, default=None, help="documents per corpus (default: all)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--streams", type=int, default=None, help="fasttag's --streams (default: fasttag's own default)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where every system runs")
     ap.add_argument("--json", default=None, help="write all figures to this file")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -149,7 +165,8 @@ def main() -> None:
 
     require_data()
     systems = args.systems.split(",")
-    report = {"machine": f"{os.cpu_count()} CPU cores", "threads": args.threads, "device": args.device, "corpora": {}}
+    report = {"machine": f"{os.cpu_count()} CPU cores", "threads": args.threads, "streams": args.streams,
+              "device": args.device, "corpora": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.corpora.split(","):
             texts = corpus(name)[: args.limit]
@@ -163,6 +180,8 @@ def main() -> None:
                     cmd = [sys.executable, __file__, "--worker", system, "--corpus-file", str(path), "--tmp", tmp,
                            "--checkpoint", args.checkpoint, "--fp32", args.fp32, "--int8", args.int8,
                            "--threads", str(args.threads), "--device", args.device]
+                    if args.streams:
+                        cmd += ["--streams", str(args.streams)]
                     out = subprocess.run(cmd, capture_output=True, text=True)
                     if out.returncode:
                         sys.exit(f"{system} failed:\n{out.stderr[-3000:]}")

@@ -50,6 +50,17 @@ def test_run_parquet_one_row_per_input_row(tmp_path, corpus_parquet, bert_export
     assert "120 rows" in res.output
 
 
+def test_streams_and_threads_do_not_change_the_output(tmp_path, corpus_parquet, bert_export):
+    outputs = []
+    for i, extra in enumerate([["--streams", "1", "--threads", "1"], ["--streams", "3", "--threads", "3"]]):
+        out = tmp_path / f"entities{i}.jsonl"
+        res = invoke("run", corpus_parquet, "-o", out, "--model", bert_export, "--batch-tokens", "128", *extra)
+        assert res.exit_code == 0, res.output
+        rows = [json.loads(line)["entities"] for line in out.read_text().splitlines()]
+        outputs.append([[(e["start"], e["end"], e["label"]) for e in r] for r in rows])
+    assert len(outputs[0]) == len(TEXTS) and outputs[0] == outputs[1]
+
+
 def test_run_jsonl_gz_to_jsonl_with_row_numbers(tmp_path, bert_export):
     src = tmp_path / "corpus.jsonl.gz"
     with gzip.open(src, "wt", encoding="utf-8") as fh:

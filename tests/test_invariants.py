@@ -113,3 +113,33 @@ def test_jsonl_reader_fuzz(tmp_path_factory, lines):
     non_blank = sum(1 for line in b"\n".join(lines).split(b"\n") if line.strip())
     assert rows + len(reader.stats.rejected) == non_blank
     assert reader.stats.rows == rows
+
+
+def test_streams_give_the_same_entities(bert_export):
+    """Several sessions running batches at once write each token once: same output as one session."""
+    rng = np.random.default_rng(0)
+    words = ["Ada", "Lovelace", "London", "went", "to", "the", "Paris", "bank", ",", "Müller", "42", "e-mail"]
+    texts = [" ".join(rng.choice(words, size=int(n))) for n in rng.integers(0, 400, size=120)]
+    one = Tagger.load(bert_export, streams=1, batch_tokens=256, max_length=64, stride=16)
+    three = Tagger.load(bert_export, streams=3, threads=3, batch_tokens=256, max_length=64, stride=16)
+    assert three.streams == 3 and len(three.batches(three.tokenize(texts))) > 20
+    a, b = one.tag(texts), three.tag(texts)
+    assert [[(e.start, e.end, e.label) for e in d] for d in b] == [[(e.start, e.end, e.label) for e in d] for d in a]
+    scores = np.array([e.score for d in a for e in d]), np.array([e.score for d in b for e in d])
+    assert len(scores[0]) > 100 and np.allclose(*scores, atol=1e-5)
+
+
+def test_a_failing_stream_raises_and_the_rest_is_cancelled(bert_export, monkeypatch):
+    tagger = Tagger.load(bert_export, streams=2, threads=2, batch_tokens=64)
+    calls = []
+
+    def boom(input_ids, attention_mask):
+        calls.append(1)
+        raise RuntimeError("onnxruntime failed")
+
+    for m in tagger.sessions:
+        monkeypatch.setattr(m, "run", boom)
+    texts = ["Ada Lovelace lived in London ."] * 200
+    with pytest.raises(RuntimeError, match="onnxruntime failed"):
+        tagger.tag(texts)
+    assert len(calls) < len(tagger.batches(tagger.tokenize(texts)))

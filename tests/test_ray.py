@@ -166,6 +166,7 @@ def test_options_of_the_other_engine_are_refused(tmp_path, bert_export):
         (["--ray-address", "auto", "--gpus-per-worker", "1"], "--ray-address, --gpus-per-worker only apply to --engine ray"),
         (["--engine", "ray", "--resume"], "--resume is for --engine local"),
         (["--engine", "ray", "--on-error", "skip"], "--on-error skip is for --engine local"),
+        (["--engine", "ray", "--streams", "2"], "--streams is for --engine local"),
     ]
     for extra, message in cases:
         res = invoke("run", src, "-o", tmp_path / "out", "--model", bert_export, *extra)

@@ -24,11 +24,14 @@ def engine_options(f):
         click.option("--stride", type=click.IntRange(min=0), default=None,
                      help="Tokens of overlap between windows of a long document (default: 128, at most half a window)."),
         click.option("--batch-tokens", type=click.IntRange(min=1), default=None,
-                     help="Token budget per batch, padding included (default: 2048 on CPU, at most 32 rows; 65536 on GPU)."),
+                     help="Token budget per batch, padding included (default: 1024 on CPU, at most 16 rows; 65536 on GPU)."),
         click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                      help="auto uses CUDA when onnxruntime can, else the CPU; tensorrt adds TensorRT (fp16) before CUDA."),
         click.option("--threads", type=click.IntRange(min=1), default=None,
-                     help="onnxruntime intra-op threads (default: all cores)."),
+                     help="onnxruntime threads in all, shared by the streams (default: all cores)."),
+        click.option("--streams", type=click.IntRange(min=1), default=None,
+                     help="CPU: model sessions running batches at once, each on --threads/streams threads "
+                          "(default: 2 with 2 threads or more, else 1; GPU: 1)."),
         click.option("--word-boundaries", type=click.Choice(WORD_BOUNDARIES), default="tokenizer", show_default=True,
                      help="Words for first/average/max: the tokenizer's word ids, or transformers' pipeline heuristic."),
     ]
@@ -37,7 +40,7 @@ def engine_options(f):
     return f
 
 
-def load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries):
+def load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries):
     from fasttag.tagger import Tagger
 
     return Tagger.load(
@@ -48,6 +51,7 @@ def load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device
         batch_tokens=batch_tokens,
         device=device,
         threads=threads,
+        streams=streams,
         word_boundaries=word_boundaries,
     )
 
@@ -78,7 +82,7 @@ ENGINES = ("local", "ray")
               help="[ray] Actors, each holding one model session (default: the cluster's CPUs / --threads, or GPUs).")
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=None,
               help="[ray] GPUs each worker reserves (e.g. 1, or 0.5 to share a GPU between two workers).")
-def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries,
+def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries,
         text_column, id_column, on_error, overwrite, resume, limit, chunk_rows, quiet,
         engine, ray_address, workers, gpus_per_worker):
     """Tag every row of INPUT and write one row of entities per input row to OUTPUT.
@@ -99,21 +103,21 @@ def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens,
     from fasttag.run import check_engine_options, check_paths, run as run_corpus
 
     check_engine_options(engine, ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
-                         resume=resume, on_error=on_error)
+                         resume=resume, on_error=on_error, streams=streams)
     if engine == "ray":
         from fasttag.ray_engine import RayOptions, run_ray
 
         options = RayOptions(address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker or 0.0,
                              cpus_per_worker=float(threads or 1))
         tagger_options = dict(aggregation=aggregation, max_length=max_length, stride=stride, batch_tokens=batch_tokens,
-                              device=device, threads=threads or 1, word_boundaries=word_boundaries)
+                              device=device, threads=threads or 1, streams=1, word_boundaries=word_boundaries)
         summary = run_ray(model_dir, tagger_options, input, output, text_column=text_column, id_column=id_column,
                           limit=limit, overwrite=overwrite, batch_rows=chunk_rows, options=options, quiet=quiet)
         if not quiet:
             click.echo(f"fasttag: {summary.line()}", err=True)
         return
     check_paths(input, output, overwrite, resume)
-    tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries)
+    tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries)
     if not quiet:
         note = f" ({tagger.model.note})" if tagger.model.note else ""
         click.echo(f"fasttag: {tagger.bundle.path} on {tagger.provider}{note}", err=True)
@@ -152,7 +156,7 @@ def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens,
 @click.option("--scheme", type=click.Choice(["auto", "iob1", "iob2"]), default="auto", show_default=True,
               help="Tag scheme of the data; IOB1 is converted to IOB2.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the figures to this JSON file.")
-def evaluate(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries,
+def evaluate(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries,
              data, mode, tag_column, labels, scheme, json_path):
     """Entity-level precision, recall and F1 of an exported model on labelled data.
 
@@ -169,7 +173,7 @@ def evaluate(model_dir, aggregation, max_length, stride, batch_tokens, device, t
     from fasttag.metrics import format_scores_table
 
     require_seqeval()
-    tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries)
+    tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries)
     scores = run_eval(tagger, data, mode=mode, tag_column=tag_column, labels=parse_labels(labels), scheme=scheme)
     d = scores["data"]
     click.echo(f"{data}: {d['sentences']:,} sentences, {d['words']:,} words ({d['scheme']}); "

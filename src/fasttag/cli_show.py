@@ -9,7 +9,7 @@ from fasttag.cli import cli
 from fasttag.cli_run import engine_options, load_tagger
 
 ENGINE_PARAMS = ("model_dir", "aggregation", "max_length", "stride", "batch_tokens", "device", "threads",
-                 "word_boundaries")
+                 "streams", "word_boundaries")
 
 
 @cli.command()
@@ -25,7 +25,7 @@ ENGINE_PARAMS = ("model_dir", "aggregation", "max_length", "stride", "batch_toke
               help="Write a self-contained HTML page (displaCy style) instead of printing to the terminal.")
 @engine_options
 def show(input, n, text_column, entities_path, input_path, html_path, model_dir, aggregation, max_length, stride,
-         batch_tokens, device, threads, word_boundaries):
+         batch_tokens, device, threads, streams, word_boundaries):
     """Tag the first N documents of INPUT and show them with their entities highlighted.
 
     INPUT takes the same formats as 'fasttag run' (.parquet or a folder of them, .jsonl/.ndjson, optionally
@@ -68,7 +68,7 @@ def show(input, n, text_column, entities_path, input_path, html_path, model_dir,
         titles = [f"row {i}" if id_name in (None, "row") else f"row {i} · {id_name} {ids[i]}" for i in range(len(docs))]
         heading = f"{entities_path} on {input_path}"
     else:
-        tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, word_boundaries)
+        tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries)
         docs = [(t if isinstance(t, str) else "", ents) for t, ents in zip(texts, tagger.tag(texts))]
         titles = None
         heading = f"{input}: model {tagger.bundle.path}"

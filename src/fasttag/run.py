@@ -62,7 +62,7 @@ def output_schema(id_type: pa.DataType | None, id_column: str | None) -> pa.Sche
 
 
 def check_engine_options(engine: str, ray_address=None, workers=None, gpus_per_worker=None, resume=False,
-                         on_error="stop") -> None:
+                         on_error="stop", streams=None) -> None:
     """Options that belong to the other engine fail at once, in plain words."""
     if engine == "local":
         given = [name for name, value in (("--ray-address", ray_address), ("--workers", workers),
@@ -72,6 +72,8 @@ def check_engine_options(engine: str, ray_address=None, workers=None, gpus_per_w
         return
     if resume:
         raise UsageError("--resume is for --engine local; a Ray run is redone with --overwrite")
+    if streams is not None:
+        raise UsageError("--streams is for --engine local; with --engine ray each worker runs one session (use --workers)")
     if on_error != "stop":
         raise UsageError("--on-error skip is for --engine local; --engine ray stops at the first unreadable line")
 
