@@ -234,8 +234,18 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, bert_export, ki
     assert not parts.exists()
 
 
-def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, bert_export, kill_corpus):
+@pytest.fixture(scope="module")
+def slow_corpus(tmp_path_factory):
+    """30 chunks of 100 rows of 8 sentences: slow enough (tens of ms a chunk) that Ctrl-C lands mid-run."""
+    root = tmp_path_factory.mktemp("slow")
+    texts = [" ".join(varied_sentences(8, seed=i)) for i in range(3000)]
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(len(texts))], "text": texts}), root / "in.parquet")
+    return root / "in.parquet"
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, bert_export, slow_corpus):
     out = tmp_path / "o.parquet"
+    kill_corpus = slow_corpus
     proc = subprocess.Popen(_run_args(kill_corpus, out, bert_export), stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(work_dir(str(out)).glob("part-*"))) < 2:
