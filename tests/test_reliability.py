@@ -246,7 +246,9 @@ def slow_corpus(tmp_path_factory):
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, bert_export, slow_corpus):
     out = tmp_path / "o.parquet"
     kill_corpus = slow_corpus
-    proc = subprocess.Popen(_run_args(kill_corpus, out, bert_export), stderr=subprocess.PIPE, text=True)
+    # A shell running the suite in the background hands its children SIGINT ignored; give it back.
+    proc = subprocess.Popen(_run_args(kill_corpus, out, bert_export), stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and len(list(work_dir(str(out)).glob("part-*"))) < 2:
         time.sleep(0.02)
