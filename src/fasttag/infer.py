@@ -117,3 +117,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def default_threads() -> int | None:
     env = os.environ.get("FASTTAG_THREADS")
     return int(env) if env else None
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_streams(threads: int) -> int:
+    """Concurrent onnxruntime sessions on CPU: 2 when there are 2 threads or more (env FASTTAG_STREAMS)."""
+    env = os.environ.get("FASTTAG_STREAMS")
+    if env:
+        return int(env)
+    return 2 if threads >= 2 else 1

@@ -7,7 +7,7 @@ import queue
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -15,27 +15,12 @@ import pyarrow as pa
 from fasttag.aggregate import STRATEGIES, Spans, decode_spans
 from fasttag.batch import Batch, TokenBudgetBatcher
 from fasttag.errors import UsageError
-from fasttag.infer import OnnxModel, default_threads, softmax
+from fasttag.infer import OnnxModel, cpu_count, default_streams, default_threads, softmax
 from fasttag.model import LabelScheme, ModelBundle, _read_json
 from fasttag.tokenize import DocumentTokenizer, TokenizedChunk
 from fasttag.types import ENTITIES_TYPE, ENTITY_TYPE, Entity
 
 MAX_LENGTH_CAP = 512
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def default_streams(threads: int) -> int:
-    """Concurrent onnxruntime sessions on CPU: 2 when there are 2 threads or more (env FASTTAG_STREAMS)."""
-    env = os.environ.get("FASTTAG_STREAMS")
-    if env:
-        return int(env)
-    return 2 if threads >= 2 else 1
 DEFAULT_STRIDE = 128
 # CPU: small batches run fastest (cache; two streams at once); GPU: wide batches.
 CPU_BATCH_TOKENS, CPU_MAX_BATCH = 1024, 16
@@ -94,8 +79,9 @@ class Tagger:
         # CPU: several sessions, each on its share of the cores, running different batches at once, keep
         # the cores busier than one session that splits every operator across all of them (measured:
         # 1.13-1.26x on short texts with 2 cores; bench/RESULTS.md).
-        wanted = max(1, int(streams or default_streams(threads or cpu_count())))
-        per_stream = max(1, (threads or cpu_count()) // wanted) if wanted > 1 else threads
+        total = threads or cpu_count()
+        wanted = max(1, int(streams or default_streams(total)))
+        per_stream = max(1, total // wanted) if wanted > 1 else threads
         self.model = OnnxModel(bundle.onnx_path, device=device, threads=per_stream)
         on_gpu = self.model.provider != "CPUExecutionProvider"
         self.streams = 1 if on_gpu else wanted
@@ -181,12 +167,20 @@ class Tagger:
             probs[dst] = softmax(logits.reshape(-1, logits.shape[-1])[src])
 
         batches = self.batches(chunk)
-        if self.streams == 1 or len(batches) == 1:
-            for batch in batches:
-                put(batch, self.model.run(*self.model_inputs(chunk, batch)))
-            return probs
-        # Several streams: the pool threads only run the model; inputs are built and outputs put in place
-        # here, in order, with a few batches in flight (bounded memory, and all numpy work in one thread).
+        for batch, logits in zip(batches, self.run_model(self.model_inputs(chunk, b) for b in batches)):
+            put(batch, logits)
+        return probs
+
+    def run_model(self, feeds: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+        """Logits of each (input_ids, attention_mask), in order.
+
+        With several streams, pool threads only run the sessions, taking batches as sessions come free;
+        feeds are consumed and logits yielded here, with at most 2 x streams batches in flight.
+        """
+        if self.streams == 1:
+            for feed in feeds:
+                yield self.model.run(*feed)
+            return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.streams, thread_name_prefix="fasttag-infer")
         free = self._free
@@ -200,19 +194,15 @@ class Tagger:
 
         in_flight: deque = deque()
         try:
-            for batch in batches:
-                in_flight.append((batch, self._pool.submit(run_on_free_session, *self.model_inputs(chunk, batch))))
+            for feed in feeds:
+                in_flight.append(self._pool.submit(run_on_free_session, *feed))
                 if len(in_flight) > 2 * self.streams:
-                    done, future = in_flight.popleft()
-                    put(done, future.result())
+                    yield in_flight.popleft().result()
             while in_flight:
-                done, future = in_flight.popleft()
-                put(done, future.result())
-        except BaseException:  # a failure or Ctrl-C: cancel what has not started
-            for _, future in in_flight:
+                yield in_flight.popleft().result()
+        finally:  # a failure, Ctrl-C or a consumer that stopped: cancel what has not started
+            for future in in_flight:
                 future.cancel()
-            raise
-        return probs
 
     def decode(self, chunk: TokenizedChunk, probs: np.ndarray) -> Spans:
         return decode_spans(
