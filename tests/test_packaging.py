@@ -40,3 +40,11 @@ def test_installed_wheel_finds_and_runs_the_default_model(wheel, tmp_path):
     res = subprocess.run([str(py), "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "site-packages" in res.stdout and "label='LOC'" in res.stdout
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    out = subprocess.run([sys.executable, "-m", "fasttag", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("fasttag")
+    bad = subprocess.run([sys.executable, "-m", "fasttag", "no-such-command"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "No such command" in bad.stderr
