@@ -13,6 +13,7 @@ Systems:
   fasttag-int8  the same with the int8 export
   ort-limit     onnxruntime alone on fasttag's fp32 windows, pre-tokenized, length-sorted, same batches
                 and the same sessions (--streams) as fasttag
+Optional (--systems): ort-limit-int8, the same limit for the int8 export.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 SYSTEMS = ["pipeline-pt", "pipeline-ort", "fasttag-fp32", "fasttag-int8", "ort-limit"]
+OPTIONAL = ["ort-limit-int8"]
 
 
 def peak_rss_mb() -> float:
@@ -84,10 +86,10 @@ def worker(args) -> dict:
         seconds = time.perf_counter() - t0
         rows = pq.read_table(out_path).column("entities").to_pylist()
         entities = [[(e["start"], e["end"], e["label"]) for e in doc] for doc in rows]
-    else:  # ort-limit: only session.run over fasttag's own batches, inputs prepared beforehand
+    else:  # ort-limit(-int8): only session.run over fasttag's own batches, inputs prepared beforehand
         from fasttag import Tagger
 
-        tagger = Tagger.load(args.fp32, threads=args.threads, streams=args.streams, device=args.device)
+        tagger = Tagger.load(args.int8 if system == "ort-limit-int8" else args.fp32, threads=args.threads, streams=args.streams, device=args.device)
         feeds = []
         for start in range(0, len(texts), 2048):  # the same chunks and batches as fasttag run
             chunk = tagger.tokenize(texts[start:start + 2048])
@@ -151,6 +153,9 @@ def main() -> None:
 
     require_data()
     systems = args.systems.split(",")
+    unknown = [x for x in systems if x not in SYSTEMS + OPTIONAL]
+    if unknown:
+        sys.exit(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS + OPTIONAL)}")
     failed: dict[str, str] = {}  # system -> last line of its error, skipped from then on
     report = {"machine": f"{os.cpu_count()} CPU cores", "threads": args.threads, "streams": args.streams,
               "device": args.device, "corpora": {}}
@@ -201,6 +206,9 @@ def main() -> None:
                     runs["pipeline-pt"][-1]["entities_file"], runs["fasttag-fp32"][-1]["entities_file"])
             if "ort-limit" in rows and "fasttag-fp32" in rows:
                 extra["fasttag_fp32_share_of_model_limit"] = rows["ort-limit"]["seconds"] / rows["fasttag-fp32"]["seconds"]
+            if "ort-limit-int8" in rows and "fasttag-int8" in rows:
+                extra["fasttag_int8_share_of_model_limit"] = (
+                    rows["ort-limit-int8"]["seconds"] / rows["fasttag-int8"]["seconds"])
             report["corpora"][name] = {"docs": len(texts), "tokens": tokens, "systems": rows, **extra}
             print_table(name, len(texts), tokens, rows, extra)
     for system, why in failed.items():
