@@ -146,3 +146,10 @@ def test_run_path_does_not_import_torch_or_transformers(tmp_path, corpus_parquet
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert (tmp_path / "x.parquet").exists()
+
+
+def test_missing_input_is_reported_before_the_model_loads(tmp_path):
+    # the model folder does not exist either: the input is checked first, so its error is the one shown
+    res = invoke("run", tmp_path / "nope.parquet", "-o", tmp_path / "o.parquet", "--model", tmp_path / "no-model")
+    assert res.exit_code == 1
+    assert res.output.strip() == f"Error: input {tmp_path / 'nope.parquet'} does not exist"

@@ -106,7 +106,7 @@ def test_skip_bad_lines_records_rejects(tmp_path, bert_export):
     out = tmp_path / "out.jsonl"
     res = invoke("run", src, "-o", out, "--model", bert_export, "--on-error", "skip")
     assert res.exit_code == 0, res.output
-    assert "3 unreadable lines skipped" in res.output
+    assert "3 bad lines skipped" in res.output
     assert len(out.read_text().splitlines()) == 3
     rejects = [json.loads(x) for x in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
     assert [r["line"] for r in rejects] == [2, 4, 6]
@@ -121,6 +121,21 @@ def test_missing_text_column_lists_columns(tmp_path, bert_export):
     src2 = write_jsonl(tmp_path / "in.jsonl", [{"body": "x"}])
     res = invoke("run", src2, "-o", tmp_path / "o.parquet", "--model", bert_export)
     assert res.exit_code == 1 and "line 1" in res.output and "fields found: body" in res.output
+
+
+def test_a_later_jsonl_line_without_the_text_field_is_a_bad_line(tmp_path, bert_export):
+    rows = [{"text": "Anna lives in Berlin."}, {"body": "lost field"}, {"text": "Bob works at Acme."}]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "o.parquet"
+    res = invoke("run", src, "-o", out, "--model", bert_export)
+    assert res.exit_code == 1 and "line 2: no text field 'text' (fields: body)" in res.output
+    assert "--on-error skip" in res.output and not out.exists()
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--on-error", "skip")
+    assert res.exit_code == 0, res.output
+    assert "1 bad line skipped" in res.output
+    assert pq.read_table(out).column("row").to_pylist() == [0, 1]
+    rejects = [json.loads(x) for x in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
+    assert [(r["line"], json.loads(r["raw"])) for r in rejects] == [(2, {"body": "lost field"})]
 
 
 def test_wrong_text_type_corrupt_and_truncated_parquet(tmp_path, bert_export):

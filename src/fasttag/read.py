@@ -254,6 +254,11 @@ class CorpusReader:
                 if not isinstance(obj, dict):
                     self._reject(lineno, raw, f"expected a JSON object, got {type(obj).__name__}")
                     continue
+                if self.text_column not in obj and self._accepted:
+                    # the field exists elsewhere in the file: this one line is bad, like a malformed one
+                    found = ", ".join(list(obj)[:20]) or "none"
+                    self._reject(lineno, raw, f"no text field {self.text_column!r} (fields: {found})")
+                    continue
                 if self.text_column not in obj:
                     found = ", ".join(list(obj)[:20]) or "none"
                     raise InputError(

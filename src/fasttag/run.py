@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pyarrow.fs import FileType
 
 from fasttag import storage
-from fasttag.errors import FasttagError, OutputError, UsageError
+from fasttag.errors import FasttagError, InputError, OutputError, UsageError
 from fasttag.read import CorpusReader
 from fasttag.tagger import Tagger
 from fasttag.types import ENTITIES_TYPE
@@ -51,7 +51,7 @@ class RunSummary:
         if self.null_texts:
             text += f"; {self.null_texts:,} rows with null or non-string text (empty entities)"
         if self.rejected:
-            text += f"; {self.rejected:,} unreadable lines skipped, written to {self.rejects_path}"
+            text += f"; {self.rejected:,} bad line{'s' if self.rejected != 1 else ''} skipped, written to {self.rejects_path}"
         return text
 
 
@@ -75,13 +75,15 @@ def check_engine_options(engine: str, ray_address=None, workers=None, gpus_per_w
     if streams is not None:
         raise UsageError("--streams is for --engine local; with --engine ray each worker runs one session (use --workers)")
     if on_error != "stop":
-        raise UsageError("--on-error skip is for --engine local; --engine ray stops at the first unreadable line")
+        raise UsageError("--on-error skip is for --engine local; --engine ray stops at the first bad line")
 
 
 def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) -> None:
     """Refuse what would lose data or cannot work, before any model is loaded."""
     if overwrite and resume:
         raise UsageError("--overwrite and --resume contradict each other: choose one")
+    if input != "-" and not storage.is_remote(input) and not Path(input).exists():
+        raise InputError(f"input {input} does not exist")
     if output == "-":
         if resume:
             raise UsageError("--resume needs an output file, not stdout")
