@@ -93,6 +93,10 @@ def test_terminal_text_is_verbatim_and_coloured_on_a_terminal():
     assert "\x1b[" in out and "48;2;170;156;252" in out  # PER's background, #aa9cfc
     assert "[Bob PER]" not in out
     assert "(1 document, 1 entity)" in out
+    # NO_COLOR on a terminal: rich drops the colours, so entities are bracketed as without a terminal
+    no_colour = Console(file=io.StringIO(), force_terminal=True, no_color=True, width=200)
+    render_terminal(docs, no_colour)
+    assert "[Bob PER]" in no_colour.file.getvalue()
 
 
 # -- HTML in a real browser -----------------------------------------------------------------------
@@ -230,11 +234,11 @@ def test_entities_that_do_not_belong_to_the_input(tmp_path, corpus_jsonl, bert_e
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--entities", "o.jsonl"], "--entities OUTPUT needs --input INPUT"),
+        (["--entities", "o.jsonl"], "--entities OUTPUT needs the corpus that 'fasttag run' tagged"),
         (["--input", "c.jsonl"], "--input is for --entities"),
         (["--entities", "o.jsonl", "--input", "c.jsonl", "--model", "m"], "--model: --entities shows an existing output"),
         (["--entities", "o.jsonl", "--input", "c.jsonl", "--stride", "8", "--device", "cpu"], "--stride, --device: "),
-        (["c.jsonl", "--entities", "o.jsonl", "--input", "c.jsonl"], "give the corpus once"),
+        (["c.jsonl", "--entities", "o.jsonl", "--input", "c.jsonl"], "give the corpus once: c.jsonl or --input c.jsonl"),
         (["--entities", "-", "--input", "-"], "cannot both read stdin"),
         ([], "missing INPUT"),
         (["c.jsonl", "--n", "0"], "--n"),
@@ -250,3 +254,18 @@ def test_unwritable_html_is_one_line(tmp_path, corpus_jsonl, bert_export):
     res = invoke("show", corpus_jsonl, "--model", bert_export, "--html", tmp_path / "missing" / "p.html")
     assert res.exit_code == 1
     assert res.output.startswith("Error: cannot write") and len(res.output.strip().splitlines()) == 1
+
+
+def test_entities_of_a_run_with_repaired_text_and_skipped_lines(tmp_path, bert_export):
+    # a lone surrogate (tagged as U+FFFD) and a bad line skipped by the run: show lines them up the same way
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"text": "Ada \\ud800 Lovelace met Charles Babbage in London."}\nnot json\n'
+                   '{"text": "Grace Hopper worked in Arlington."}\n')
+    out = tmp_path / "o.jsonl"
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--on-error", "skip")
+    assert res.exit_code == 0, res.output
+    res = invoke("show", "--entities", out, "--input", src)
+    assert res.exit_code == 1 and "line 2: malformed JSON" in res.output and "--on-error skip" in res.output
+    res = invoke("show", src, "--entities", out, "--on-error", "skip")  # the corpus as INPUT works too
+    assert res.exit_code == 0, res.output
+    assert "\ufffd Lovelace" in res.output and "ngton" in res.output and "(2 documents" in res.output

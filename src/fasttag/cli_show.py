@@ -18,13 +18,15 @@ ENGINE_PARAMS = ("model_dir", "aggregation", "max_length", "stride", "batch_toke
               help="Show the first N documents.")
 @click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
 @click.option("--entities", "entities_path", default=None, metavar="OUTPUT",
-              help="Show this output of 'fasttag run' (Parquet or JSONL) instead of running a model; needs --input.")
+              help="Show this output of 'fasttag run' (Parquet or JSONL) instead of running a model; the corpus it tagged is INPUT or --input.")
 @click.option("--input", "input_path", default=None, metavar="INPUT",
               help="With --entities: the corpus that 'fasttag run' tagged to make OUTPUT.")
+@click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
+              help="Bad JSONL lines in the corpus: stop, or skip them as 'fasttag run --on-error skip' did.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None, metavar="PAGE.html",
               help="Write a self-contained HTML page (displaCy style) instead of printing to the terminal.")
 @engine_options
-def show(input, n, text_column, entities_path, input_path, html_path, model_dir, aggregation, max_length, stride,
+def show(input, n, text_column, entities_path, input_path, on_error, html_path, model_dir, aggregation, max_length, stride,
          batch_tokens, device, threads, streams, word_boundaries):
     """Tag the first N documents of INPUT and show them with their entities highlighted.
 
@@ -32,7 +34,8 @@ def show(input, n, text_column, entities_path, input_path, html_path, model_dir,
     .gz, or - for JSONL on stdin). Entities are drawn on their label's colour, with a legend of the labels
     and their counts. With --entities OUTPUT --input INPUT, shows what an earlier 'fasttag run' wrote,
     without loading a model: row i of OUTPUT belongs to row i of INPUT, and every entity's text must equal
-    the input slice, else it stops with "OUTPUT does not belong to INPUT".
+    the input slice, else it stops with "OUTPUT does not belong to INPUT". If that run skipped bad lines
+    (--on-error skip), pass --on-error skip here too, so that the rows line up the same way.
 
     \b
     Example:
@@ -41,10 +44,12 @@ def show(input, n, text_column, entities_path, input_path, html_path, model_dir,
     """
     ctx = click.get_current_context()
     if entities_path is not None:
+        if input is not None and input_path is not None:
+            raise click.UsageError(f"give the corpus once: {input} or --input {input_path}")
+        input_path = input_path if input_path is not None else input
+        input = None
         if input_path is None:
-            raise click.UsageError("--entities OUTPUT needs --input INPUT: the corpus that 'fasttag run' tagged")
-        if input is not None:
-            raise click.UsageError(f"give the corpus once: --input {input_path} (with --entities, INPUT is not an argument)")
+            raise click.UsageError("--entities OUTPUT needs the corpus that 'fasttag run' tagged: --input INPUT")
         engine = [p.opts[-1] for p in ctx.command.params
                   if p.name in ENGINE_PARAMS and ctx.get_parameter_source(p.name) is not ParameterSource.DEFAULT]
         if engine:
@@ -61,7 +66,7 @@ def show(input, n, text_column, entities_path, input_path, html_path, model_dir,
     from fasttag.show import align, read_entities
 
     corpus = input_path if entities_path is not None else input
-    texts = [t for chunk in CorpusReader(corpus, text_column, limit=n) for t in chunk.texts]
+    texts = [t for chunk in CorpusReader(corpus, text_column, limit=n, on_error=on_error) for t in chunk.texts]
     if entities_path is not None:
         id_name, ids, rows = read_entities(entities_path, n)
         docs = align(texts, rows, output=entities_path, input=input_path, ids=ids, id_name=id_name)

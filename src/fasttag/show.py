@@ -84,7 +84,7 @@ def render_terminal(docs: Sequence[Doc], console, titles: Sequence[str] | None =
     """
     from rich.text import Text
 
-    plain = console.color_system is None
+    plain = console.color_system is None or console.no_color
     for i, (text, entities) in enumerate(docs):
         title = titles[i] if titles is not None else f"row {i}"
         console.print(Text(title, style="bold dim"))
@@ -277,9 +277,12 @@ def align(texts: Sequence[str | None], rows: Sequence[Sequence[Entity]], output:
     if len(texts) != len(rows):
         raise mismatch(f"within the first {max(len(texts), len(rows))} rows, {output} has {len(rows)} "
                        f"and {input} has {len(texts)} (a run writes one output row per input row)")
+    from fasttag.tokenize import _repair_surrogates
+
+    # run tags lone surrogates as U+FFFD (one for one), and its entity texts carry the repaired text
+    texts, _ = _repair_surrogates([t if isinstance(t, str) else "" for t in texts])
     docs: list[Doc] = []
     for i, (text, entities) in enumerate(zip(texts, rows)):
-        text = text if isinstance(text, str) else ""
         if id_name == "row" and ids is not None and ids[i] != i:
             raise mismatch(f"output row {i} has row number {ids[i]!r}")
         for e in entities:
