@@ -16,7 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from corpus import varied_sentences
+from fasttag import Tagger
 from fasttag.cli import cli
+from fasttag.errors import UsageError
 from fasttag.write import work_dir
 
 FASTTAG = [sys.executable, "-c", "from fasttag.cli import main; main()"]
@@ -294,13 +296,30 @@ def test_lone_surrogate_and_invalid_utf8_in_parquet_keep_their_rows(tmp_path, be
     out = tmp_path / "o.jsonl"
     res = invoke("run", src, "-o", out, "--model", bert_export)
     assert res.exit_code == 0, res.output
-    assert "1 texts had invalid characters" in res.output
+    assert "1 text had invalid characters (invalid UTF-8 or lone surrogates)" in res.output
     assert len(out.read_text().splitlines()) == 2
     bad = tmp_path / "bad.parquet"
     pq.write_table(pa.table({"text": pa.array([b"caf\xe9 ok", b"fine"], pa.binary()).cast(pa.string(), safe=False)}), bad)
     res = invoke("run", bad, "-o", tmp_path / "b.parquet", "--model", bert_export)
     assert res.exit_code == 0, res.output
     assert pq.read_table(tmp_path / "b.parquet").num_rows == 2
+    assert "1 text had invalid characters" in res.output  # counted like the surrogates
+
+
+def test_dictionary_and_string_view_text_columns_are_read(tmp_path, bert_export):
+    texts = ["Ada lives in Paris.", None, "Ada lives in Paris."]
+    want = None
+    for name, column in [("plain", pa.array(texts, pa.string())),
+                         ("category", pa.array(texts, pa.string()).dictionary_encode()),
+                         ("view", pa.array(texts, pa.string_view()))]:
+        src = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.table({"text": column}), src)
+        out = tmp_path / f"{name}.out.parquet"
+        res = invoke("run", src, "-o", out, "--model", bert_export)
+        assert res.exit_code == 0, (name, res.output)
+        got = pq.read_table(out).column("entities").to_pylist()
+        want = want or got
+        assert got == want and len(got) == 3
 
 
 def test_id_type_settles_on_the_first_non_null_type(tmp_path, bert_export):
@@ -311,9 +330,29 @@ def test_id_type_settles_on_the_first_non_null_type(tmp_path, bert_export):
     assert res.exit_code == 0, res.output
     table = pq.read_table(out)
     assert table.num_rows == 11 and table.schema.field("id").type == pa.int64()
-    mixed = write_jsonl(tmp_path / "mixed.jsonl", [{"text": "a", "id": 1}] * 3 + [{"text": "b", "id": "x"}] * 3)
-    res = invoke("run", mixed, "-o", tmp_path / "m.parquet", "--model", bert_export, "--id-column", "id", "--chunk-rows", "3")
-    assert res.exit_code == 1 and "changes type" in res.output or "mixes value types" in res.output
+    # a mixed file fails the same way whatever the chunking (each chunk used to infer its own type)
+    for first, then, why in [(1, "x", "holds 'x' (str) after ids of kind int"),
+                             ("a", 2, "holds 2 (int) after ids of kind str"),
+                             (1, 2.5, "holds 2.5 (float) after ids of kind int")]:
+        mixed = write_jsonl(tmp_path / "mixed.jsonl", [{"text": "a", "id": first}] * 3 + [{"text": "b", "id": then}] * 3)
+        for chunk_rows in ("1", "3", "2048"):
+            res = invoke("run", mixed, "-o", tmp_path / "m.parquet", "--model", bert_export, "--id-column", "id",
+                         "--chunk-rows", chunk_rows)
+            assert res.exit_code == 1 and why in res.output, (chunk_rows, res.output)
+    floats = write_jsonl(tmp_path / "floats.jsonl", [{"text": "a", "id": 1.5}, {"text": "b", "id": 2}, {"text": "c"}])
+    for chunk_rows in ("1", "2048"):
+        res = invoke("run", floats, "-o", tmp_path / "f.parquet", "--model", bert_export, "--id-column", "id",
+                     "--chunk-rows", chunk_rows, "--overwrite")
+        assert res.exit_code == 0, res.output
+        assert pq.read_table(tmp_path / "f.parquet").column("id").to_pylist() == [1.5, 2.0, None]
+
+
+def test_utf8_bom_at_the_start_of_a_jsonl_file_is_skipped(tmp_path, bert_export):
+    src = tmp_path / "bom.jsonl"
+    src.write_bytes(b'\xef\xbb\xbf{"text": "Paris", "id": 7}\n{"text": "Rome", "id": 8}\n')
+    res = invoke("run", src, "-o", tmp_path / "o.parquet", "--model", bert_export, "--id-column", "id")
+    assert res.exit_code == 0, res.output
+    assert pq.read_table(tmp_path / "o.parquet").column("id").to_pylist() == [7, 8]
 
 
 def test_limit_stops_reading(tmp_path, bert_export):
@@ -340,3 +379,14 @@ def test_broken_pipe_is_quiet(tmp_path, bert_export, kill_corpus):
     res = subprocess.run(["bash", "-c", "set -o pipefail; " + cmd], capture_output=True, text=True)
     assert len(res.stdout.splitlines()) == 1
     assert "Error" not in res.stderr and "Traceback" not in res.stderr
+
+
+def test_id_column_named_entities_is_refused(tmp_path, bert_export):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"entities": "e1", "text": "Ada lives in Paris."}])
+    for out in ("-", tmp_path / "o.parquet"):
+        res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "entities")
+        assert res.exit_code == 2 and "--id-column cannot be 'entities'" in res.output
+    assert not (tmp_path / "o.parquet").exists()
+    tagger = Tagger.load(bert_export)
+    with pytest.raises(UsageError, match="cannot be 'entities'"):
+        tagger.tag_table(pa.table({"text": ["x"], "entities": ["e1"]}), id_column="entities")

@@ -100,8 +100,9 @@ def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens,
       cat docs.jsonl | fasttag run - -o - --model my-export > entities.jsonl
       fasttag run s3://bucket/corpus/ -o s3://bucket/entities/ --engine ray --ray-address auto
     """
-    from fasttag.run import check_engine_options, check_paths, run as run_corpus
+    from fasttag.run import check_columns, check_engine_options, check_paths, run as run_corpus
 
+    check_columns(id_column)
     check_engine_options(engine, ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
                          resume=resume, on_error=on_error, streams=streams)
     if engine == "ray":

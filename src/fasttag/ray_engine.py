@@ -306,6 +306,7 @@ def _parse_jsonl(batch: pa.Table, text_column: str, id_column: str | None, where
     """JSONL lines (Ray's `text` column) into the text and id columns, as `fasttag.read` parses them."""
     texts, ids = [], []
     for line in batch.column("text").to_pylist():
+        line = line.lstrip("\ufeff")  # a UTF-8 byte-order mark at the start of a file
         if not line.strip():
             continue
         try:

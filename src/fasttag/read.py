@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
-import zlib
 import json
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -42,6 +43,7 @@ class Rejected:
 class ReadStats:
     rows: int = 0
     null_texts: int = 0
+    invalid_utf8: int = 0  # Parquet texts whose invalid UTF-8 bytes were read as U+FFFD
     rejected: list[Rejected] = field(default_factory=list)
 
 
@@ -62,8 +64,10 @@ def corpus_format(path: str) -> str:
 
 def texts_from_column(column: pa.ChunkedArray | pa.Array, name: str, where: str = "") -> tuple[list, int]:
     """Python strings of a string column (None for nulls) and the number of nulls."""
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    if not _is_text_type(column.type):
         raise InputError(f"{where}text column {name!r} has type {column.type}, expected a string column")
+    if pa.types.is_dictionary(column.type) or pa.types.is_string_view(column.type):
+        column = column.cast(pa.large_string())
     return column.to_pylist(), column.null_count
 
 
@@ -98,6 +102,7 @@ class CorpusReader:
         self.stats = ReadStats()
         self.id_type: pa.DataType | None = None  # fixed by the first non-null ids; later ones are cast to it
         self._accepted = 0  # rows parsed so far, so that --limit stops reading at once
+        self._id_kind: str | None = None  # JSON kind of the first non-null id (str, int, float, bool, nested)
         if path != "-" and not storage.is_remote(path) and not Path(path).exists():
             raise InputError(f"input {path} does not exist")
 
@@ -157,6 +162,28 @@ class CorpusReader:
                 f"near row {first_row} ({str(exc).splitlines()[0]})"
             ) from None
 
+    def _json_ids(self, values: list) -> pa.Array:
+        """JSON ids as one Arrow type for the whole run, that of the first non-null id, whatever the chunking.
+
+        Scalar ids must all be of the first id's JSON kind (an integer may follow a float); nested ids
+        (objects, arrays) are inferred per chunk and cast to the first type.
+        """
+        if self._id_kind is None:
+            first = next((v for v in values if v is not None), None)
+            if first is None:
+                return pa.nulls(len(values))
+            self._id_kind = _json_kind(first)
+        if self._id_kind == "nested":
+            return id_array(values, self.id_column)
+        for v in values:
+            if v is not None and _json_kind(v) != self._id_kind and not (self._id_kind == "float" and _json_kind(v) == "int"):
+                raise InputError(
+                    f"{self.path}: id field {self.id_column!r} holds {v!r} ({_json_kind(v)}) after ids of kind "
+                    f"{self._id_kind}; all ids must be of the first id's kind"
+                )
+        return id_array(values if self._id_kind != "float" else [None if v is None else float(v) for v in values],
+                        self.id_column)
+
     def _room(self) -> int | None:
         return None if self.limit is None else self.limit - self._accepted
 
@@ -197,7 +224,7 @@ class CorpusReader:
                     what = "text" if col == self.text_column else "id"
                     raise InputError(f"{f}: no {what} column {col!r}; columns found: {', '.join(names)}")
             ttype = pf.schema_arrow.field(self.text_column).type
-            if not (pa.types.is_string(ttype) or pa.types.is_large_string(ttype)):
+            if not _is_text_type(ttype):
                 raise InputError(f"{f}: text column {self.text_column!r} has type {ttype}, expected string")
             columns = [self.text_column] + ([self.id_column] if self.id_column and self.id_column != self.text_column else [])
             if self.id_column and self.id_type is None:
@@ -211,7 +238,7 @@ class CorpusReader:
                         batch = batch.slice(0, room)
                     self._accepted += batch.num_rows
                     ids = batch.column(self.id_column) if self.id_column else None
-                    yield _texts(batch.column(self.text_column), f), ids
+                    yield _texts(batch.column(self.text_column), self.stats), ids
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from None
 
@@ -239,6 +266,8 @@ class CorpusReader:
         fh = self._open()
         try:
             for lineno, raw in enumerate(_lines(fh, self.path), start=1):
+                if lineno == 1 and raw.startswith(codecs.BOM_UTF8):  # written by some Windows tools
+                    raw = raw[len(codecs.BOM_UTF8):]
                 if not raw.strip():
                     continue
                 try:
@@ -277,10 +306,10 @@ class CorpusReader:
                 if self.limit is not None and self._accepted >= self.limit:
                     break
                 if len(texts) >= self.chunk_rows:
-                    yield texts, id_array(ids, self.id_column) if self.id_column else None
+                    yield texts, self._json_ids(ids) if self.id_column else None
                     texts, ids = [], []
             if texts:
-                yield texts, id_array(ids, self.id_column) if self.id_column else None
+                yield texts, self._json_ids(ids) if self.id_column else None
         finally:
             if fh is not sys.stdin.buffer:
                 fh.close()
@@ -305,12 +334,39 @@ def _lines(fh: IO[bytes], path: str) -> Iterator[bytes]:
         raise InputError(f"{path}: cannot read ({exc})") from None
 
 
-def _texts(column: pa.Array, where) -> list:
-    """Python strings of a string column; invalid UTF-8 (from non-Arrow writers) becomes U+FFFD."""
+def _is_text_type(t: pa.DataType) -> bool:
+    """string, large_string, string_view, or dictionary-encoded strings (what pandas' category writes)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _texts(column: pa.Array, stats: ReadStats) -> list:
+    """Python strings of a string column; invalid UTF-8 (from non-Arrow writers) becomes U+FFFD, counted."""
+    if pa.types.is_dictionary(column.type) or pa.types.is_string_view(column.type):
+        column = column.cast(pa.large_string())
     try:
         return column.to_pylist()
     except UnicodeDecodeError:
-        return [None if b is None else b.decode("utf-8", "replace") for b in column.cast(pa.binary()).to_pylist()]
+        out = []
+        for b in column.cast(pa.binary()).to_pylist():
+            if b is None:
+                out.append(None)
+                continue
+            try:
+                out.append(b.decode("utf-8"))
+            except UnicodeDecodeError:
+                out.append(b.decode("utf-8", "replace"))
+                stats.invalid_utf8 += 1
+        return out
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float, str)):
+        return type(value).__name__
+    return "nested"
 
 
 def id_array(values: list, name: str) -> pa.Array:

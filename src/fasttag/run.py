@@ -47,7 +47,8 @@ class RunSummary:
         if self.resumed_rows:
             text += f"; resumed after {self.resumed_rows:,} rows done earlier"
         if self.repaired_texts:
-            text += f"; {self.repaired_texts:,} texts had invalid characters (lone surrogates) replaced by U+FFFD"
+            text += (f"; {self.repaired_texts:,} text{'s' if self.repaired_texts != 1 else ''} had invalid characters "
+                     "(invalid UTF-8 or lone surrogates) replaced by U+FFFD")
         if self.null_texts:
             text += f"; {self.null_texts:,} rows with null or non-string text (empty entities)"
         if self.rejected:
@@ -76,6 +77,13 @@ def check_engine_options(engine: str, ray_address=None, workers=None, gpus_per_w
         raise UsageError("--streams is for --engine local; with --engine ray each worker runs one session (use --workers)")
     if on_error != "stop":
         raise UsageError("--on-error skip is for --engine local; --engine ray stops at the first bad line")
+
+
+def check_columns(id_column: str | None) -> None:
+    """The output has two columns, the id (or "row") and "entities": the id column cannot take the second name."""
+    if id_column == "entities":
+        raise UsageError("--id-column cannot be 'entities': the output's entity column has that name "
+                         "(rename the input column)")
 
 
 def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) -> None:
@@ -150,6 +158,7 @@ def run(
     Rows are written as one part per chunk; `resume=True` keeps the parts an interrupted run of the
     same job left and tags only the rest, giving the same output as an uninterrupted run.
     """
+    check_columns(id_column)
     check_paths(input, output, overwrite, resume)
     state = job_state(tagger, input, text_column, id_column, limit, on_error, chunk_rows)
     done_parts = resumable_parts(output, state) if resume else 0
@@ -199,6 +208,7 @@ def run(
         id_type = reader.id_type or done_parts_id_type(output, id_column) or (pa.string() if id_column else None)
         summary.rows = reader.stats.rows
         summary.null_texts = reader.stats.null_texts
+        summary.repaired_texts += reader.stats.invalid_utf8
         summary.rejected = len(reader.stats.rejected)
         writer.commit(output_schema(id_type, id_column))
         if reader.stats.rejected:

@@ -288,6 +288,8 @@ class Tagger:
         texts, _ = texts_from_column(table.column(text_column), text_column)
         entities = self.entities_array(self.tag_chunk([t if isinstance(t, str) else "" for t in texts]))
         if id_column:
+            if id_column == "entities":
+                raise UsageError("id_column cannot be 'entities': the output's entity column has that name")
             if id_column not in table.column_names:
                 raise UsageError(f"no id column {id_column!r}; columns: {', '.join(table.column_names)}")
             ids = table.column(id_column)
