@@ -12,8 +12,10 @@ from fasttag.infer import DEVICES
 from fasttag.tokenize import WORD_BOUNDARIES
 
 
-def engine_options(f):
-    """Options shared by every command that runs the model (run, eval, show)."""
+def engine_options(f=None, *, exclude: tuple[str, ...] = ()):
+    """Options shared by every command that runs the model (run, eval, show), less those in `exclude`."""
+    if f is None:
+        return lambda g: engine_options(g, exclude=exclude)
     options = [
         click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
                      help="Export folder made by 'fasttag export' (default: the embedded default model)."),
@@ -22,7 +24,7 @@ def engine_options(f):
         click.option("--max-length", type=click.IntRange(min=8), default=None,
                      help="Tokens per model window, special tokens included (default: the model's, at most 512)."),
         click.option("--stride", type=click.IntRange(min=0), default=None,
-                     help="Tokens of overlap between windows of a long document (default: 128, at most half a window)."),
+                     help="Tokens of overlap between windows of a long document (default: 128, or half a window if that is less)."),
         click.option("--batch-tokens", type=click.IntRange(min=1), default=None,
                      help="Token budget per batch, padding included (default: 1024 on CPU, at most 16 rows; 65536 on GPU)."),
         click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
@@ -35,8 +37,11 @@ def engine_options(f):
         click.option("--word-boundaries", type=click.Choice(WORD_BOUNDARIES), default="tokenizer", show_default=True,
                      help="Words for first/average/max: the tokenizer's word ids, or transformers' pipeline heuristic."),
     ]
-    for option in reversed(options):
-        f = option(f)
+    names = ("model_dir", "aggregation", "max_length", "stride", "batch_tokens", "device", "threads", "streams",
+             "word_boundaries")
+    for name, option in reversed(list(zip(names, options))):
+        if name not in exclude:
+            f = option(f)
     return f
 
 
@@ -147,7 +152,7 @@ def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens,
 
 
 @cli.command("eval")
-@engine_options
+@engine_options(exclude=("aggregation", "word_boundaries"))  # eval scores words by their first sub-token
 @click.option("--data", required=True, type=click.Path(dir_okay=False),
               help="Labelled data: CoNLL columns, .jsonl(.gz) or .parquet with tokens and tags.")
 @click.option("--mode", type=click.Choice(["strict", "default"]), default="strict", show_default=True,
@@ -157,7 +162,7 @@ def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens,
 @click.option("--scheme", type=click.Choice(["auto", "iob1", "iob2"]), default="auto", show_default=True,
               help="Tag scheme of the data; IOB1 is converted to IOB2.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the figures to this JSON file.")
-def evaluate(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries,
+def evaluate(model_dir, max_length, stride, batch_tokens, device, threads, streams,
              data, mode, tag_column, labels, scheme, json_path):
     """Entity-level precision, recall and F1 of an exported model on labelled data.
 
@@ -174,7 +179,9 @@ def evaluate(model_dir, aggregation, max_length, stride, batch_tokens, device, t
     from fasttag.metrics import format_scores_table
 
     require_seqeval()
-    tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries)
+    if json_path:
+        check_writable(json_path)
+    tagger = load_tagger(model_dir, "simple", max_length, stride, batch_tokens, device, threads, streams, "tokenizer")
     scores = run_eval(tagger, data, mode=mode, tag_column=tag_column, labels=parse_labels(labels), scheme=scheme)
     d = scores["data"]
     click.echo(f"{data}: {d['sentences']:,} sentences, {d['words']:,} words ({d['scheme']}); "
@@ -186,3 +193,16 @@ def evaluate(model_dir, aggregation, max_length, stride, batch_tokens, device, t
     click.echo(format_scores_table(scores, title=f"entity scores ({mode})"))
     if json_path:
         write_json(scores, json_path)
+
+
+def check_writable(path: str) -> None:
+    """Refuse an output file whose folder does not exist before any work is done."""
+    from pathlib import Path
+
+    from fasttag.errors import UsageError
+
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"the folder of {path} does not exist")
+    if Path(path).is_dir():
+        raise UsageError(f"{path} is a folder; give a file path")

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from fasttag.errors import MissingExtraError
+from fasttag.errors import MissingExtraError, OutputError
 from fasttag.labelled import read_labelled
 from fasttag.tagger import Tagger
 
@@ -46,7 +46,10 @@ def evaluate(
 
 
 def write_json(scores: dict, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(scores, indent=2) + "\n")
+    try:
+        Path(path).write_text(json.dumps(scores, indent=2) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path} ({exc.strerror or exc})") from None
 
 
 def require_seqeval() -> None:
