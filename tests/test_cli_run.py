@@ -165,3 +165,23 @@ def test_eval_offers_no_aggregation_and_checks_its_json_path_first(tmp_path):
     # the model folder does not exist either: the unwritable --json is reported first, before any work
     res = invoke("eval", "--data", data, "--model", tmp_path / "no-model", "--json", tmp_path / "nodir" / "s.json")
     assert res.exit_code == 2 and "the folder of" in res.output and "does not exist" in res.output
+
+
+@pytest.mark.parametrize("device", ["cuda", "tensorrt"])
+def test_gpu_device_without_a_gpu_is_one_line_and_keeps_stdout_clean(tmp_path, corpus_parquet, bert_export, device):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        try:
+            import ctypes
+
+            ctypes.CDLL("libcuda.so.1")
+            pytest.skip("a CUDA driver is present: this test is for machines without a GPU")
+        except OSError:
+            pass
+    proc = subprocess.run([sys.executable, "-m", "fasttag", "run", str(corpus_parquet), "-o", "-", "--model",
+                           str(bert_export), "--device", device], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stdout == ""  # onnxruntime's "EP Error" banner would land in the output stream
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"Error: --device {device}"), proc.stderr

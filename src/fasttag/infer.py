@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -51,11 +53,14 @@ class OnnxModel:
             if device == "tensorrt":
                 providers.insert(0, ("TensorrtExecutionProvider", {"trt_fp16_enable": True}))
         self.note = ""
-        if want_cuda and device == "auto":
+        if want_cuda:
             # A missing CUDA library is logged by onnxruntime's default logger; we report it ourselves, in one line.
             ort.set_default_logger_severity(4)
+        ep_errors = io.StringIO()
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+            # onnxruntime prints a failed provider's "EP Error" banner to stdout, which may be our output (-o -)
+            with contextlib.redirect_stdout(ep_errors):
+                self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph classes
             if want_cuda and device == "auto":
                 self.session = self._cpu_session(ort, path, opts)
@@ -65,8 +70,13 @@ class OnnxModel:
         finally:
             ort.set_default_logger_severity(2)
         self.provider = self.session.get_providers()[0]
-        if device in ("cuda", "tensorrt") and self.provider not in GPU_PROVIDERS:
-            raise UsageError(f"--device {device}: the GPU execution provider could not be initialised (see CUDA/cuDNN setup)")
+        captured = ep_errors.getvalue()
+        ep_error = captured[captured.index("Please install"):].split(",")[0] if "Please install" in captured else ""
+        if device == "tensorrt" and self.provider != "TensorrtExecutionProvider":
+            raise UsageError(f"--device tensorrt: the TensorRT execution provider could not be initialised"
+                             f"{' (' + ep_error[:300] + ')' if ep_error else ' (see the TensorRT setup)'}")
+        if device == "cuda" and self.provider not in GPU_PROVIDERS:
+            raise UsageError("--device cuda: the CUDA execution provider could not be initialised (see CUDA/cuDNN setup)")
         if want_cuda and self.provider != "CUDAExecutionProvider" and not self.note:
             self.note = "CUDA provider could not start (no GPU or CUDA libraries); using CPU"
         inputs = {i.name: i for i in self.session.get_inputs()}
