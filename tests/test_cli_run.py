@@ -185,3 +185,30 @@ def test_gpu_device_without_a_gpu_is_one_line_and_keeps_stdout_clean(tmp_path, c
     assert proc.stdout == ""  # onnxruntime's "EP Error" banner would land in the output stream
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"Error: --device {device}"), proc.stderr
+
+
+def test_resumed_summary_counts_this_runs_work_apart():
+    from fasttag.run import RunSummary
+
+    line = RunSummary(rows=120, resumed_rows=60, windows=66, entities=10, tokens=600, seconds=2.0, provider="CPU").line()
+    assert line.startswith("120 rows (60 tagged now, 60 done earlier), 66 windows, 10 entities in 2.0s (30 rows/s")
+    assert RunSummary(rows=5, seconds=1.0).line().startswith("5 rows, 0 windows")
+
+
+def test_bad_thread_environment_is_a_usage_error(tmp_path, corpus_parquet, bert_export, monkeypatch):
+    monkeypatch.setenv("FASTTAG_THREADS", "abc")
+    res = invoke("run", corpus_parquet, "-o", tmp_path / "o.parquet", "--model", bert_export)
+    assert res.exit_code == 2 and "FASTTAG_THREADS must be a positive integer, got 'abc'" in res.output
+
+
+def test_stdout_rejects_file_is_not_clobbered(tmp_path, bert_export, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "Paris"}\nnot json\n')
+    (tmp_path / "fasttag.rejects.jsonl").write_text("keep me\n")
+    res = invoke("run", src, "-o", "-", "--model", bert_export, "--on-error", "skip")
+    assert res.exit_code == 2 and "fasttag.rejects.jsonl exists" in res.output
+    assert (tmp_path / "fasttag.rejects.jsonl").read_text() == "keep me\n"
+    res = invoke("run", src, "-o", "-", "--model", bert_export, "--on-error", "skip", "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "fasttag.rejects.jsonl").read_text())["line"] == 2

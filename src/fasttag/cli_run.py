@@ -72,7 +72,8 @@ ENGINES = ("local", "ray")
 @click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
 @click.option("--id-column", default=None, help="Column copied to the output to identify rows (default: 'row', the 0-based row number).")
 @click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
-              help="Unreadable JSONL lines: stop with an error, or skip them and record them in OUTPUT.rejects.jsonl.")
+              help="Bad JSONL lines: stop with an error, or skip them and record them in OUTPUT.rejects.jsonl "
+                   "(with -o -: fasttag.rejects.jsonl in the current folder).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file (or an interrupted run's parts).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command, keeping its finished chunks.")
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="Tag only the first N rows.")

@@ -125,8 +125,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def default_threads() -> int | None:
-    env = os.environ.get("FASTTAG_THREADS")
-    return int(env) if env else None
+    return env_int("FASTTAG_THREADS")
 
 
 def cpu_count() -> int:
@@ -138,7 +137,14 @@ def cpu_count() -> int:
 
 def default_streams(threads: int) -> int:
     """Concurrent onnxruntime sessions on CPU: 2 when there are 2 threads or more (env FASTTAG_STREAMS)."""
-    env = os.environ.get("FASTTAG_STREAMS")
-    if env:
-        return int(env)
-    return 2 if threads >= 2 else 1
+    return env_int("FASTTAG_STREAMS") or (2 if threads >= 2 else 1)
+
+
+def env_int(name: str) -> int | None:
+    """A positive integer from the environment, None when unset or empty."""
+    env = os.environ.get(name, "").strip()
+    if not env:
+        return None
+    if not env.isdigit() or int(env) < 1:
+        raise UsageError(f"{name} must be a positive integer, got {env!r}")
+    return int(env)

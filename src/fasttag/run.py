@@ -40,12 +40,13 @@ class RunSummary:
 
     def line(self) -> str:
         s = max(self.seconds, 1e-9)
+        new_rows = self.rows - self.resumed_rows  # windows, entities and speed count this run's work only
+        rows = f"{self.rows:,} rows" + (f" ({new_rows:,} tagged now, {self.resumed_rows:,} done earlier)"
+                                        if self.resumed_rows else "")
         text = (
-            f"{self.rows:,} rows, {self.windows:,} windows, {self.entities:,} entities in {self.seconds:.1f}s "
-            f"({self.rows / s:,.0f} rows/s, {self.tokens / s:,.0f} tokens/s) on {self.provider}"
+            f"{rows}, {self.windows:,} windows, {self.entities:,} entities in {self.seconds:.1f}s "
+            f"({new_rows / s:,.0f} rows/s, {self.tokens / s:,.0f} tokens/s) on {self.provider}"
         )
-        if self.resumed_rows:
-            text += f"; resumed after {self.resumed_rows:,} rows done earlier"
         if self.repaired_texts:
             text += (f"; {self.repaired_texts:,} text{'s' if self.repaired_texts != 1 else ''} had invalid characters "
                      "(invalid UTF-8 or lone surrogates) replaced by U+FFFD")
@@ -77,6 +78,9 @@ def check_engine_options(engine: str, ray_address=None, workers=None, gpus_per_w
         raise UsageError("--streams is for --engine local; with --engine ray each worker runs one session (use --workers)")
     if on_error != "stop":
         raise UsageError("--on-error skip is for --engine local; --engine ray stops at the first bad line")
+
+
+STDOUT_REJECTS = "fasttag.rejects.jsonl"  # -o - with --on-error skip: the rejects go here, in the current folder
 
 
 def check_columns(id_column: str | None) -> None:
@@ -160,6 +164,9 @@ def run(
     """
     check_columns(id_column)
     check_paths(input, output, overwrite, resume)
+    if output == "-" and on_error == "skip" and Path(STDOUT_REJECTS).exists() and not overwrite:
+        raise UsageError(f"{STDOUT_REJECTS} exists (with -o -, skipped lines are recorded there): "
+                         "move it, or pass --overwrite to replace it")
     state = job_state(tagger, input, text_column, id_column, limit, on_error, chunk_rows)
     done_parts = resumable_parts(output, state) if resume else 0
     reader = CorpusReader(input, text_column, id_column, chunk_rows=chunk_rows, limit=limit, on_error=on_error,
@@ -295,7 +302,7 @@ def done_parts_id_type(output: str, id_column: str | None) -> pa.DataType | None
 def _write_rejects(output: str, reader: CorpusReader) -> str:
     """Rejected lines beside the output (after it is committed), written whole or not at all."""
     remote = storage.is_remote(output)
-    path = "fasttag.rejects.jsonl" if output == "-" else f"{output}.rejects.jsonl"  # -o -: in the current folder
+    path = STDOUT_REJECTS if output == "-" else f"{output}.rejects.jsonl"
     fd, tmp = tempfile.mkstemp(prefix=".fasttag-rejects-", dir=None if remote else (Path(path).resolve().parent))
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         for r in reader.stats.rejected:
