@@ -212,3 +212,17 @@ def test_stdout_rejects_file_is_not_clobbered(tmp_path, bert_export, monkeypatch
     res = invoke("run", src, "-o", "-", "--model", bert_export, "--on-error", "skip", "--overwrite")
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "fasttag.rejects.jsonl").read_text())["line"] == 2
+
+
+def test_jsonl_scores_are_the_shortest_decimals_of_the_float32_scores(tmp_path, corpus_parquet, bert_export):
+    import numpy as np
+
+    pq_out, jl_out = tmp_path / "o.parquet", tmp_path / "o.jsonl"
+    for out in (pq_out, jl_out):
+        assert invoke("run", corpus_parquet, "-o", out, "--model", bert_export, "-q").exit_code == 0
+    exact = [e["score"] for row in pq.read_table(pq_out).column("entities").to_pylist() for e in row]
+    text = jl_out.read_text()
+    written = [e["score"] for line in text.splitlines() for e in json.loads(line)["entities"]]
+    assert exact and len(written) == len(exact)
+    assert np.array_equal(np.float32(written), np.float32(exact))  # the same float32 values
+    assert all(len(repr(w)) <= 12 for w in written)  # not the float64 expansion of a float32

@@ -17,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -49,8 +50,14 @@ def partial_path(output: str) -> Path:
 
 
 def jsonl_lines(table: pa.Table) -> str:
+    rows = table.to_pylist()
+    for row in rows:
+        for e in row.get("entities") or ():
+            # scores are float32: write the shortest decimal that reads back as the same float32
+            # (0.9977015, not the float64 expansion 0.9977015256881714)
+            e["score"] = float(str(np.float32(e["score"])))
     # default=str: ids of types JSON lacks (dates, decimals, bytes) are written as their text
-    return "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in table.to_pylist())
+    return "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
 
 
 def _part_index(path: Path) -> int:
