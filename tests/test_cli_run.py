@@ -226,3 +226,24 @@ def test_jsonl_scores_are_the_shortest_decimals_of_the_float32_scores(tmp_path, 
     assert exact and len(written) == len(exact)
     assert np.array_equal(np.float32(written), np.float32(exact))  # the same float32 values
     assert all(len(repr(w)) <= 12 for w in written)  # not the float64 expansion of a float32
+
+
+def test_gzipped_stdin_and_gzip_header_name(tmp_path, bert_export):
+    src = tmp_path / "in.jsonl.gz"
+    with gzip.open(src, "wt") as fh:
+        fh.write('{"text": "Ada lives in Paris."}\n{"text": "Bob works at Acme."}\n')
+    with open(src, "rb") as stdin:
+        proc = subprocess.run([sys.executable, "-m", "fasttag", "run", "-", "-o", "-", "--model", str(bert_export), "-q"],
+                              stdin=stdin, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(x)["row"] for x in proc.stdout.splitlines()] == [0, 1]
+    out = tmp_path / "o.jsonl.gz"
+    assert invoke("run", src, "-o", out, "--model", bert_export, "-q").exit_code == 0
+    header = out.read_bytes()
+    assert header[3] & 0x08 and header[10:10 + len(b"o.jsonl")] == b"o.jsonl"  # FNAME: the output's own name
+
+
+def test_more_streams_than_threads_is_refused(tmp_path, corpus_parquet, bert_export):
+    res = invoke("run", corpus_parquet, "-o", tmp_path / "o.parquet", "--model", bert_export, "--threads", "1",
+                 "--streams", "4")
+    assert res.exit_code == 2 and "--streams 4 needs at least 4 threads" in res.output

@@ -32,7 +32,7 @@ def engine_options(f=None, *, exclude: tuple[str, ...] = ()):
         click.option("--threads", type=click.IntRange(min=1), default=None,
                      help="onnxruntime threads in all, shared by the streams (default: all cores)."),
         click.option("--streams", type=click.IntRange(min=1), default=None,
-                     help="CPU: model sessions running batches at once, each on --threads/streams threads "
+                     help="CPU: model sessions running batches at once, each on --threads/streams threads, at most --threads "
                           "(default: 2 with 2 threads or more, else 1; GPU: 1)."),
         click.option("--word-boundaries", type=click.Choice(WORD_BOUNDARIES), default="tokenizer", show_default=True,
                      help="Words for first/average/max: the tokenizer's word ids, or transformers' pipeline heuristic."),

@@ -245,7 +245,12 @@ class CorpusReader:
     # -- JSONL ----------------------------------------------------------------------------------
     def _open(self) -> IO[bytes]:
         if self.path == "-":
-            return sys.stdin.buffer
+            # gzipped JSONL on stdin (zcat-less pipes) is read as such, by its magic bytes
+            stdin = sys.stdin.buffer
+            peek = getattr(stdin, "peek", None)
+            if peek is not None and peek(2)[:2] == b"\x1f\x8b":
+                return gzip.GzipFile(fileobj=stdin, mode="rb")
+            return stdin
         if storage.is_remote(self.path):
             stream = storage.open_input_stream(self.path)
             gzipped = storage.without_query(self.path).lower().endswith(".gz")

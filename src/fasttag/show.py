@@ -178,7 +178,7 @@ def render_html(docs: Sequence[Doc], titles: Sequence[str] | None = None, headin
         "</head>",
         "<body>",
         f"<h1>{html.escape(heading)}</h1>",
-        f'<div class="legend">{legend}<span class="count">{len(docs)} documents, {n_entities} entities</span></div>',
+        f'<div class="legend">{legend}<span class="count">{plural(len(docs), "document")}, {plural(n_entities, "entity")}</span></div>',
         *blocks,
         "</body>",
         "</html>",

@@ -81,6 +81,9 @@ class Tagger:
         # 1.13-1.26x on short texts with 2 cores; bench/RESULTS.md).
         total = threads or cpu_count()
         wanted = max(1, int(streams or default_streams(total)))
+        if wanted > total:
+            raise UsageError(f"--streams {wanted} needs at least {wanted} threads (each stream runs on its own "
+                             f"threads), but there are {total}: raise --threads or lower --streams")
         per_stream = max(1, total // wanted) if wanted > 1 else threads
         self.model = OnnxModel(bundle.onnx_path, device=device, threads=per_stream)
         on_gpu = self.model.provider != "CPUExecutionProvider"

@@ -143,11 +143,14 @@ class PartsWriter:
                     if not wrote:
                         writer.write_table(schema.empty_table())
             else:
-                opener = gzip.open if self.output.lower().endswith(".gz") else open
-                with opener(tmp, "wb") as out:
-                    for part in self.parts():
-                        with open(part, "rb") as fh:
-                            shutil.copyfileobj(fh, out)
+                with open(tmp, "wb") as raw:
+                    # a gzip header names the file it holds: the output's name, not the temporary one's
+                    out = (gzip.GzipFile(filename=Path(self.output).name[:-3], mode="wb", fileobj=raw)
+                           if self.output.lower().endswith(".gz") else raw)
+                    with out:
+                        for part in self.parts():
+                            with open(part, "rb") as fh:
+                                shutil.copyfileobj(fh, out)
             _durable_replace(tmp, Path(self.output))
         except OSError as exc:
             raise OutputError(f"cannot write {self.output}: {exc}") from None
