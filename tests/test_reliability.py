@@ -390,3 +390,15 @@ def test_id_column_named_entities_is_refused(tmp_path, bert_export):
     tagger = Tagger.load(bert_export)
     with pytest.raises(UsageError, match="cannot be 'entities'"):
         tagger.tag_table(pa.table({"text": ["x"], "entities": ["e1"]}), id_column="entities")
+
+
+def test_parquet_folder_whose_first_file_has_only_null_ids(tmp_path, bert_export):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pq.write_table(pa.table({"text": ["Paris"], "id": pa.array([None], pa.null())}), folder / "a.parquet")
+    pq.write_table(pa.table({"text": ["Rome"], "id": pa.array([5], pa.int64())}), folder / "b.parquet")
+    out = tmp_path / "o.parquet"
+    res = invoke("run", folder, "-o", out, "--model", bert_export, "--id-column", "id")
+    assert res.exit_code == 0, res.output
+    table = pq.read_table(out)
+    assert table.schema.field("id").type == pa.int64() and table.column("id").to_pylist() == [None, 5]

@@ -159,7 +159,7 @@ class CorpusReader:
         except (pa.ArrowException, ValueError) as exc:
             raise InputError(
                 f"{self.path}: id column {self.id_column!r} changes type from {self.id_type} to {ids.type} "
-                f"near row {first_row} ({str(exc).splitlines()[0]})"
+                f"in rows {first_row:,}-{first_row + self.chunk_rows - 1:,} ({str(exc).splitlines()[0]})"
             ) from None
 
     def _json_ids(self, values: list) -> pa.Array:
@@ -228,7 +228,8 @@ class CorpusReader:
                 raise InputError(f"{f}: text column {self.text_column!r} has type {ttype}, expected string")
             columns = [self.text_column] + ([self.id_column] if self.id_column and self.id_column != self.text_column else [])
             if self.id_column and self.id_type is None:
-                self.id_type = pf.schema_arrow.field(self.id_column).type
+                declared = pf.schema_arrow.field(self.id_column).type
+                self.id_type = None if pa.types.is_null(declared) else declared  # all-null: the next file decides
             try:
                 for batch in pf.iter_batches(batch_size=self.chunk_rows, columns=columns):
                     room = self._room()
