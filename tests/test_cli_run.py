@@ -247,3 +247,20 @@ def test_more_streams_than_threads_is_refused(tmp_path, corpus_parquet, bert_exp
     res = invoke("run", corpus_parquet, "-o", tmp_path / "o.parquet", "--model", bert_export, "--threads", "1",
                  "--streams", "4")
     assert res.exit_code == 2 and "--streams 4 needs at least 4 threads" in res.output
+
+
+def test_ids_json_lacks_are_written_as_text(tmp_path, bert_export):
+    import datetime
+    import decimal
+
+    for name, ids, want in [
+        ("bytes", pa.array([b"doc-1", b"\xff\x00"], pa.binary()), ["doc-1", "ff00"]),
+        ("date", pa.array([datetime.date(2026, 11, 28), None]), ["2026-11-28", None]),
+        ("decimal", pa.array([decimal.Decimal("1.50"), decimal.Decimal("2.25")]), ["1.50", "2.25"]),
+    ]:
+        src = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.table({"text": ["Paris", "Rome"], "id": ids}), src)
+        out = tmp_path / f"{name}.jsonl"
+        res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "id", "-q")
+        assert res.exit_code == 0, res.output
+        assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == want, name

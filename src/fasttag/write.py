@@ -56,8 +56,18 @@ def jsonl_lines(table: pa.Table) -> str:
             # scores are float32: write the shortest decimal that reads back as the same float32
             # (0.9977015, not the float64 expansion 0.9977015256881714)
             e["score"] = float(str(np.float32(e["score"])))
-    # default=str: ids of types JSON lacks (dates, decimals, bytes) are written as their text
-    return "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
+    # ids of types JSON lacks (dates, decimals, bytes) are written as their text
+    return "".join(json.dumps(row, ensure_ascii=False, default=_json_text) + "\n" for row in rows)
+
+
+def _json_text(value) -> str:
+    """Text for an id JSON cannot hold: bytes as UTF-8 when they are, else as hex; others by str()."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value.hex()
+    return str(value)
 
 
 def _part_index(path: Path) -> int:
