@@ -268,4 +268,6 @@ def test_entities_of_a_run_with_repaired_text_and_skipped_lines(tmp_path, bert_e
     assert res.exit_code == 1 and "line 2: malformed JSON" in res.output and "--on-error skip" in res.output
     res = invoke("show", src, "--entities", out, "--on-error", "skip")  # the corpus as INPUT works too
     assert res.exit_code == 0, res.output
-    assert "\ufffd Lovelace" in res.output and "ngton" in res.output and "(2 documents" in res.output
+    # the random tiny model tags at random: check the rows and the repaired character, not the entities
+    assert "row 0\n" in res.output and "row 1\n" in res.output and "(2 documents" in res.output
+    assert "\ufffd" in res.output and "\\ud800" not in res.output
