@@ -394,3 +394,48 @@ def test_reading_and_scoring_import_no_torch():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_eval_reads_each_word_at_the_sub_token_training_labelled(family, checkpoint_factory, export_factory, tmp_path):
+    """RoBERTa/XLM-R words can start with a bare space marker ('Ġ', '▁'); eval must read that token, as training does."""
+    import shutil
+
+    import numpy as np
+
+    from fasttag import Tagger
+    from fasttag.train import _load_config_and_tokenizer, encode
+
+    sentences = [["AFTER", "INNINGS", "VICTORY", "."],
+                 ["Lena", "Holtzmann", "visited", "Buenos", "Aires", "in", "1996", "(", "AP", ")"],
+                 ["x"], [], ["ÉCOLE", "Zürich", "--", "42", "naïve"]]
+    ckpt = checkpoint_factory(family)
+    labels = Tagger.load(export_factory(family)).labels
+    _, tok, labels = _load_config_and_tokenizer(str(ckpt), labels)
+    # a model trained by fasttag carries the tokenizer training used (add_prefix_space for RoBERTa) into its export
+    export = tmp_path / "export"
+    shutil.copytree(export_factory(family), export)
+    tok.backend_tokenizer.save(str(export / "tokenizer.json"))
+    tagger = Tagger.load(export)
+    data = make_labelled(sentences, [["O"] * len(s) for s in sentences], "inline")
+    enc = encode(tok, data, {label: i for i, label in enumerate(labels)}, max_length=128)
+    chunk, word_ids = tagger.tokenizer.words(sentences)
+    n_prefix = len(tagger.tokenizer.prefix_ids)
+    bare = 0
+    for d, words in enumerate(sentences):
+        a, b = chunk.doc_offsets[d], chunk.doc_offsets[d + 1]
+        assert chunk.ids[a:b].tolist() == enc.features[d]["input_ids"][n_prefix:n_prefix + b - a]
+        seen, first = np.unique(word_ids[a:b], return_index=True)
+        assert seen.tolist() == list(range(len(words)))
+        assert (first + n_prefix).tolist() == enc.positions[d]
+        # offsets index the space-joined text: every word's tokens lie within (or just before) the word
+        text = " ".join(words)
+        assert chunk.texts[d] == text and (chunk.offsets[a:b] <= len(text)).all()
+        bare += sum(tok.convert_ids_to_tokens(int(chunk.ids[a + j])) in ("Ġ", "▁") for j in first)
+    if family != "bert":
+        assert bare, "the tiny tokenizer should start some word with a bare space marker"
+    # and predict_words (what eval scores) reads the label at exactly those tokens
+    best = tagger.infer(chunk).argmax(axis=1)
+    predicted = tagger.predict_words(sentences)
+    for d, words in enumerate(sentences):
+        a = chunk.doc_offsets[d]
+        assert predicted[d] == [tagger.labels[best[a + j - n_prefix]] for j in enc.positions[d]]

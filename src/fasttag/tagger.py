@@ -237,27 +237,19 @@ class Tagger:
     def predict_words(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         """One label per word: the argmax label of the word's first sub-token ("O" for a word with no token).
 
-        Words are joined with single spaces and run through the same windows and batches as `tag`.
+        Words are tokenized one by one as training tokenizes them (so the first sub-token is the same
+        token, a bare space marker included) and run through the same windows and batches as `tag`.
         """
-        texts, word_starts, word_ends = [], [], []
-        for words in sentences:
-            starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]]) if words else np.zeros(0, np.int64)
-            texts.append(" ".join(words))
-            word_starts.append(starts)
-            word_ends.append(starts + np.array([len(w) for w in words], dtype=np.int64))
-        chunk = self.tokenizer(texts)
+        chunk, word_ids = self.tokenizer.words(sentences)
         label_ids = self.infer(chunk).argmax(axis=1)
         label_ids[chunk.skip] = -1
         out = []
         for d, words in enumerate(sentences):
             a, b = chunk.doc_offsets[d], chunk.doc_offsets[d + 1]
-            tok_start, tok_end = chunk.offsets[a:b, 0], chunk.offsets[a:b, 1]
-            # the first token that ends inside or after the word's first character
-            first = np.searchsorted(tok_end, word_starts[d], side="right")
-            has = first < (b - a)
-            first_c = np.minimum(first, max(b - a - 1, 0))
-            has &= (tok_start[first_c] < word_ends[d]) if b > a else False
-            ids = np.where(has, label_ids[a + first_c] if b > a else -1, -1)
+            ids = np.full(len(words), -1, dtype=np.int64)
+            seen, first = np.unique(word_ids[a:b], return_index=True)  # each word's first token
+            ok = seen >= 0
+            ids[seen[ok]] = label_ids[a + first[ok]]
             out.append([self.bundle.labels[i] if i >= 0 else "O" for i in ids.tolist()])
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -106,6 +107,22 @@ class DocumentTokenizer:
         except TypeError:  # a lone surrogate cannot be UTF-8 encoded; repair only the texts that have one
             texts, repaired = _repair_surrogates(texts)
             encs = self.tokenizer.encode_batch(texts, add_special_tokens=True)
+        return self._chunk(texts, encs, repaired, word_level)[0]
+
+    def words(self, sentences: Sequence[Sequence[str]]) -> tuple[TokenizedChunk, np.ndarray]:
+        """Pre-split sentences tokenized word by word, as training tokenizes them (`is_split_into_words`).
+
+        Returns the chunk (texts: the words joined by single spaces; offsets index those texts) and each
+        content token's word index in its sentence (-1 for none), so that "the word's first sub-token"
+        means the same token as in training, also where a word starts with a bare space marker.
+        """
+        sentences = [_repair_surrogates(list(words))[0] for words in sentences]
+        encs = self.tokenizer.encode_batch(sentences, is_pretokenized=True, add_special_tokens=True)
+        texts = [" ".join(words) for words in sentences]
+        chunk, keep, word_ids = self._chunk(texts, encs, 0, False, sentences)
+        return chunk, word_ids[keep]
+
+    def _chunk(self, texts, encs, repaired: int, word_level: bool, sentences=None):
         lens = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
         total = int(lens.sum())
         ids = np.fromiter(chain.from_iterable(e.ids for e in encs), dtype=np.int64, count=total)
@@ -113,6 +130,19 @@ class DocumentTokenizer:
         offsets = np.fromiter(
             chain.from_iterable(chain.from_iterable(e.offsets for e in encs)), dtype=np.int64, count=2 * total
         ).reshape(-1, 2)
+        enc_word_ids = None
+        if sentences is not None:
+            # pre-split words: offsets are relative to each word; move them into the space-joined text
+            enc_word_ids = np.fromiter(
+                (-1 if w is None else w for w in chain.from_iterable(e.word_ids for e in encs)), dtype=np.int64, count=total
+            )
+            word_starts = [np.cumsum([0] + [len(w) + 1 for w in words[:-1]])[: len(words)] for words in sentences]
+            flat_starts = np.concatenate([np.asarray(x, dtype=np.int64) for x in word_starts] + [np.zeros(1, np.int64)])
+            first_word = np.concatenate([[0], np.cumsum([len(w) for w in sentences])]).astype(np.int64)
+            doc = np.repeat(np.arange(len(encs), dtype=np.int64), lens)
+            has = enc_word_ids >= 0
+            shift = np.where(has, flat_starts[np.where(has, first_word[doc] + enc_word_ids, len(flat_starts) - 1)], 0)
+            offsets = offsets + shift[:, None]
         # Drop the template's special tokens ([CLS] ... [SEP]); windows add them back.
         n_content = lens - self.n_special
         doc_offsets = np.zeros(len(encs) + 1, dtype=np.int64)
@@ -135,7 +165,8 @@ class DocumentTokenizer:
                 )[keep]
             is_subword = self._is_subword(texts, doc_offsets, ids, offsets, word_ids)
         windows = self._windows(doc_offsets)
-        return TokenizedChunk(texts, doc_offsets, ids, offsets, special, is_subword, windows, repaired)
+        chunk = TokenizedChunk(texts, doc_offsets, ids, offsets, special, is_subword, windows, repaired)
+        return chunk, keep, enc_word_ids
 
     def _is_subword(self, texts, doc_offsets, ids, offsets, word_ids) -> np.ndarray:
         if word_ids is not None:
