@@ -61,3 +61,21 @@ def test_manifest_labels_disagreeing_with_config_is_a_model_error(tmp_path, bert
     (broken / "fasttag.json").write_text(json.dumps(manifest))
     res = CliRunner().invoke(cli, ["info", str(broken)])
     assert res.exit_code == 1 and "disagree" in res.output
+
+
+def test_export_never_writes_over_its_own_model(tmp_path, checkpoint_factory):
+    import shutil
+
+    ckpt = tmp_path / "models" / "ckpt"
+    shutil.copytree(checkpoint_factory("bert"), ckpt)
+    before = sorted(p.name for p in ckpt.iterdir())
+    for out in (ckpt, ckpt.parent):
+        res = CliRunner().invoke(cli, ["export", str(ckpt), "-o", str(out), "--overwrite"])
+        assert res.exit_code == 2 and "would delete the model" in res.output
+    assert sorted(p.name for p in ckpt.iterdir()) == before
+
+
+@pytest.mark.parametrize("opset", ["9", "13", "24"])
+def test_unsupported_opset_is_a_usage_error(tmp_path, opset):
+    res = CliRunner().invoke(cli, ["export", str(tmp_path), "-o", str(tmp_path / "o"), "--opset", opset])
+    assert res.exit_code == 2 and "--opset" in res.output

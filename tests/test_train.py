@@ -439,3 +439,23 @@ def test_eval_reads_each_word_at_the_sub_token_training_labelled(family, checkpo
     for d, words in enumerate(sentences):
         a = chunk.doc_offsets[d]
         assert predicted[d] == [tagger.labels[best[a + j - n_prefix]] for j in enc.positions[d]]
+
+
+def test_output_dir_of_an_earlier_run_is_refused_unless_overwrite(tmp_path, tiny_bert):
+    data = write_conll(tmp_path / "t.txt", make_sentences(4, seed=0))
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    base = ["train", "--model", str(tiny_bert), "--train", str(data), "--epochs", "1", "--max-steps", "1"]
+    res = CliRunner().invoke(cli, [*base, "--output-dir", str(out)])
+    assert res.exit_code == 2 and "is not empty (an earlier run?)" in res.output
+    assert (out / "metrics.json").read_text() == "{}"
+    # the model's own folder, or one holding it, is refused even with --overwrite
+    for bad in (tiny_bert, tiny_bert.parent):
+        res = CliRunner().invoke(cli, [*base, "--output-dir", str(bad), "--overwrite"])
+        assert res.exit_code == 2 and "is, or holds, the model" in res.output
+    res = CliRunner().invoke(cli, [*base, "--output-dir", str(tmp_path / "new"), "--resume-from-checkpoint", str(out)])
+    assert res.exit_code == 2 and "is not a Trainer checkpoint" in res.output
+    res = CliRunner().invoke(cli, [*base, "--output-dir", str(out), "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "metrics.json").read_text())["settings"]["max_steps"] == 1

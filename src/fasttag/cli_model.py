@@ -15,7 +15,8 @@ from fasttag.cli import cli
               help="Folder to create with model.onnx, the tokenizer, config.json and fasttag.json.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="int8: dynamic quantization for CPU; fp16: for CUDA.")
-@click.option("--opset", type=int, default=18, show_default=True, help="ONNX opset.")
+@click.option("--opset", type=click.IntRange(14, 23), default=18, show_default=True,
+              help="ONNX opset (14, the first with scaled dot-product attention, to 23, torch's newest).")
 @click.option("--per-channel/--per-tensor", default=True, show_default=True,
               help="int8 weight quantization granularity.")
 @click.option("--no-validate", is_flag=True, help="Skip the comparison with PyTorch (not recommended).")

@@ -28,8 +28,9 @@ FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--tag-column", default="ner_tags", show_default=True,
               help="Tag list column of JSONL, Parquet and hub data.")
 @click.option("--labels", metavar="O,B-PER,...",
-              help="The complete label list, comma separated: fixes the label order, names "
-                   "integer tags, and makes any other tag an error.")
+              help="The complete label list, comma separated: fixes the label order (unless the model "
+                   "already has a head for exactly these labels: its order is kept), names integer tags, "
+                   "and makes any other tag an error.")
 @click.option("--scheme", type=click.Choice(SCHEMES), default="auto", show_default=True,
               help="Tag scheme of the data; IOB1 is converted to IOB2.")
 @click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=3,
@@ -51,6 +52,8 @@ FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
               metavar="PATH", help="Continue from a checkpoint folder of an earlier run.")
 @click.option("--max-steps", type=click.IntRange(min=1),
               help="Stop after this many optimizer steps (for quick trials).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace a non-empty --output-dir (an earlier run); without it such a folder is refused.")
 def train_command(
     model: str,
     output_dir: Path,

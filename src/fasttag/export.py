@@ -81,6 +81,11 @@ def export(
     if precision not in PRECISIONS:
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
     out = Path(out_dir)
+    if Path(model).exists():
+        src = Path(model).resolve()
+        if out.resolve() == src or out.resolve() in src.parents:
+            raise UsageError(f"output folder {out} is, or holds, the model folder {model}: "
+                             "exporting there would delete the model; choose another folder")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise UsageError(f"output folder {out} is not empty; pass --overwrite to replace it")
     _require_train_extra()

@@ -16,6 +16,7 @@ stays cheap, and a missing ``train`` extra is reported as such.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,6 +240,7 @@ def train(
     resume_from_checkpoint: str | bool | None = None,
     max_steps: int | None = None,
     logging_steps: int = 50,
+    overwrite: bool = False,
     log: Log = print,
 ) -> dict:
     """Fine-tune ``model`` (a hub name or local folder) and save it with its tokenizer.
@@ -256,6 +258,7 @@ def train(
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputError(f"{output_dir} exists and is not a folder")
+    _check_output_dir(output_dir, model, [train_file, validation_file, test_file], resume_from_checkpoint, overwrite)
     require_train_extra()
     import torch
     import transformers
@@ -438,6 +441,35 @@ def _check_settings(
         raise UsageError("the batch size must be at least 1")
     if max_length < 8:
         raise UsageError("max length must be at least 8 tokens")
+
+
+def _inside(path: str | Path, folder: Path) -> bool:
+    p, f = Path(path).resolve(), folder.resolve()
+    return p == f or f in p.parents
+
+
+def _check_output_dir(output_dir: Path, model: str, data_files: list, resume: str | bool | None,
+                      overwrite: bool) -> None:
+    """Refuse to train into the model's own folder, or over an earlier run unless asked to (then clear it)."""
+    if Path(model).exists() and _inside(model, output_dir):
+        raise UsageError(f"--output-dir {output_dir} is, or holds, the model {model}; choose another folder")
+    if resume is True:
+        return  # the Trainer continues from the last checkpoint in output_dir
+    if isinstance(resume, (str, Path)) and resume:
+        if not (Path(resume) / "trainer_state.json").is_file():
+            raise UsageError(f"--resume-from-checkpoint {resume} is not a Trainer checkpoint (no trainer_state.json); "
+                             f"give a checkpoint-N folder of an earlier run's --output-dir")
+        if _inside(resume, output_dir):
+            return  # continuing the run that wrote this folder
+    if not output_dir.is_dir() or not any(output_dir.iterdir()):
+        return
+    if not overwrite:
+        raise UsageError(f"--output-dir {output_dir} is not empty (an earlier run?): pass --overwrite to replace it, "
+                         f"or --resume-from-checkpoint {output_dir}/checkpoint-N to continue that run")
+    for f in data_files:
+        if f and _inside(f, output_dir):
+            raise UsageError(f"--overwrite would delete {f}, which is inside --output-dir {output_dir}")
+    shutil.rmtree(output_dir)
 
 
 def _load_config_and_tokenizer(model: str, labels: list[str]) -> tuple[Any, Any, list[str]]:
