@@ -264,3 +264,24 @@ def test_ids_json_lacks_are_written_as_text(tmp_path, bert_export):
         res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "id", "-q")
         assert res.exit_code == 0, res.output
         assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == want, name
+
+
+def test_eval_of_a_model_without_iob2_labels_is_one_line(tmp_path, bert_export):
+    import shutil
+
+    model = tmp_path / "plain"
+    shutil.copytree(bert_export, model)
+    for name in ("config.json", "fasttag.json"):
+        cfg = json.loads((model / name).read_text())
+        n = len(cfg["id2label"] if "id2label" in cfg else cfg["labels"])
+        if "id2label" in cfg:
+            cfg["id2label"] = {str(i): f"LABEL_{i}" for i in range(n)}
+            cfg["label2id"] = {f"LABEL_{i}": i for i in range(n)}
+        else:
+            cfg["labels"] = [f"LABEL_{i}" for i in range(n)]
+        (model / name).write_text(json.dumps(cfg))
+    data = tmp_path / "d.txt"
+    data.write_text("Ada B-PER\nlives O\n\n")
+    res = invoke("eval", "--data", data, "--model", model)
+    assert res.exit_code == 1 and "the model's labels are not IOB2 tags (LABEL_0, LABEL_1" in res.output
+    assert "Traceback" not in res.output and "unexpected" not in res.output

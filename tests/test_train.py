@@ -459,3 +459,13 @@ def test_output_dir_of_an_earlier_run_is_refused_unless_overwrite(tmp_path, tiny
     res = CliRunner().invoke(cli, [*base, "--output-dir", str(out), "--overwrite"])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "metrics.json").read_text())["settings"]["max_steps"] == 1
+
+
+def test_training_data_without_entities_or_types_only_in_validation_warns(tmp_path, tiny_bert):
+    train = write_conll(tmp_path / "t.txt", [(["a", "b"], ["O", "O"])] * 4)
+    valid = write_conll(tmp_path / "v.txt", [(["Ada", "b"], ["B-PER", "O"])] * 2)
+    res = CliRunner().invoke(cli, ["train", "--model", str(tiny_bert), "--train", str(train), "--validation", str(valid),
+                                   "--output-dir", str(tmp_path / "o"), "--epochs", "1", "--max-steps", "1"])
+    assert res.exit_code == 0, res.output
+    assert "Warning: the training data has no entities" in res.output
+    assert "Warning: validation has entity types the training data lacks: PER" in res.output

@@ -6,8 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from fasttag.errors import MissingExtraError, OutputError
-from fasttag.labelled import read_labelled
+from fasttag.errors import MissingExtraError, ModelError, OutputError
+from fasttag.labelled import is_tag, read_labelled
 from fasttag.tagger import Tagger
 
 MODES = ("strict", "default")
@@ -24,6 +24,12 @@ def evaluate(
     """seqeval scores of `tagger` on `data`; each word's prediction comes from its first sub-token."""
     from fasttag.metrics import entity_scores
 
+    not_iob = [label for label in tagger.labels if not is_tag(label)]
+    if not_iob:
+        raise ModelError(
+            f"the model's labels are not IOB2 tags ({', '.join(not_iob[:5])}{', ...' if len(not_iob) > 5 else ''}): "
+            "eval scores IOB2 entities, so it needs a model trained on O/B-X/I-X labels (its config.json id2label)"
+        )
     gold = read_labelled(data, tag_column=tag_column, labels=labels, scheme=scheme)
     started = time.perf_counter()
     predicted = tagger.predict_words(gold.tokens)

@@ -310,6 +310,14 @@ def train(
     for split, data in splits.items():
         log(f"{split}: {len(data)} sentences, {data.n_words} words from {data.source}")
     log(f"labels: {', '.join(labels)}")
+    types = lambda data: {t[2:] for s in data.tags for t in s if t != "O"}  # noqa: E731
+    if not types(splits["train"]):
+        log("Warning: the training data has no entities (every tag is O): the model can only predict O")
+    for split, data in splits.items():
+        missing = sorted(types(data) - types(splits["train"]))
+        if split != "train" and missing:
+            log(f"Warning: {split} has entity types the training data lacks: {', '.join(missing)} "
+                "(the model gets labels for them but never sees an example)")
     if encoded["train"].truncated:
         log(
             f"Warning: {encoded['train'].truncated} sentences longer than max length were "
