@@ -79,3 +79,15 @@ def test_export_never_writes_over_its_own_model(tmp_path, checkpoint_factory):
 def test_unsupported_opset_is_a_usage_error(tmp_path, opset):
     res = CliRunner().invoke(cli, ["export", str(tmp_path), "-o", str(tmp_path / "o"), "--opset", opset])
     assert res.exit_code == 2 and "--opset" in res.output
+
+
+def test_source_model_is_checked_before_any_hub_lookup(tmp_path):
+    (tmp_path / "notmodel").mkdir()
+    (tmp_path / "notmodel" / "x.txt").write_text("x")
+    (tmp_path / "file").write_text("x")
+    for model, message in [(tmp_path / "notmodel", "has no config.json: not a transformers model folder"),
+                           (tmp_path / "missing", "does not exist"),
+                           ("./missing-here", "model folder ./missing-here does not exist"),
+                           (tmp_path / "file", "is a file; give a model folder or a hub name")]:
+        res = CliRunner().invoke(cli, ["export", str(model), "-o", str(tmp_path / "o")])
+        assert res.exit_code == 1 and message in res.output and "Hub" not in res.output, res.output

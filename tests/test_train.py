@@ -351,7 +351,7 @@ def test_missing_model_folder_is_a_model_error(tmp_path, monkeypatch):
          "--train", str(path)],
     )  # fmt: skip
     assert result.exit_code == ModelError.exit_code, result.output
-    assert f"Error: cannot load model '{tmp_path / 'no-model'}'" in result.output
+    assert f"Error: model folder {tmp_path / 'no-model'} does not exist" in result.output
 
 
 def test_hub_dataset_class_labels_become_strings(monkeypatch):

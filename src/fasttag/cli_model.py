@@ -38,7 +38,7 @@ def export(model, out_dir, precision, opset, per_channel, no_validate, overwrite
     manifest = do_export(model, out_dir, precision=precision, opset=opset, overwrite=overwrite,
                          per_channel=per_channel, validate=not no_validate,
                          log=lambda m: click.echo(m, err=True))
-    click.echo(f"wrote {out_dir} ({manifest['precision']}, {len(manifest['labels'])} labels, "
+    click.echo(f"wrote {out_dir} ({manifest['precision']}, {len(manifest['labels'])} label{'s' if len(manifest['labels']) != 1 else ''}, "
                f"max length {manifest['max_length']})")
 
 

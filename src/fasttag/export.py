@@ -13,7 +13,7 @@ import numpy as np
 
 from fasttag import __version__
 from fasttag.errors import FasttagError, MissingExtraError, ModelError, UsageError
-from fasttag.model import MANIFEST, ONNX_FILE, TOKENIZER_FILE, max_length_from
+from fasttag.model import MANIFEST, ONNX_FILE, TOKENIZER_FILE, check_source_model, max_length_from
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_OPSET = 18
@@ -80,6 +80,7 @@ def export(
     """Export `model` to `out_dir`; returns the manifest written to out_dir/fasttag.json."""
     if precision not in PRECISIONS:
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
+    check_source_model(model)
     out = Path(out_dir)
     if Path(model).exists():
         src = Path(model).resolve()

@@ -159,3 +159,20 @@ class LabelScheme:
             group_labels=group_labels,
             ignored_group=np.asarray([g in ignore for g in group_labels], dtype=bool),
         )
+
+
+def check_source_model(model: str) -> None:
+    """A model to train or export: a local folder with config.json, or else a hub name.
+
+    Fails at once (instead of after the hub's retries) for a path that does not exist or a folder
+    that is not a transformers model.
+    """
+    p = Path(model).expanduser()
+    if p.is_dir():
+        if not (p / "config.json").is_file():
+            raise ModelError(f"{model} has no config.json: not a transformers model folder")
+        return
+    if p.exists():
+        raise ModelError(f"{model} is a file; give a model folder or a hub name")
+    if model.startswith(("/", "./", "../", "~", ".\\")) or model in (".", ".."):
+        raise ModelError(f"model folder {model} does not exist")

@@ -32,6 +32,7 @@ from fasttag.labelled import (
     read_labelled,
 )
 from fasttag.metrics import entity_scores
+from fasttag.model import check_source_model
 
 Log = Callable[[str], None]
 
@@ -255,6 +256,7 @@ def train(
     }
     labels = parse_labels(labels)
     _check_settings(scheme, epochs, lr, batch_size, max_length, fp16, bf16, max_steps)
+    check_source_model(model)
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputError(f"{output_dir} exists and is not a folder")
