@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
-import warnings
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def export(
         local = Path(model).is_dir()
         log(f"exporting {model} to ONNX (opset {opset}) ...")
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _quiet_logs():
                 warnings.simplefilter("ignore")  # torch.onnx tracer warnings are noise here
                 main_export(
                     model,
@@ -159,13 +160,32 @@ def export(
             shutil.rmtree(work, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _quiet_logs():
+    """Library warnings that are not the user's business during export (deprecations, generic advice)."""
+    import logging
+
+    import transformers
+
+    root, verbosity = logging.getLogger(), transformers.logging.get_verbosity()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    transformers.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        transformers.logging.set_verbosity(verbosity)
+
+
 def _convert(path: Path, precision: str, per_channel: bool, log) -> None:
     tmp = path.with_name(f"model.{precision}.onnx")
     if precision == "int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         log(f"quantizing to int8 (dynamic, per_channel={per_channel}) ...")
-        quantize_dynamic(path, tmp, weight_type=QuantType.QInt8, per_channel=per_channel)
+        with _quiet_logs():  # onnxruntime's root-logger advice to pre-process the graph
+            quantize_dynamic(path, tmp, weight_type=QuantType.QInt8, per_channel=per_channel)
     else:
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
