@@ -277,10 +277,10 @@ def align(texts: Sequence[str | None], rows: Sequence[Sequence[Entity]], output:
     if len(texts) != len(rows):
         raise mismatch(f"within the first {max(len(texts), len(rows))} rows, {output} has {len(rows)} "
                        f"and {input} has {len(texts)} (a run writes one output row per input row)")
-    from fasttag.tokenize import _repair_surrogates
+    from fasttag.tokenize import repair_surrogates
 
     # run tags lone surrogates as U+FFFD (one for one), and its entity texts carry the repaired text
-    texts, _ = _repair_surrogates([t if isinstance(t, str) else "" for t in texts])
+    texts, _ = repair_surrogates([t if isinstance(t, str) else "" for t in texts])
     docs: list[Doc] = []
     for i, (text, entities) in enumerate(zip(texts, rows)):
         if id_name == "row" and ids is not None and ids[i] != i:

@@ -105,7 +105,7 @@ class DocumentTokenizer:
         try:
             encs = self.tokenizer.encode_batch(texts, add_special_tokens=True)
         except TypeError:  # a lone surrogate cannot be UTF-8 encoded; repair only the texts that have one
-            texts, repaired = _repair_surrogates(texts)
+            texts, repaired = repair_surrogates(texts)
             encs = self.tokenizer.encode_batch(texts, add_special_tokens=True)
         return self._chunk(texts, encs, repaired, word_level)[0]
 
@@ -116,7 +116,7 @@ class DocumentTokenizer:
         content token's word index in its sentence (-1 for none), so that "the word's first sub-token"
         means the same token as in training, also where a word starts with a bare space marker.
         """
-        sentences = [_repair_surrogates(list(words))[0] for words in sentences]
+        sentences = [repair_surrogates(list(words))[0] for words in sentences]
         encs = self.tokenizer.encode_batch(sentences, is_pretokenized=True, add_special_tokens=True)
         texts = [" ".join(words) for words in sentences]
         chunk, keep, word_ids = self._chunk(texts, encs, 0, False, sentences)
@@ -221,7 +221,8 @@ class DocumentTokenizer:
         return Windows(w.doc[order], w.start[order], w.end[order], w.own_start[order], w.own_end[order])
 
 
-def _repair_surrogates(texts: list[str]) -> tuple[list[str], int]:
+def repair_surrogates(texts: list[str]) -> tuple[list[str], int]:
+    """Texts with each lone surrogate replaced by U+FFFD (one for one, so offsets hold), and how many changed."""
     out, n = [], 0
     for t in texts:
         try:
