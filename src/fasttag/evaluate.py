@@ -52,9 +52,14 @@ def evaluate(
 
 
 def write_json(scores: dict, path: str | Path) -> None:
+    """Write the scores whole or not at all (a temporary file beside `path`, then a rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
     try:
-        Path(path).write_text(json.dumps(scores, indent=2) + "\n")
+        tmp.write_text(json.dumps(scores, indent=2) + "\n")
+        tmp.replace(path)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path} ({exc.strerror or exc})") from None
 
 
