@@ -81,5 +81,7 @@ def info(model, as_json):
     if data["validation"]:
         v = data["validation"]
         click.echo(f"validation: max |logit diff| {v['max_abs_logit_diff']:.2e}, argmax agreement {v['argmax_agreement']:.2%}")
+    else:
+        click.echo("validation: none recorded (exported with --no-validate)")
     click.echo("files:      " + ", ".join(f"{k} ({v / 1e6:.1f} MB)" for k, v in data["files"].items()))
     click.echo(f"providers:  {', '.join(data['providers'])}")
