@@ -14,7 +14,7 @@ import numpy as np
 
 from fasttag import __version__
 from fasttag.errors import FasttagError, MissingExtraError, ModelError, UsageError
-from fasttag.model import MANIFEST, ONNX_FILE, TOKENIZER_FILE, check_source_model, max_length_from
+from fasttag.model import MANIFEST, ONNX_FILE, TOKENIZER_FILE, check_source_model, is_within, max_length_from
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_OPSET = 18
@@ -83,11 +83,9 @@ def export(
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
     check_source_model(model)
     out = Path(out_dir)
-    if Path(model).exists():
-        src = Path(model).resolve()
-        if out.resolve() == src or out.resolve() in src.parents:
-            raise UsageError(f"output folder {out} is, or holds, the model folder {model}: "
-                             "exporting there would delete the model; choose another folder")
+    if Path(model).exists() and is_within(model, out):
+        raise UsageError(f"output folder {out} is, or holds, the model folder {model}: "
+                         "exporting there would delete the model; choose another folder")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise UsageError(f"output folder {out} is not empty; pass --overwrite to replace it")
     _require_train_extra()

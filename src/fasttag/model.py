@@ -176,3 +176,9 @@ def check_source_model(model: str) -> None:
         raise ModelError(f"{model} is a file; give a model folder or a hub name")
     if model.startswith(("/", "./", "../", "~", ".\\")) or model in (".", ".."):
         raise ModelError(f"model folder {model} does not exist")
+
+
+def is_within(path: str | Path, folder: str | Path) -> bool:
+    """Whether `path` is `folder` or lies inside it (after resolving links and relative parts)."""
+    p, f = Path(path).resolve(), Path(folder).resolve()
+    return p == f or f in p.parents

@@ -32,7 +32,7 @@ from fasttag.labelled import (
     read_labelled,
 )
 from fasttag.metrics import entity_scores
-from fasttag.model import check_source_model
+from fasttag.model import check_source_model, is_within
 
 Log = Callable[[str], None]
 
@@ -453,15 +453,10 @@ def _check_settings(
         raise UsageError("max length must be at least 8 tokens")
 
 
-def _inside(path: str | Path, folder: Path) -> bool:
-    p, f = Path(path).resolve(), folder.resolve()
-    return p == f or f in p.parents
-
-
 def _check_output_dir(output_dir: Path, model: str, data_files: list, resume: str | bool | None,
                       overwrite: bool) -> None:
     """Refuse to train into the model's own folder, or over an earlier run unless asked to (then clear it)."""
-    if Path(model).exists() and _inside(model, output_dir):
+    if Path(model).exists() and is_within(model, output_dir):
         raise UsageError(f"--output-dir {output_dir} is, or holds, the model {model}; choose another folder")
     if resume is True:
         return  # the Trainer continues from the last checkpoint in output_dir
@@ -469,7 +464,7 @@ def _check_output_dir(output_dir: Path, model: str, data_files: list, resume: st
         if not (Path(resume) / "trainer_state.json").is_file():
             raise UsageError(f"--resume-from-checkpoint {resume} is not a Trainer checkpoint (no trainer_state.json); "
                              f"give a checkpoint-N folder of an earlier run's --output-dir")
-        if _inside(resume, output_dir):
+        if is_within(resume, output_dir):
             return  # continuing the run that wrote this folder
     if not output_dir.is_dir() or not any(output_dir.iterdir()):
         return
@@ -477,7 +472,7 @@ def _check_output_dir(output_dir: Path, model: str, data_files: list, resume: st
         raise UsageError(f"--output-dir {output_dir} is not empty (an earlier run?): pass --overwrite to replace it, "
                          f"or --resume-from-checkpoint {output_dir}/checkpoint-N to continue that run")
     for f in data_files:
-        if f and _inside(f, output_dir):
+        if f and is_within(f, output_dir):
             raise UsageError(f"--overwrite would delete {f}, which is inside --output-dir {output_dir}")
     shutil.rmtree(output_dir)
 
