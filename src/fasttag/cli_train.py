@@ -48,6 +48,11 @@ FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--label-all-tokens", is_flag=True,
               help="Train on every sub-token of a word, not just the first (evaluation still "
                    "reads first sub-tokens).")
+@click.option("--context", type=click.IntRange(min=16), metavar="N",
+              help="Train with document context: pack consecutive sentences of a document (-DOCSTART- "
+                   "in CoNLL files) into windows of up to N sub-tokens (each window's size drawn between "
+                   "32 and N), labels on every sentence, so that the model tags whole documents as well "
+                   "as sentences. Validation and test stay sentence by sentence.")
 @click.option("--resume-from-checkpoint", type=click.Path(exists=True, file_okay=False),
               metavar="PATH", help="Continue from a checkpoint folder of an earlier run.")
 @click.option("--max-steps", type=click.IntRange(min=1),

@@ -50,6 +50,8 @@ class LabelledData:
     unit: str = "row"
     scheme: str = "iob2"  # the scheme the source was read as
     repaired: int = 0  # I- tags turned into B- (annotation errors when scheme is iob2)
+    # Document index of each sentence (from -DOCSTART- lines or a document column); empty: unknown.
+    documents: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -160,8 +162,9 @@ def read_labelled(
     kind = _format_of(str(path), format)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    documents: list[int] = []
     if kind == "conll":
-        tokens, tags, locations = _read_conll(path)
+        tokens, tags, locations, documents = _read_conll(path)
         unit = "word-line"
     elif kind == "jsonl":
         tokens, tags, locations = _read_jsonl(path, tag_column)
@@ -169,9 +172,11 @@ def read_labelled(
     else:
         tokens, tags, locations, labels = _read_parquet(path, tag_column, labels)
         unit = "row"
-    return make_labelled(
+    data = make_labelled(
         tokens, tags, str(path), labels=labels, scheme=scheme, locations=locations, unit=unit
     )
+    data.documents = documents
+    return data
 
 
 def make_labelled(
@@ -267,10 +272,12 @@ def _lines(path: Path) -> Iterable[tuple[int, str]]:
         raise InputError(f"{path}:{lineno + 1}: cannot read ({exc})") from exc
 
 
-def _read_conll(path: Path) -> tuple[list[list[str]], list[list[Any]], list[int]]:
+def _read_conll(path: Path) -> tuple[list[list[str]], list[list[Any]], list[int], list[int]]:
     tokens: list[list[str]] = []
     tags: list[list[Any]] = []
     locations: list[int] = []
+    documents: list[int] = []
+    document = 0
     words: list[str] = []
     word_tags: list[str] = []
     columns = 0
@@ -280,6 +287,7 @@ def _read_conll(path: Path) -> tuple[list[list[str]], list[list[Any]], list[int]
         if words:
             tokens.append(words.copy())
             tags.append(word_tags.copy())
+            documents.append(document)
             words.clear()
             word_tags.clear()
 
@@ -292,6 +300,7 @@ def _read_conll(path: Path) -> tuple[list[list[str]], list[list[Any]], list[int]
         fields = [f.strip() for f in line.split("\t")] if "\t" in line else line.split()
         if fields[0] == DOCSTART:
             end_sentence()
+            document += 1 if tokens else 0
             continue
         if len(fields) < 2:
             raise InputError(
@@ -309,7 +318,7 @@ def _read_conll(path: Path) -> tuple[list[list[str]], list[list[Any]], list[int]
         words.append(fields[0])
         word_tags.append(fields[-1])
     end_sentence()
-    return tokens, tags, locations
+    return tokens, tags, locations, documents
 
 
 def _read_jsonl(path: Path, tag_column: str) -> tuple[list[list[str]], list[list[Any]], list[int]]:

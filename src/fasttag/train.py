@@ -115,6 +115,49 @@ def encode(
     return Encoded(features, positions, truncated)
 
 
+def pack_context(
+    tokenizer: Any, data: LabelledData, context: int, seed: int = 42
+) -> tuple[LabelledData, int]:
+    """Consecutive sentences of one document packed into training windows of at most ``context`` sub-tokens.
+
+    Each window's budget is drawn log-uniformly between 32 sub-tokens (or ``context`` if less) and
+    ``context``, so the model sees single sentences as well as long multi-sentence windows, and so
+    tags both kinds of text alike. A sentence never straddles two windows; one longer than its budget
+    is a window of its own. Every sentence keeps its labels. Sentences of different documents (by
+    ``data.documents``) are never packed together; without document marks consecutive sentences are
+    taken as one document. Returns the packed data (one "sentence" per window) and the window count.
+    """
+    import math
+    import random
+
+    rng = random.Random(seed)
+    lengths: list[int] = []
+    for start in range(0, len(data), 1000):
+        batch = tokenizer(data.tokens[start : start + 1000], is_split_into_words=True, add_special_tokens=False)
+        lengths.extend(len(ids) for ids in batch["input_ids"])
+    room = context - tokenizer.num_special_tokens_to_add()
+    low = min(32, room)
+    documents = data.documents or [0] * len(data)
+    tokens: list[list[str]] = []
+    tags: list[list[str]] = []
+    locations: list[int] = []
+    i = 0
+    while i < len(data):
+        budget = int(math.exp(rng.uniform(math.log(low), math.log(room)))) if room > low else room
+        words, word_tags, used, j = list(data.tokens[i]), list(data.tags[i]), lengths[i], i + 1
+        while j < len(data) and documents[j] == documents[i] and used + lengths[j] <= budget:
+            words += data.tokens[j]
+            word_tags += data.tags[j]
+            used += lengths[j]
+            j += 1
+        tokens.append(words)
+        tags.append(word_tags)
+        locations.append(data.locations[i] if data.locations else i + 1)
+        i = j
+    packed = LabelledData(tokens, tags, data.source, locations, data.unit, data.scheme, data.repaired)
+    return packed, len(tokens)
+
+
 def first_subtoken_tags(
     pred_ids: Any, positions: Sequence[Sequence[int]], id2label: dict[int, str]
 ) -> list[list[str]]:
@@ -238,6 +281,7 @@ def train(
     fp16: bool = False,
     bf16: bool = False,
     label_all_tokens: bool = False,
+    context: int | None = None,
     resume_from_checkpoint: str | bool | None = None,
     max_steps: int | None = None,
     logging_steps: int = 50,
@@ -256,6 +300,8 @@ def train(
     }
     labels = parse_labels(labels)
     _check_settings(scheme, epochs, lr, batch_size, max_length, fp16, bf16, max_steps)
+    if context is not None and context < 16:
+        raise UsageError("--context must be at least 16 sub-tokens")
     check_source_model(model)
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
@@ -299,6 +345,12 @@ def train(
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {model!r}: {_one_line(exc)}") from exc
 
+    if context is not None:
+        context = _effective_max_length(tokenizer, config, context, log)
+        before, marked = len(splits["train"]), len(set(splits["train"].documents)) > 1
+        splits["train"], windows = pack_context(tokenizer, splits["train"], context, seed)
+        log(f"train: {before} sentences packed into {windows} windows of at most {context} sub-tokens "
+            f"({'within documents' if marked else 'no document marks, so windows may span two documents'})")
     encoded: dict[str, Encoded] = {}
     for split, data in splits.items():
         # Evaluation labels stay on first sub-tokens whatever the training labels do.
@@ -306,7 +358,7 @@ def train(
             tokenizer,
             data,
             label2id,
-            max_length,
+            max(max_length, context or 0) if split == "train" else max_length,
             label_all_tokens=label_all_tokens and split == "train",
         )
     for split, data in splits.items():
@@ -366,8 +418,15 @@ def train(
         disable_tqdm=False,
         use_cpu=not cuda,
         dataloader_pin_memory=cuda,
+        group_by_length=context is not None,  # windows of similar length share a batch: little padding
     )
-    trainer = transformers.Trainer(
+    class _Trainer(transformers.Trainer):
+        # group_by_length would also shuffle evaluation (transformers 4.57), whose predictions are
+        # matched to words by position: evaluation stays in order.
+        def _get_eval_sampler(self, eval_dataset: Any) -> Any:
+            return torch.utils.data.SequentialSampler(eval_dataset)
+
+    trainer = _Trainer(
         model=net,
         args=args,
         train_dataset=encoded["train"].features,
