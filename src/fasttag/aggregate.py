@@ -57,8 +57,13 @@ def decode_spans(
     strategy: str = "simple",
     skip: np.ndarray | None = None,
     is_subword: np.ndarray | None = None,
+    trailing: np.ndarray | None = None,
 ) -> Spans:
-    """Entity spans from token probabilities `probs` (T, labels) and character `offsets` (T, 2)."""
+    """Entity spans from token probabilities `probs` (T, labels) and character `offsets` (T, 2).
+
+    `trailing` marks the trailing punctuation of whitespace words: a run of such tokens is split off
+    as a word of its own from its first token the model tags "O", and stays in the word otherwise.
+    """
     if strategy not in STRATEGIES:
         raise ValueError(f"aggregation strategy must be one of {', '.join(STRATEGIES)}")
     n_docs = len(doc_offsets) - 1
@@ -67,6 +72,7 @@ def decode_spans(
         keep = ~skip
         probs, offsets, doc_of = probs[keep], offsets[keep], doc_of[keep]
         is_subword = is_subword[keep] if is_subword is not None else None
+        trailing = trailing[keep] if trailing is not None else None
     n = len(doc_of)
     if n == 0:
         return Spans.empty()
@@ -79,6 +85,12 @@ def decode_spans(
         u_start, u_end, u_doc, u_first = offsets[:, 0], offsets[:, 1], doc_of, first_in_doc
     else:
         word_start = first_in_doc if is_subword is None else (first_in_doc | ~is_subword)
+        if trailing is not None and trailing.any():
+            outside = scheme.ignored_group[scheme.group_label_id[probs.argmax(axis=1)]]
+            cut = trailing & outside
+            prev_cut = np.zeros(n, dtype=bool)
+            prev_cut[1:] = cut[:-1]
+            word_start = word_start | (cut & ~prev_cut)
         ws = np.flatnonzero(word_start)
         we = _segment_ends(ws, n)
         if strategy == "first":

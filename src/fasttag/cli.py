@@ -81,3 +81,4 @@ from fasttag import cli_run  # noqa: E402,F401
 from fasttag import cli_model  # noqa: E402,F401
 from fasttag import cli_train  # noqa: E402,F401
 from fasttag import cli_show  # noqa: E402,F401
+from fasttag import cli_eval  # noqa: E402,F401

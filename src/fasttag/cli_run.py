@@ -152,50 +152,6 @@ def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens,
         click.echo(f"fasttag: {summary.line()}", err=True)
 
 
-@cli.command("eval")
-@engine_options(exclude=("aggregation", "word_boundaries"))  # eval scores words by their first sub-token
-@click.option("--data", required=True, type=click.Path(dir_okay=False),
-              help="Labelled data: CoNLL columns, .jsonl(.gz) or .parquet with tokens and tags.")
-@click.option("--mode", type=click.Choice(["strict", "default"]), default="strict", show_default=True,
-              help="seqeval mode: strict IOB2, or seqeval's lenient default mode.")
-@click.option("--tag-column", default="ner_tags", show_default=True, help="Tag list column of JSONL/Parquet data.")
-@click.option("--labels", default=None, metavar="O,B-PER,...", help="Label list naming integer tags.")
-@click.option("--scheme", type=click.Choice(["auto", "iob1", "iob2"]), default="auto", show_default=True,
-              help="Tag scheme of the data; IOB1 is converted to IOB2.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the figures to this JSON file.")
-def evaluate(model_dir, max_length, stride, batch_tokens, device, threads, streams,
-             data, mode, tag_column, labels, scheme, json_path):
-    """Entity-level precision, recall and F1 of an exported model on labelled data.
-
-    Runs the ONNX model through the same engine as 'fasttag run' and takes each word's prediction from
-    its first sub-token, as 'fasttag train' does: for the same fp32 model and data, the F1 equals the
-    one training reported. Needs neither torch nor transformers (only the 'eval' extra: seqeval).
-
-    \b
-    Example:
-      fasttag eval --model my-export --data test.txt --json test-scores.json
-    """
-    from fasttag.evaluate import evaluate as run_eval, require_seqeval, write_json
-    from fasttag.labelled import parse_labels
-    from fasttag.metrics import format_scores_table
-
-    require_seqeval()
-    if json_path:
-        check_writable(json_path)
-    tagger = load_tagger(model_dir, "simple", max_length, stride, batch_tokens, device, threads, streams, "tokenizer")
-    scores = run_eval(tagger, data, mode=mode, tag_column=tag_column, labels=parse_labels(labels), scheme=scheme)
-    d = scores["data"]
-    click.echo(f"{data}: {d['sentences']:,} sentences, {d['words']:,} words ({d['scheme']}); "
-               f"model {tagger.bundle.path} ({tagger.bundle.precision}); {scores['seconds']:.1f}s", err=True)
-    if d["repaired_tags"]:
-        click.echo(f"note: {d['repaired_tags']:,} I- tags that started an entity were read as B- (IOB2)", err=True)
-    if scores.get("labels_unknown_to_model"):
-        click.echo(f"warning: the data has labels the model lacks: {', '.join(scores['labels_unknown_to_model'])}", err=True)
-    click.echo(format_scores_table(scores, title=f"entity scores ({mode})"))
-    if json_path:
-        write_json(scores, json_path)
-
-
 def check_writable(path: str) -> None:
     """Refuse an output file whose folder does not exist before any work is done."""
     from pathlib import Path

@@ -6,11 +6,15 @@ import json
 import time
 from pathlib import Path
 
-from fasttag.errors import MissingExtraError, ModelError, OutputError
-from fasttag.labelled import is_tag, read_labelled
+from fasttag.errors import MissingExtraError, ModelError, OutputError, UsageError
+from fasttag.labelled import LabelledData, is_tag, read_labelled
 from fasttag.tagger import Tagger
 
 MODES = ("strict", "default")
+# How `evaluate_end_to_end` groups sentences into texts: one text per sentence, one per -DOCSTART-
+# document, or a whole number N: consecutive sentences until a text has at least N words.
+GROUPINGS = ("sentences", "docstart")
+Span = tuple[int, int, str]
 
 
 def evaluate(
@@ -48,6 +52,137 @@ def evaluate(
     unknown = sorted({t for s in gold.tags for t in s} - set(tagger.labels))
     if unknown:
         scores["labels_unknown_to_model"] = unknown
+    return scores
+
+
+def gold_spans(words: list[str], tags: list[str], base: int = 0) -> list[Span]:
+    """Character spans (start, end, type) of the IOB2 entities of one sentence whose words are joined by spaces."""
+    spans: list[Span] = []
+    pos = base
+    open_: list | None = None
+    for word, tag in zip(words, tags):
+        if open_ is not None and (tag[:2] != "I-" or tag[2:] != open_[2]):
+            spans.append(tuple(open_))  # type: ignore[arg-type]
+            open_ = None
+        if tag[:2] == "B-" or (tag[:2] == "I-" and open_ is None):
+            open_ = [pos, pos + len(word), tag[2:]]
+        elif tag[:2] == "I-" and open_ is not None:
+            open_[1] = pos + len(word)
+        pos += len(word) + 1
+    if open_ is not None:
+        spans.append(tuple(open_))  # type: ignore[arg-type]
+    return spans
+
+
+def labelled_texts(gold: LabelledData, documents: str | int = "sentences") -> tuple[list[str], list[list[Span]]]:
+    """Raw texts rebuilt from labelled words (joined by single spaces), and each text's gold spans.
+
+    ``documents``: ``"sentences"`` (a text per sentence), ``"docstart"`` (a text per ``-DOCSTART-``
+    document) or N (consecutive sentences joined until a text has at least N words).
+    """
+    if isinstance(documents, str) and documents.isdigit():
+        documents = int(documents)
+    if documents not in GROUPINGS and not (isinstance(documents, int) and documents > 0):
+        raise UsageError(f"--documents must be sentences, docstart or a number of words, not {documents!r}")
+    texts: list[str] = []
+    spans: list[list[Span]] = []
+    cur: list[str] = []
+    cur_spans: list[Span] = []
+    length = words = 0
+    doc_of = gold.documents or [0] * len(gold)
+
+    def flush() -> None:
+        nonlocal length, words
+        if cur:
+            texts.append(" ".join(cur))
+            spans.append(cur_spans.copy())
+        cur.clear()
+        cur_spans.clear()
+        length = words = 0
+
+    for n, (sentence, tags) in enumerate(zip(gold.tokens, gold.tags)):
+        if documents == "sentences" or (documents == "docstart" and n and doc_of[n] != doc_of[n - 1]):
+            flush()
+        base = length + (1 if cur else 0)
+        cur_spans.extend(gold_spans(sentence, tags, base))
+        text = " ".join(sentence)
+        cur.append(text)
+        length = base + len(text)
+        words += len(sentence)
+        if isinstance(documents, int) and words >= documents:
+            flush()
+    flush()
+    return texts, spans
+
+
+def _prf(tp: int, n_pred: int, n_gold: int) -> dict:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gold if n_gold else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": n_gold}
+
+
+def span_scores(gold: list[list[Span]], predicted: list[list[Span]]) -> dict:
+    """Exact-match (start, end, label) scores, overall and per type, and a partial-overlap figure.
+
+    Partial: a predicted span counts when it overlaps a gold span of its type, a gold span when a
+    predicted span of its type overlaps it.
+    """
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold texts but {len(predicted)} predicted")
+    kinds = sorted({s[2] for doc in gold for s in doc} | {s[2] for doc in predicted for s in doc})
+    tp = dict.fromkeys(kinds, 0)
+    n_gold = dict.fromkeys(kinds, 0)
+    n_pred = dict.fromkeys(kinds, 0)
+    pred_hit = gold_hit = 0
+    for g_doc, p_doc in zip(gold, predicted):
+        g_set = set(g_doc)
+        for s in g_doc:
+            n_gold[s[2]] += 1
+        for s in p_doc:
+            n_pred[s[2]] += 1
+            tp[s[2]] += s in g_set
+        pred_hit += sum(any(g[2] == p[2] and p[0] < g[1] and g[0] < p[1] for g in g_doc) for p in p_doc)
+        gold_hit += sum(any(g[2] == p[2] and p[0] < g[1] and g[0] < p[1] for p in p_doc) for g in g_doc)
+    scores = _prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
+    scores["types"] = {k: _prf(tp[k], n_pred[k], n_gold[k]) for k in kinds if n_gold[k] or n_pred[k]}
+    total_pred, total_gold = sum(n_pred.values()), sum(n_gold.values())
+    p = pred_hit / total_pred if total_pred else 0.0
+    r = gold_hit / total_gold if total_gold else 0.0
+    scores["partial"] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+    return scores
+
+
+def evaluate_end_to_end(
+    tagger: Tagger,
+    data: str | Path,
+    documents: str | int = "sentences",
+    tag_column: str = "ner_tags",
+    labels: list[str] | None = None,
+    scheme: str = "auto",
+) -> dict:
+    """What `fasttag run` gets on raw text: the labelled words joined by spaces into texts (sentences or
+    documents), tagged through the run path (the tagger's aggregation, word rule, windows and batches),
+    scored as exact character spans against the gold entities."""
+    gold = read_labelled(data, tag_column=tag_column, labels=labels, scheme=scheme)
+    texts, gold_sp = labelled_texts(gold, documents)
+    started = time.perf_counter()
+    predicted = [[(e.start, e.end, e.label) for e in ents] for ents in tagger.tag(texts)]
+    seconds = time.perf_counter() - started
+    scores = span_scores(gold_sp, predicted)
+    scores["data"] = {
+        "path": str(data),
+        "sentences": len(gold),
+        "words": gold.n_words,
+        "texts": len(texts),
+        "documents": documents,
+        "scheme": gold.scheme,
+        "repaired_tags": gold.repaired,
+    }
+    scores["model"] = {"path": str(tagger.bundle.path), "precision": tagger.bundle.precision}
+    scores["mode"] = "end-to-end"
+    scores["aggregation"] = tagger.aggregation
+    scores["word_boundaries"] = tagger.tokenizer.word_boundaries
+    scores["seconds"] = seconds
     return scores
 
 

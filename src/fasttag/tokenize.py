@@ -12,7 +12,13 @@ from tokenizers import Tokenizer
 
 from fasttag.errors import ModelError, UsageError
 
-WORD_BOUNDARIES = ("tokenizer", "pipeline")
+WORD_BOUNDARIES = ("whitespace", "tokenizer", "pipeline")
+# Code points that separate whitespace words (str.isspace() in the ASCII and Latin-1 ranges, and the
+# common Unicode spaces).
+_SPACES = np.array([9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
+                    0x2028, 0x2029, 0x202F, 0x205F, 0x3000], dtype=np.uint32)
+# Sub-word markers stripped from vocabulary entries before asking whether a token is punctuation.
+_MARKERS = ("##", "\u0120", "\u2581")  # WordPiece, byte-level BPE, SentencePiece
 
 
 @dataclass
@@ -41,6 +47,9 @@ class TokenizedChunk:
     is_subword: np.ndarray  # (T,) bool: continues the previous token's word
     windows: Windows
     repaired: int = 0  # texts whose lone surrogates were replaced by U+FFFD (one for one: offsets hold)
+    # (T,) bool, whitespace words only: the token is in its word's trailing punctuation (or 's), which
+    # the decoder splits off as a word of its own unless the model tags it inside the entity.
+    trailing: np.ndarray | None = None
 
     @property
     def n_tokens(self) -> int:
@@ -87,9 +96,25 @@ class DocumentTokenizer:
         self.stride = int(stride)
         self.subword_prefix = getattr(tokenizer.model, "continuing_subword_prefix", None)
         vocab = tokenizer.get_vocab(with_added_tokens=True)
-        self.token_lengths = np.zeros(max(vocab.values()) + 1 if vocab else 1, dtype=np.int64)
+        size = max(vocab.values()) + 1 if vocab else 1
+        self.token_lengths = np.zeros(size, dtype=np.int64)
+        self.punct_token = np.zeros(size, dtype=bool)  # only punctuation or symbols, markers aside
+        self.s_token = np.zeros(size, dtype=bool)  # "s", as in "'s"
+        self.apostrophe_token = np.zeros(size, dtype=bool)
+        self.period_token = np.zeros(size, dtype=bool)
+        self.letter_token = np.zeros(size, dtype=bool)  # a single letter, as in "U.S." or "L."
+        markers = _MARKERS
         for token, idx in vocab.items():
             self.token_lengths[idx] = len(token)
+            bare = token
+            for m in markers:
+                if bare.startswith(m):
+                    bare = bare[len(m):]
+            self.punct_token[idx] = bool(bare) and not any(ch.isalnum() or ch.isspace() for ch in bare)
+            self.s_token[idx] = bare in ("s", "S")
+            self.apostrophe_token[idx] = bare in ("'", "\u2019")
+            self.period_token[idx] = bare == "."
+            self.letter_token[idx] = len(bare) == 1 and bare.isalpha()
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs) -> "DocumentTokenizer":
@@ -155,7 +180,10 @@ class DocumentTokenizer:
             keep[enc_start + lens - k] = False
         ids, special, offsets = ids[keep], special[keep], offsets[keep]
         is_subword = np.zeros(len(ids), dtype=bool)
-        if word_level:
+        trailing = None
+        if word_level and self.word_boundaries == "whitespace":
+            is_subword, trailing = self._whitespace_words(texts, doc_offsets, ids, offsets)
+        elif word_level:
             word_ids = None
             if self.word_boundaries == "tokenizer" and not self.subword_prefix:
                 word_ids = np.fromiter(
@@ -165,8 +193,58 @@ class DocumentTokenizer:
                 )[keep]
             is_subword = self._is_subword(texts, doc_offsets, ids, offsets, word_ids)
         windows = self._windows(doc_offsets)
-        chunk = TokenizedChunk(texts, doc_offsets, ids, offsets, special, is_subword, windows, repaired)
+        chunk = TokenizedChunk(texts, doc_offsets, ids, offsets, special, is_subword, windows, repaired, trailing)
         return chunk, keep, enc_word_ids
+
+    def _whitespace_words(self, texts, doc_offsets, ids, offsets) -> tuple[np.ndarray, np.ndarray]:
+        """Words delimited by whitespace, with their leading punctuation split off.
+
+        Returns is_subword and `trailing`: the tokens of each word's trailing punctuation run (a final
+        "'s" counts as punctuation), which `decode_spans` splits off only where the model tags them
+        outside the entity, so that "London." gives "London" but "U.S." stays whole.
+        """
+        n = len(ids)
+        sub = np.zeros(n, dtype=bool)
+        trailing = np.zeros(n, dtype=bool)
+        if n == 0:
+            return sub, trailing
+        first_in_doc = np.zeros(n, dtype=bool)
+        first_in_doc[doc_offsets[:-1][doc_offsets[:-1] < doc_offsets[1:]]] = True
+        ws_start = first_in_doc.copy()
+        for d, text in enumerate(texts):
+            a, b = doc_offsets[d], doc_offsets[d + 1]
+            if a == b or not text:
+                continue
+            cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            starts = offsets[a:b, 0]
+            before = cps[np.clip(starts - 1, 0, len(cps) - 1)]
+            # a token starts a word after a space, or when a gap (dropped characters) separates it
+            gap = np.ones(b - a, dtype=bool)
+            gap[1:] = starts[1:] > offsets[a : b - 1, 1]
+            ws_start[a:b] |= (starts > 0) & gap & np.isin(before, _SPACES)
+        safe = np.minimum(ids, len(self.punct_token) - 1)
+        punct = self.punct_token[safe] & (ids != self.unk_id)
+        # a final "'s": the "s" after an apostrophe, last in its word
+        last_in_word = np.ones(n, dtype=bool)
+        last_in_word[:-1] = ws_start[1:]
+        prev_apos = np.zeros(n, dtype=bool)
+        prev_apos[1:] = self.apostrophe_token[safe[:-1]] & ~ws_start[1:]
+        edge = punct | (self.s_token[safe] & prev_apos & last_in_word)
+        # the period of an initial or acronym ("L.", "U.S.") belongs to the word
+        after_letter = np.zeros(n, dtype=bool)
+        after_letter[1:] = self.letter_token[safe[:-1]] & ~ws_start[1:]
+        edge &= ~(self.period_token[safe] & after_letter)
+        word = np.cumsum(ws_start) - 1
+        starts_at = np.flatnonzero(ws_start)
+        idx = np.arange(n, dtype=np.int64)
+        # the word's core: from its first to its last token that is not edge punctuation
+        core_first = np.minimum.reduceat(np.where(edge, n, idx), starts_at)[word]
+        core_last = np.maximum.reduceat(np.where(edge, -1, idx), starts_at)[word]
+        has_core = core_last >= 0
+        sub = ~ws_start
+        sub[(idx == core_first) & has_core] = False  # leading punctuation is a word of its own
+        trailing = has_core & (idx > core_last)
+        return sub, trailing
 
     def _is_subword(self, texts, doc_offsets, ids, offsets, word_ids) -> np.ndarray:
         if word_ids is not None:

@@ -1,0 +1,84 @@
+"""`fasttag eval`: scores of an exported model on labelled data (options only; see fasttag.evaluate)."""
+
+from __future__ import annotations
+
+import click
+from click.core import ParameterSource
+
+from fasttag.cli import cli
+from fasttag.cli_run import check_writable, engine_options, load_tagger
+
+
+@cli.command("eval")
+@engine_options
+@click.option("--data", required=True, type=click.Path(dir_okay=False),
+              help="Labelled data: CoNLL columns, .jsonl(.gz) or .parquet with tokens and tags.")
+@click.option("--end-to-end", is_flag=True,
+              help="Score what 'fasttag run' returns on raw text: the words joined by spaces into texts (see "
+                   "--documents), tagged through the run path (--aggregation, --word-boundaries, windows), "
+                   "entities scored as exact character spans, with a partial-overlap figure.")
+@click.option("--documents", default="sentences", show_default=True, metavar="sentences|docstart|N",
+              help="With --end-to-end: a text per sentence, per -DOCSTART- document, or consecutive sentences "
+                   "joined until a text has at least N words.")
+@click.option("--mode", type=click.Choice(["strict", "default"]), default="strict", show_default=True,
+              help="Word-level seqeval mode: strict IOB2, or seqeval's lenient default mode.")
+@click.option("--tag-column", default="ner_tags", show_default=True, help="Tag list column of JSONL/Parquet data.")
+@click.option("--labels", default=None, metavar="O,B-PER,...", help="Label list naming integer tags.")
+@click.option("--scheme", type=click.Choice(["auto", "iob1", "iob2"]), default="auto", show_default=True,
+              help="Tag scheme of the data; IOB1 is converted to IOB2.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the figures to this JSON file.")
+@click.pass_context
+def evaluate(ctx, model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries,
+             data, end_to_end, documents, mode, tag_column, labels, scheme, json_path):
+    """Entity-level precision, recall and F1 of an exported model on labelled data.
+
+    By default, word level: each word's prediction is taken from its first sub-token, as 'fasttag
+    train' does, so that for the same fp32 model and data the F1 equals the one training reported.
+    With --end-to-end, what 'fasttag run' returns on the same words as raw text, sentences or
+    documents. Needs neither torch nor transformers (only the 'eval' extra: seqeval).
+
+    \b
+    Examples:
+      fasttag eval --model my-export --data test.txt --json test-scores.json
+      fasttag eval --data test.txt --end-to-end --documents 300
+    """
+    from fasttag.errors import UsageError
+    from fasttag.evaluate import evaluate as word_eval, evaluate_end_to_end, require_seqeval, write_json
+    from fasttag.labelled import parse_labels
+    from fasttag.metrics import format_scores_table
+
+    if not end_to_end:
+        for name in ("aggregation", "word_boundaries", "documents"):
+            if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+                raise UsageError(f"--{name.replace('_', '-')} applies to --end-to-end scoring only "
+                                 "(word-level scoring reads each word's first sub-token)")
+        require_seqeval()  # end-to-end scoring needs no seqeval
+    if json_path:
+        check_writable(json_path)
+    tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams,
+                         word_boundaries)
+    if end_to_end:
+        scores = evaluate_end_to_end(tagger, data, documents=documents, tag_column=tag_column,
+                                     labels=parse_labels(labels), scheme=scheme)
+    else:
+        scores = word_eval(tagger, data, mode=mode, tag_column=tag_column, labels=parse_labels(labels), scheme=scheme)
+    d = scores["data"]
+    texts = f", {d['texts']:,} texts ({d['documents']})" if end_to_end else ""
+    click.echo(f"{data}: {d['sentences']:,} sentences, {d['words']:,} words ({d['scheme']}){texts}; "
+               f"model {tagger.bundle.path} ({tagger.bundle.precision}); {scores['seconds']:.1f}s", err=True)
+    if d["repaired_tags"]:
+        click.echo(f"note: {d['repaired_tags']:,} I- tags that started an entity were read as B- (IOB2)", err=True)
+    if scores.get("labels_unknown_to_model"):
+        click.echo(f"warning: the data has labels the model lacks: {', '.join(scores['labels_unknown_to_model'])}",
+                   err=True)
+    if end_to_end:
+        title = (f"end-to-end entity scores (exact character spans; --aggregation {aggregation}, "
+                 f"--word-boundaries {word_boundaries})")
+        click.echo(format_scores_table(scores, title=title))
+        p = scores["partial"]
+        click.echo(f"partial overlap: precision {p['precision']:.4f}  recall {p['recall']:.4f}  f1 {p['f1']:.4f}")
+    else:
+        click.echo(format_scores_table(scores, title=f"entity scores ({mode})"))
+    if json_path:
+        write_json(scores, json_path)
