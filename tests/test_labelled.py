@@ -284,3 +284,10 @@ def test_parquet_errors_name_file_and_row(tmp_path):
     pq.write_table(pa.table({"tokens": [["a"]], "ner_tags": [[5]]}), path)
     with pytest.raises(InputError, match=rf"^{P(path)}: row 1 \(word 1\): tag 5 is out of range"):
         read_labelled(path, labels=["O"])
+
+
+def test_conll_docstart_numbers_documents(tmp_path):
+    path = tmp_path / "docs.txt"
+    path.write_text("-DOCSTART- O\n\nA B-PER\n\nb O\n\n-DOCSTART- O\n\nC B-LOC\n")
+    data = read_labelled(path)
+    assert data.documents == [0, 0, 1]

@@ -1,0 +1,74 @@
+"""End-to-end scoring (`fasttag eval --end-to-end`): texts rebuilt from labelled words, character-span scores."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from fasttag.cli import cli
+from fasttag.errors import UsageError
+from fasttag.evaluate import gold_spans, labelled_texts, span_scores
+from fasttag.labelled import make_labelled
+
+SENTENCES = [
+    (["Ada", "Lovelace", "met", "Charles", "Babbage", "."], ["B-PER", "I-PER", "O", "B-PER", "I-PER", "O"]),
+    (["They", "lived", "in", "London", "."], ["O", "O", "O", "B-LOC", "O"]),
+    (["The", "U.S.", "Navy"], ["O", "B-ORG", "I-ORG"]),
+]
+
+
+def _data(documents=None):
+    data = make_labelled([list(w) for w, _ in SENTENCES], [list(t) for _, t in SENTENCES], "mem")
+    data.documents = documents or []
+    return data
+
+
+def test_gold_spans_index_the_space_joined_text():
+    words, tags = SENTENCES[0]
+    text = " ".join(words)
+    spans = gold_spans(words, tags)
+    assert [(text[a:b], k) for a, b, k in spans] == [("Ada Lovelace", "PER"), ("Charles Babbage", "PER")]
+
+
+@pytest.mark.parametrize("documents, expected", [("sentences", 3), (8, 2), (100, 1), ("docstart", 2)])
+def test_texts_grouped_and_spans_kept(documents, expected):
+    texts, spans = labelled_texts(_data([0, 0, 1]), documents)
+    assert len(texts) == expected
+    found = [(t[a:b], k) for t, doc in zip(texts, spans) for a, b, k in doc]
+    assert found == [("Ada Lovelace", "PER"), ("Charles Babbage", "PER"), ("London", "LOC"), ("U.S. Navy", "ORG")]
+
+
+def test_bad_grouping_is_a_usage_error():
+    with pytest.raises(UsageError, match="--documents"):
+        labelled_texts(_data(), "paragraphs")
+
+
+def test_span_scores_exact_and_partial():
+    gold = [[(0, 12, "PER"), (17, 32, "PER")], [(13, 19, "LOC")]]
+    pred = [[(0, 12, "PER"), (17, 24, "PER")], [(13, 19, "ORG")]]
+    s = span_scores(gold, pred)
+    assert s["precision"] == pytest.approx(1 / 3) and s["recall"] == pytest.approx(1 / 3)
+    assert s["types"]["PER"]["f1"] == pytest.approx(0.5) and s["types"]["LOC"]["recall"] == 0
+    assert s["types"]["ORG"]["precision"] == 0
+    # partial: the cut "Charles" overlaps its gold span; the mislabelled London does not count
+    assert s["partial"]["precision"] == pytest.approx(2 / 3) and s["partial"]["recall"] == pytest.approx(2 / 3)
+
+
+def test_eval_end_to_end_cli(tmp_path):
+    data = tmp_path / "test.txt"
+    data.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(*s)) for s in SENTENCES) + "\n")
+    out = tmp_path / "scores.json"
+    res = CliRunner().invoke(cli, ["eval", "--data", str(data), "--end-to-end", "--documents", "100",
+                                   "--aggregation", "first", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "end-to-end entity scores" in res.output and "partial overlap" in res.output
+    scores = json.loads(out.read_text())
+    assert scores["mode"] == "end-to-end" and scores["data"]["texts"] == 1 and scores["types"]["PER"]["support"] == 2
+    assert 0 <= scores["f1"] <= 1
+
+
+def test_engine_word_options_refused_without_end_to_end(tmp_path):
+    data = tmp_path / "test.txt"
+    data.write_text("Ada B-PER\n")
+    res = CliRunner().invoke(cli, ["eval", "--data", str(data), "--aggregation", "first"])
+    assert res.exit_code == 2 and "--end-to-end" in res.output
