@@ -68,3 +68,31 @@ def test_labels_without_prefix_group_like_the_pipeline():
 def test_empty_input():
     sp = decode_spans(np.zeros((0, 5), np.float32), np.zeros((0, 2), np.int64), np.array([0, 0, 0]), SCHEME)
     assert len(sp) == 0
+
+
+def test_entities_never_end_or_start_inside_a_grapheme_cluster():
+    from fasttag.aggregate import Spans, snap_to_graphemes
+
+    text = "Zoe\u0308 met Jose\u0301\u0301 and \U0001F469\u200d\U0001F52C Ann"
+    jose, woman = text.index("Jose"), text.index("\U0001F469")
+    # as a normalizing tokenizer gives them: "Zoe" and "Jose" without their marks, the first half of a
+    # ZWJ emoji, and one span that starts on a mark
+    starts = np.array([0, jose, woman, 3])
+    ends = np.array([3, jose + 4, woman + 1, 7])
+    sp = Spans(np.zeros(4, dtype=np.int64), starts, ends, np.ones(4, dtype=np.int64), np.ones(4, dtype=np.float32))
+    out = snap_to_graphemes(sp, [text])
+    assert [text[a:b] for a, b in zip(out.start, out.end)] == [
+        "Zoe\u0308", "Jose\u0301\u0301", "\U0001F469\u200d\U0001F52C", "e\u0308 me"]
+
+
+def test_decomposed_text_gets_whole_letters_end_to_end():
+    from pathlib import Path
+
+    from fasttag.tagger import Tagger
+
+    tagger = Tagger.load(Path(__file__).resolve().parents[1] / "export" / "default", aggregation="first")
+    text = "Zoe\u0308 Mu\u0308ller visited Paris."
+    ents = tagger.tag([text])[0]
+    assert ents and all(e.text == text[e.start:e.end] for e in ents)
+    assert all(e.end == len(text) or text[e.end] not in "\u0301\u0308" for e in ents)
+    assert any(e.text.endswith("ller") and e.text.startswith("Zoe\u0308") for e in ents)

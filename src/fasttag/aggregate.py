@@ -9,6 +9,7 @@ units' scores; groups labelled "O" are dropped.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,11 +59,13 @@ def decode_spans(
     skip: np.ndarray | None = None,
     is_subword: np.ndarray | None = None,
     trailing: np.ndarray | None = None,
+    texts: list[str] | None = None,
 ) -> Spans:
     """Entity spans from token probabilities `probs` (T, labels) and character `offsets` (T, 2).
 
     `trailing` marks the trailing punctuation of whitespace words: a run of such tokens is split off
     as a word of its own from its first token the model tags "O", and stays in the word otherwise.
+    With `texts`, spans are widened to whole grapheme clusters (`snap_to_graphemes`).
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"aggregation strategy must be one of {', '.join(STRATEGIES)}")
@@ -118,10 +121,39 @@ def decode_spans(
     g_label = scheme.group_label_id[label[gs]]
     keep = ~scheme.ignored_group[g_label]
     gs, ge = gs[keep], ge[keep]
-    return Spans(
+    spans = Spans(
         doc=u_doc[gs].astype(np.int64),
         start=u_start[gs].astype(np.int64),
         end=u_end[ge].astype(np.int64),
         label=g_label[keep].astype(np.int64),
         score=g_score[keep].astype(np.float32),
     )
+    return snap_to_graphemes(spans, texts) if texts is not None else spans
+
+
+def _joins(ch: str) -> bool:
+    """A character that belongs to the grapheme cluster before it: a combining mark, or a zero-width joiner."""
+    return ch == "\u200d" or unicodedata.category(ch)[0] == "M"
+
+
+def snap_to_graphemes(spans: Spans, texts: list[str]) -> Spans:
+    """Spans widened so that none starts or ends inside a grapheme cluster.
+
+    Tokenizers that normalize text drop combining marks (``Zoe`` + U+0308), so an entity's last token
+    can end before the mark that completes its last letter: the end is moved over trailing marks (and
+    over a zero-width joiner with the character it joins), a start inside a cluster back to its base.
+    Only spans next to a character from U+0300 on are looked at.
+    """
+    if not len(spans):
+        return spans
+    start, end = spans.start.copy(), spans.end.copy()
+    for k in range(len(start)):
+        text, a, b = texts[spans.doc[k]], int(start[k]), int(end[k])
+        if b < len(text) and text[b] >= "\u0300":
+            while b < len(text) and _joins(text[b]):
+                b += 2 if text[b] == "\u200d" and b + 1 < len(text) else 1
+        if 0 < a < len(text) and text[a] >= "\u0300":
+            while a > 0 and _joins(text[a]):
+                a -= 1
+        start[k], end[k] = a, b
+    return Spans(spans.doc, start, end, spans.label, spans.score)
