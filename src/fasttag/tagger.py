@@ -210,7 +210,7 @@ class Tagger:
     def decode(self, chunk: TokenizedChunk, probs: np.ndarray) -> Spans:
         return decode_spans(
             probs, chunk.offsets, chunk.doc_offsets, self.scheme, self.aggregation, chunk.skip, chunk.is_subword,
-            chunk.trailing,
+            chunk.trailing, chunk.texts,
         )
 
     def tag_chunk(self, texts: Sequence[str]) -> TaggedChunk:
