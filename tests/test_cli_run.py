@@ -207,11 +207,55 @@ def test_stdout_rejects_file_is_not_clobbered(tmp_path, bert_export, monkeypatch
     src.write_text('{"text": "Paris"}\nnot json\n')
     (tmp_path / "fasttag.rejects.jsonl").write_text("keep me\n")
     res = invoke("run", src, "-o", "-", "--model", bert_export, "--on-error", "skip")
-    assert res.exit_code == 2 and "fasttag.rejects.jsonl exists" in res.output
+    assert res.exit_code == 0, res.output
+    assert "1 bad line skipped, written to fasttag.rejects.1.jsonl" in res.output  # the next free name
     assert (tmp_path / "fasttag.rejects.jsonl").read_text() == "keep me\n"
+    assert json.loads((tmp_path / "fasttag.rejects.1.jsonl").read_text())["line"] == 2
     res = invoke("run", src, "-o", "-", "--model", bert_export, "--on-error", "skip", "--overwrite")
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "fasttag.rejects.jsonl").read_text())["line"] == 2
+
+
+def test_stdout_rejects_file_is_made_only_when_a_line_is_rejected(tmp_path, bert_export, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    clean = '{"text": "Ada lives in Paris."}\n{"text": "Bob works at Acme."}\n'
+    for _ in range(2):  # twice in one folder: the second run used to be refused
+        res = invoke("run", "-", "-o", "-", "--model", bert_export, "--on-error", "skip", "-q", input=clean)
+        assert res.exit_code == 0, res.output
+        assert len(res.stdout.splitlines()) == 2
+        assert not (tmp_path / "fasttag.rejects.jsonl").exists()
+    # an earlier run's rejects do not stop a clean run, which leaves them alone
+    (tmp_path / "fasttag.rejects.jsonl").write_text("earlier\n")
+    res = invoke("run", "-", "-o", "-", "--model", bert_export, "--on-error", "skip", "-q", input=clean)
+    assert res.exit_code == 0, res.output
+    assert [f.name for f in tmp_path.iterdir()] == ["fasttag.rejects.jsonl"]
+    assert (tmp_path / "fasttag.rejects.jsonl").read_text() == "earlier\n"
+
+
+@pytest.mark.parametrize("input_name, output_name, unknown", [("c.csv", "o.jsonl", "c.csv"),
+                                                                ("c.jsonl", "out.txt", "out.txt")])
+def test_unknown_formats_are_reported_before_the_model_loads(tmp_path, bert_export, input_name, output_name, unknown):
+    src = tmp_path / input_name
+    src.write_text('{"text": "Paris"}\n')
+    # a missing model would be the error if the model were loaded first
+    res = invoke("run", src, "-o", tmp_path / output_name, "--model", tmp_path / "no-model")
+    assert res.exit_code == 2 and "cannot tell the" in res.output and unknown in res.output, res.output
+    res = invoke("run", src, "-o", tmp_path / output_name, "--model", bert_export)
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines() == [res.output.strip()]  # one line: no provider line before it
+    assert "Provider" not in res.output and not (tmp_path / output_name).exists()
+
+
+def test_summary_counts_are_pluralized():
+    from fasttag.run import RunSummary
+
+    line = RunSummary(rows=1, windows=1, entities=1, tokens=3, null_texts=1, repaired_texts=1, byte_order_marks=1,
+                      seconds=1.0, provider="CPU").line()
+    assert line.startswith("1 row, 1 window, 1 entity in 1.0s")
+    assert "; 1 row with null or non-string text" in line and "; 1 text had invalid characters" in line
+    assert "; 1 UTF-8 byte-order mark skipped" in line
+    line = RunSummary(rows=2, windows=3, entities=0, rejected=2, rejects_path="r.jsonl", seconds=1.0).line()
+    assert line.startswith("2 rows, 3 windows, 0 entities in") and "2 bad lines skipped, written to r.jsonl" in line
 
 
 def test_jsonl_scores_are_the_shortest_decimals_of_the_float32_scores(tmp_path, corpus_parquet, bert_export):

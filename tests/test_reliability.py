@@ -1,10 +1,12 @@
 """Bad input, model faults, crash safety and --resume: nothing lost, nothing half-written, one-line errors."""
 
 import gzip
+import base64
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +21,8 @@ from corpus import varied_sentences
 from fasttag import Tagger
 from fasttag.cli import cli
 from fasttag.errors import UsageError
-from fasttag.write import work_dir
+from fasttag.run import Interrupted, run
+from fasttag.write import lock_path, work_dir
 
 FASTTAG = [sys.executable, "-c", "from fasttag.cli import main; main()"]
 
@@ -355,6 +358,27 @@ def test_utf8_bom_at_the_start_of_a_jsonl_file_is_skipped(tmp_path, bert_export)
     assert pq.read_table(tmp_path / "o.parquet").column("id").to_pylist() == [7, 8]
 
 
+def test_bom_prefixed_files_joined_by_cat(tmp_path, bert_export):
+    one = b'\xef\xbb\xbf{"text": "Paris", "id": 7}\n{"text": "Rome", "id": 8}\n'
+    two = b'\xef\xbb\xbf{"text": "Oslo", "id": 9}\n'
+    res = invoke("run", "-", "-o", tmp_path / "o.parquet", "--model", bert_export, "--id-column", "id", input=one + two)
+    assert res.exit_code == 0, res.output  # the second BOM used to be a malformed line
+    assert "3 rows" in res.output and "2 UTF-8 byte-order marks skipped" in res.output
+    assert pq.read_table(tmp_path / "o.parquet").column("id").to_pylist() == [7, 8, 9]
+
+
+def test_rejected_invalid_utf8_line_keeps_its_bytes(tmp_path, bert_export):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"text": "Paris"}\n' + BAD_LINES["invalid utf-8"] + BAD_LINES["malformed"])
+    out = tmp_path / "o.jsonl"
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--on-error", "skip")
+    assert res.exit_code == 0, res.output
+    invalid, malformed = [json.loads(x) for x in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
+    assert invalid["raw"] == '{"text": "caf\ufffd"}'
+    assert base64.b64decode(invalid["raw_base64"]) == BAD_LINES["invalid utf-8"].rstrip(b"\n")
+    assert "raw_base64" not in malformed  # its raw text is the line itself
+
+
 def test_limit_stops_reading(tmp_path, bert_export):
     src = write_jsonl(tmp_path / "in.jsonl", [{"text": "ok"}] * 5, [BAD_LINES["malformed"]])
     out = tmp_path / "o.jsonl"
@@ -402,3 +426,149 @@ def test_parquet_folder_whose_first_file_has_only_null_ids(tmp_path, bert_export
     assert res.exit_code == 0, res.output
     table = pq.read_table(out)
     assert table.schema.field("id").type == pa.int64() and table.column("id").to_pylist() == [None, 5]
+
+
+# -- one live run per output, and what --resume trusts ----------------------------------------------
+def _stdin_run(out, model, *extra):
+    """A run on stdin that lives as long as the test keeps its stdin open."""
+    return subprocess.Popen(FASTTAG + ["run", "-", "-o", str(out), "--model", str(model), "--chunk-rows", "10",
+                                       "--threads", "1", "-q", *extra],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _feed(proc, out, texts, parts):
+    """Write `texts` to the run's stdin, then wait until `parts` parts are in its work folder."""
+    proc.stdin.write("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    proc.stdin.flush()
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(work_dir(str(out)).glob("part-*"))) < parts and proc.poll() is None:
+        time.sleep(0.02)
+    assert len(list(work_dir(str(out)).glob("part-*"))) == parts, proc.poll()
+
+
+def test_a_live_run_locks_its_output_against_every_other_run(tmp_path, bert_export):
+    out = tmp_path / "mix.jsonl"
+    texts_a = varied_sentences(30, seed=31)
+    other = write_jsonl(tmp_path / "B.jsonl", [{"text": t} for t in varied_sentences(50, seed=32)])
+    live = _stdin_run(out, bert_export)
+    try:
+        _feed(live, out, texts_a[:25], parts=2)
+        for extra in ([], ["--overwrite"], ["--resume"]):
+            started = time.time()
+            res = subprocess.run(FASTTAG + ["run", str(other), "-o", str(out), "--model", str(bert_export), *extra],
+                                 capture_output=True, text=True, timeout=120)
+            lines = res.stderr.strip().splitlines()
+            assert res.returncode == 2, (extra, res.stderr)
+            # one line, before any model is loaded (no provider line), naming the live run
+            assert len(lines) == 1, (extra, res.stderr)
+            assert f"is being written by another fasttag run (pid {live.pid} on {socket.gethostname()})" in lines[0]
+            assert time.time() - started < 30
+        assert sorted(p.name for p in work_dir(str(out)).glob("part-*")) == ["part-0000000.jsonl", "part-0000001.jsonl"]
+        live.stdin.write("".join(json.dumps({"text": t}) + "\n" for t in texts_a[25:]))
+    finally:
+        _, err = live.communicate(timeout=120)
+    assert live.returncode == 0, err
+    # A's rows only, as a run of A alone gives them
+    reference = Tagger.load(bert_export).tag(texts_a)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["row"] for r in rows] == list(range(30))
+    assert [[(e["start"], e["end"], e["label"]) for e in r["entities"]] for r in rows] == \
+        [[(e.start, e.end, e.label) for e in r] for r in reference]
+    assert not lock_path(str(out)).exists() and not work_dir(str(out)).exists()
+
+
+def test_a_killed_stdin_runs_lock_and_parts_are_taken_over(tmp_path, bert_export):
+    out = tmp_path / "o.jsonl"
+    dead = _stdin_run(out, bert_export)
+    _feed(dead, out, varied_sentences(25, seed=33), parts=2)
+    dead.kill()
+    dead.communicate()
+    left = lock_path(str(out))
+    left = json.loads(left.read_text()) if left.exists() else None  # left behind, but no longer held
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in varied_sentences(12, seed=34)])
+    # a stdin run's parts cannot be resumed: a plain run replaces them, over the dead run's lock
+    res = subprocess.run(FASTTAG + ["run", str(src), "-o", str(out), "--model", str(bert_export), "-q"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert left == {"host": socket.gethostname(), "pid": dead.pid}
+    assert len(out.read_text().splitlines()) == 12
+    assert not lock_path(str(out)).exists() and not work_dir(str(out)).exists()
+
+
+def test_ctrl_c_on_a_stdin_run_keeps_nothing_and_a_plain_rerun_works(tmp_path, bert_export):
+    out = tmp_path / "s.jsonl"
+    texts = varied_sentences(25, seed=35)
+    proc = _stdin_run(out, bert_export)
+    _feed(proc, out, texts, parts=2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)  # closes stdin, as Ctrl-C ends `cat` too
+    assert proc.returncode == 130, err
+    assert "--resume" not in err and "cannot be resumed" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no parts, no lock, no output
+    proc = _stdin_run(out, bert_export)
+    _, err = proc.communicate("".join(json.dumps({"text": t}) + "\n" for t in texts), timeout=120)
+    assert proc.returncode == 0, err
+    assert len(out.read_text().splitlines()) == 25
+
+
+def _stop_after(chunks):
+    seen = [0]
+
+    def progress(rows, tokens):
+        seen[0] += 1
+        if seen[0] == chunks:
+            raise KeyboardInterrupt
+
+    return progress
+
+
+def test_resume_over_an_input_edited_in_place_is_refused(tmp_path, bert_export):
+    rows = [{"id": f"r{i}", "text": t} for i, t in enumerate(varied_sentences(50, seed=36))]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    original, stat = src.read_bytes(), src.stat()
+    tagger = Tagger.load(bert_export)
+    reference = tmp_path / "ref.jsonl"
+    run(tagger, str(src), str(reference), id_column="id", chunk_rows=10)
+    out = tmp_path / "o.jsonl"
+    with pytest.raises(Interrupted):
+        run(tagger, str(src), str(out), id_column="id", chunk_rows=10, progress=_stop_after(3))
+    assert len(list(work_dir(str(out)).glob("part-*"))) == 3
+
+    # row 0 edited, the file's size unchanged
+    first = f'"text": "{rows[0]["text"][0]}'.encode()
+    assert first != b'"text": "X' and original.index(first) < original.index(b"\n")
+    src.write_bytes(original.replace(first, b'"text": "X', 1))
+    os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    assert src.stat().st_size == stat.st_size
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "id", "--chunk-rows", "10", "--resume")
+    assert res.exit_code == 2 and f"cannot resume: {src} changed since the interrupted run (its modification time)" \
+        in res.output, res.output
+
+    # the same edit with the old modification time put back: the rows done earlier are read again and compared
+    os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(UsageError, match=f"rows 0-9 of {src} are not the rows the interrupted run tagged"):
+        run(tagger, str(src), str(out), id_column="id", chunk_rows=10, resume=True)
+    assert len(list(work_dir(str(out)).glob("part-*"))) == 3 and not out.exists()  # nothing lost, nothing written
+
+    # the input as it was: the resume is accepted and gives the uninterrupted run's output
+    src.write_bytes(original)
+    os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    summary = run(tagger, str(src), str(out), id_column="id", chunk_rows=10, resume=True)
+    assert summary.resumed_rows == 30 and out.read_bytes() == reference.read_bytes()
+
+
+def test_resume_over_a_changed_input_folder_names_the_files(tmp_path, bert_export):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, seed in (("a", 37), ("b", 38)):
+        pq.write_table(pa.table({"text": varied_sentences(20, seed=seed)}), folder / f"{name}.parquet")
+    tagger = Tagger.load(bert_export)
+    out = tmp_path / "o.parquet"
+    with pytest.raises(Interrupted):
+        run(tagger, str(folder), str(out), chunk_rows=10, progress=_stop_after(1))
+    pq.write_table(pa.table({"text": varied_sentences(21, seed=39)}), folder / "b.parquet")
+    pq.write_table(pa.table({"text": ["Paris"]}), folder / "c.parquet")
+    with pytest.raises(UsageError, match=r"changed since the interrupted run \(files changed: b.parquet; "
+                                         r"files added: c.parquet\)"):
+        run(tagger, str(folder), str(out), chunk_rows=10, resume=True)

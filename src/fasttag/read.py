@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import codecs
 import gzip
+import hashlib
 import json
 import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -28,15 +30,21 @@ class RawChunk:
     first_row: int
     texts: list[str | None]
     ids: pa.Array | None = None
+    digest: str | None = None  # of the rows as read (see chunk_digest), when the reader was asked for digests
 
 
 @dataclass
 class Rejected:
-    """A JSONL line that could not be read, kept verbatim so nothing is silently lost."""
+    """A JSONL line that could not be read, kept verbatim so nothing is silently lost.
+
+    `raw` is the line as text; a line that is not valid UTF-8 also keeps its exact bytes in `raw_base64`
+    (its text has U+FFFD where the invalid bytes were).
+    """
 
     line: int
     error: str
     raw: str
+    raw_base64: str | None = None
 
 
 @dataclass
@@ -44,6 +52,7 @@ class ReadStats:
     rows: int = 0
     null_texts: int = 0
     invalid_utf8: int = 0  # Parquet texts whose invalid UTF-8 bytes were read as U+FFFD
+    byte_order_marks: int = 0  # UTF-8 BOMs skipped at the start of JSONL lines (one per file joined by cat)
     rejected: list[Rejected] = field(default_factory=list)
 
 
@@ -83,7 +92,12 @@ class CorpusReader:
         limit: int | None = None,
         on_error: str = "stop",
         skip_rows: int = 0,
+        digests: bool = False,
+        on_skipped: Callable[[int, str | None], None] | None = None,
     ):
+        """`skip_rows` (whole chunks) are read but not yielded; `on_skipped(first_row, digest)` sees each of
+        them. With `digests`, every chunk carries the `chunk_digest` of its rows, skipped ones included.
+        """
         if on_error not in ON_ERROR:
             raise UsageError(f"--on-error must be one of {', '.join(ON_ERROR)}")
         self.path = path
@@ -99,6 +113,8 @@ class CorpusReader:
         self.limit = limit
         self.on_error = on_error
         self.skip_rows = skip_rows
+        self.digests = digests
+        self.on_skipped = on_skipped
         self.stats = ReadStats()
         self.id_type: pa.DataType | None = None  # fixed by the first non-null ids; later ones are cast to it
         self._accepted = 0  # rows parsed so far, so that --limit stops reading at once
@@ -143,10 +159,13 @@ class CorpusReader:
                 yield chunk
 
     def _take(self, texts: list, ids: list[pa.Array], n: int, first_row: int) -> RawChunk | None:
+        digest = chunk_digest(texts[:n], ids, n) if self.digests else None
         if first_row < self.skip_rows:  # done by the interrupted run being resumed
+            if self.on_skipped is not None:
+                self.on_skipped(first_row, digest)
             return None
         ids_n = pa.concat_arrays([self._cast_ids(a, first_row) for a in ids])[:n] if ids else None
-        return RawChunk(first_row, texts[:n], ids_n)
+        return RawChunk(first_row, texts[:n], ids_n, digest)
 
     def _cast_ids(self, ids: pa.Array, first_row: int) -> pa.Array:
         """One id type for the whole run: the first non-null type seen; nulls and narrower ints follow it."""
@@ -264,7 +283,12 @@ class CorpusReader:
         where = "stdin" if self.path == "-" else self.path
         if self.on_error == "stop":
             raise InputError(f"{where}, line {lineno}: {error} (use --on-error skip to skip and record such lines)")
-        self.stats.rejected.append(Rejected(lineno, error, raw.decode("utf-8", "replace").rstrip("\r\n")))
+        raw = raw.rstrip(b"\r\n")
+        try:
+            self.stats.rejected.append(Rejected(lineno, error, raw.decode("utf-8")))
+        except UnicodeDecodeError:
+            self.stats.rejected.append(Rejected(lineno, error, raw.decode("utf-8", "replace"),
+                                                base64.b64encode(raw).decode("ascii")))
 
     def _jsonl(self) -> Iterator[RawChunk]:
         texts: list = []
@@ -272,8 +296,9 @@ class CorpusReader:
         fh = self._open()
         try:
             for lineno, raw in enumerate(_lines(fh, self.path), start=1):
-                if lineno == 1 and raw.startswith(codecs.BOM_UTF8):  # written by some Windows tools
+                if raw.startswith(codecs.BOM_UTF8):  # written by some Windows tools; one per file joined by cat
                     raw = raw[len(codecs.BOM_UTF8):]
+                    self.stats.byte_order_marks += 1
                 if not raw.strip():
                     continue
                 try:
@@ -284,7 +309,7 @@ class CorpusReader:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    self._reject(lineno, raw, f"malformed JSON ({exc.msg} at column {exc.colno})")
+                    self._reject(lineno, raw, f"malformed JSON ({json_error(exc)})")
                     continue
                 if not isinstance(obj, dict):
                     self._reject(lineno, raw, f"expected a JSON object, got {type(obj).__name__}")
@@ -319,6 +344,28 @@ class CorpusReader:
         finally:
             if fh is not sys.stdin.buffer:
                 fh.close()
+
+
+def json_error(exc: json.JSONDecodeError) -> str:
+    """'Expecting value at column 3'; json's own message may end with 'at' ('Unterminated string starting at')."""
+    return f"{exc.msg}{'' if exc.msg.endswith(' at') else ' at'} column {exc.colno}"
+
+
+def chunk_digest(texts: list, ids: list[pa.Array], n: int) -> str:
+    """A digest of a chunk's texts and its first `n` ids (pieces as read), so that --resume can tell rows changed."""
+    h = hashlib.blake2b(digest_size=16)
+    for t in texts:
+        data = t.encode("utf-8", "surrogatepass") if isinstance(t, str) else repr(t).encode("utf-8", "backslashreplace")
+        h.update(b"s" if isinstance(t, str) else b"o")
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    values: list = []
+    for a in ids:
+        values.extend(a[: n - len(values)].to_pylist())
+        if len(values) >= n:
+            break
+    h.update(repr(values).encode("utf-8", "backslashreplace"))
+    return h.hexdigest()
 
 
 def _rest(ids: list[pa.Array], n: int) -> list[pa.Array]:

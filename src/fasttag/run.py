@@ -18,10 +18,12 @@ from pyarrow.fs import FileType
 
 from fasttag import storage
 from fasttag.errors import FasttagError, InputError, OutputError, UsageError
-from fasttag.read import CorpusReader
+from fasttag.read import CorpusReader, corpus_format
+from fasttag.show import plural
 from fasttag.tagger import Tagger
 from fasttag.types import ENTITIES_TYPE
-from fasttag.write import PartsWriter, StdoutWriter, UploadWriter, output_format, resumable_parts, work_dir
+from fasttag.write import (OutputLock, PartsWriter, StdoutWriter, UploadWriter, check_unlocked, output_format,
+                           resumable_parts, saved_state, work_dir)
 
 
 @dataclass
@@ -37,23 +39,26 @@ class RunSummary:
     rejects_path: str | None = None
     resumed_rows: int = 0
     repaired_texts: int = 0
+    byte_order_marks: int = 0
 
     def line(self) -> str:
         s = max(self.seconds, 1e-9)
         new_rows = self.rows - self.resumed_rows  # windows, entities and speed count this run's work only
-        rows = f"{self.rows:,} rows" + (f" ({new_rows:,} tagged now, {self.resumed_rows:,} done earlier)"
-                                        if self.resumed_rows else "")
+        rows = plural(self.rows, "row") + (f" ({new_rows:,} tagged now, {self.resumed_rows:,} done earlier)"
+                                           if self.resumed_rows else "")
         text = (
-            f"{rows}, {self.windows:,} windows, {self.entities:,} entities in {self.seconds:.1f}s "
+            f"{rows}, {plural(self.windows, 'window')}, {plural(self.entities, 'entity')} in {self.seconds:.1f}s "
             f"({new_rows / s:,.0f} rows/s, {self.tokens / s:,.0f} tokens/s) on {self.provider}"
         )
         if self.repaired_texts:
-            text += (f"; {self.repaired_texts:,} text{'s' if self.repaired_texts != 1 else ''} had invalid characters "
+            text += (f"; {plural(self.repaired_texts, 'text')} had invalid characters "
                      "(invalid UTF-8 or lone surrogates) replaced by U+FFFD")
         if self.null_texts:
-            text += f"; {self.null_texts:,} rows with null or non-string text (empty entities)"
+            text += f"; {plural(self.null_texts, 'row')} with null or non-string text (empty entities)"
+        if self.byte_order_marks:
+            text += f"; {plural(self.byte_order_marks, 'UTF-8 byte-order mark')} skipped"
         if self.rejected:
-            text += f"; {self.rejected:,} bad line{'s' if self.rejected != 1 else ''} skipped, written to {self.rejects_path}"
+            text += f"; {plural(self.rejected, 'bad line')} skipped, written to {self.rejects_path}"
         return text
 
 
@@ -81,6 +86,7 @@ def check_engine_options(engine: str, ray_address=None, workers=None, gpus_per_w
 
 
 STDOUT_REJECTS = "fasttag.rejects.jsonl"  # -o - with --on-error skip: the rejects go here, in the current folder
+# (or, when it exists and --overwrite is not given, to the first free fasttag.rejects.N.jsonl)
 
 
 def check_columns(id_column: str | None) -> None:
@@ -96,6 +102,8 @@ def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) 
         raise UsageError("--overwrite and --resume contradict each other: choose one")
     if input != "-" and not storage.is_remote(input) and not Path(input).exists():
         raise InputError(f"input {input} does not exist")
+    if not storage.is_remote(input):
+        corpus_format(input)  # an unknown suffix; a remote one is told once its URI is opened
     if output == "-":
         if resume:
             raise UsageError("--resume needs an output file, not stdout")
@@ -114,16 +122,26 @@ def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) 
         raise UsageError(f"the output's folder {Path(output).parent} does not exist")
     if Path(output).is_dir():
         raise UsageError(f"output {output} is a folder; give a .parquet or .jsonl file path")
+    output_format(output)
+    check_unlocked(output)  # a live run writing it: say so before "exists" or "interrupted"
     if Path(output).exists() and not overwrite:
         if resume:
             raise UsageError(f"output {output} is complete already; nothing to resume (pass --overwrite to redo it)")
         raise UsageError(f"output {output} exists; pass --overwrite to replace it")
     if resume and input == "-":
         raise UsageError("--resume needs an input file, not stdin")
-    if work_dir(output).exists() and not (overwrite or resume):
+    if work_dir(output).exists() and not (overwrite or resume) and _resumable_leftover(output):
         raise UsageError(
             f"an interrupted run left {work_dir(output)}; pass --resume to continue it or --overwrite to start over"
         )
+
+
+def _resumable_leftover(output: str) -> bool:
+    """Whether the parts an interrupted run left could be resumed: not those of a run that read stdin."""
+    try:
+        return (saved_state(output) or {}).get("input") != "-"
+    except UsageError:
+        return True  # not ours to judge: refused, and removed only by --overwrite
 
 
 def _check_remote_output(output: str, overwrite: bool, resume: bool) -> None:
@@ -160,17 +178,43 @@ def run(
     """Tag every row of `input` into `output`; one output row per input row, in input order.
 
     Rows are written as one part per chunk; `resume=True` keeps the parts an interrupted run of the
-    same job left and tags only the rest, giving the same output as an uninterrupted run.
+    same job left and tags only the rest, giving the same output as an uninterrupted run. While it
+    runs, it holds a lock on a local `output`: another run on the same output is refused.
     """
     check_columns(id_column)
     check_paths(input, output, overwrite, resume)
-    if output == "-" and on_error == "skip" and Path(STDOUT_REJECTS).exists() and not overwrite:
-        raise UsageError(f"{STDOUT_REJECTS} exists (with -o -, skipped lines are recorded there): "
-                         "move it, or pass --overwrite to replace it")
+    lock = OutputLock.acquire(output) if output != "-" and not storage.is_remote(output) else None
+    try:
+        return _run(tagger, input, output, text_column, id_column, limit, on_error, overwrite, resume, chunk_rows,
+                    progress)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: str | None, limit: int | None,
+         on_error: str, overwrite: bool, resume: bool, chunk_rows: int,
+         progress: Callable[[int, int], None] | None) -> RunSummary:
     state = job_state(tagger, input, text_column, id_column, limit, on_error, chunk_rows)
-    done_parts = resumable_parts(output, state) if resume else 0
+    digests: list[str] = []
+    if resume and (saved := saved_state(output)) is not None:
+        check_same_job(saved, state, input)
+        digests = resumable_parts(output)
+    done_parts = len(digests)
+    checked = [0]  # chunks done earlier whose input rows were read again and found unchanged
+
+    def check_done_chunk(first_row: int, digest: str) -> None:
+        index = first_row // chunk_rows
+        if index < done_parts and digest != digests[index]:
+            raise UsageError(
+                f"cannot resume: rows {first_row:,}-{first_row + chunk_rows - 1:,} of {input} are not the rows the "
+                "interrupted run tagged (the input changed since); pass --overwrite to start over"
+            )
+        checked[0] += 1
+
+    parts_output = output != "-"
     reader = CorpusReader(input, text_column, id_column, chunk_rows=chunk_rows, limit=limit, on_error=on_error,
-                          skip_rows=done_parts * chunk_rows)
+                          skip_rows=done_parts * chunk_rows, digests=parts_output, on_skipped=check_done_chunk)
     summary = RunSummary(provider=tagger.provider, resumed_rows=done_parts * chunk_rows)
     started = time.perf_counter()
     writer = None
@@ -202,13 +246,17 @@ def run(
                 if writer is None:
                     writer = open_writer()
                 ids = raw.ids if id_column else pa.array(np.arange(raw.first_row, raw.first_row + len(raw.texts)))
-                writer.write(raw.first_row // chunk_rows, pa.table({id_column or "row": ids, "entities": entities}))
+                writer.write(raw.first_row // chunk_rows, pa.table({id_column or "row": ids, "entities": entities}),
+                             digest=raw.digest)
                 summary.windows += tagged.n_windows
                 summary.tokens += tagged.n_tokens
                 summary.entities += len(tagged.spans)
                 summary.repaired_texts += tokenized.repaired
                 if progress:
                     progress(len(raw.texts), tagged.n_tokens)
+        if checked[0] < done_parts:
+            raise UsageError(f"cannot resume: {input} now has fewer rows than the interrupted run tagged "
+                             "(the input changed since); pass --overwrite to start over")
         if writer is None:  # no new chunk: an empty input, or a resumed run whose chunks were all done
             writer = open_writer()
         # The id type: the first non-null one the input had (the reader casts all ids to it).
@@ -216,17 +264,18 @@ def run(
         summary.rows = reader.stats.rows
         summary.null_texts = reader.stats.null_texts
         summary.repaired_texts += reader.stats.invalid_utf8
+        summary.byte_order_marks = reader.stats.byte_order_marks
         summary.rejected = len(reader.stats.rejected)
         writer.commit(output_schema(id_type, id_column))
         if reader.stats.rejected:
-            summary.rejects_path = _write_rejects(output, reader)
+            summary.rejects_path = _write_rejects(output, reader, overwrite)
         elif output != "-" and not storage.is_remote(output):
             Path(f"{output}.rejects.jsonl").unlink(missing_ok=True)  # a stale one from an earlier run
     except KeyboardInterrupt:
-        if storage.is_remote(output):
+        if storage.is_remote(output) or input == "-":  # neither can be resumed: keep nothing
             if writer is not None:
                 writer.abort()
-            raise Interrupted(output, resumable=False) from None
+            raise Interrupted(output, resumable=False, stdin=input == "-") from None
         # Whole parts stay in the work folder for --resume; the output path stays untouched.
         raise Interrupted(output) from None
     except BaseException:
@@ -244,13 +293,15 @@ def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_erro
     """What must not change between a run and its --resume (anything that changes the rows written)."""
     if storage.is_remote(input):
         name, info = input, storage.resolve(input).info()
-        size = info.size if info.type == FileType.File else None
+        size, mtime_ns = (info.size, info.mtime_ns) if info.type == FileType.File else (None, None)
     else:
         stat = Path(input).stat() if input != "-" and Path(input).is_file() else None
-        name, size = (str(Path(input).resolve()) if input != "-" else "-"), (stat.st_size if stat else None)
+        name = str(Path(input).resolve()) if input != "-" else "-"
+        size, mtime_ns = (stat.st_size, stat.st_mtime_ns) if stat else (None, None)
     return {
         "input": name,
         "input_size": size,
+        "input_mtime_ns": mtime_ns,
         "text_column": text_column,
         "id_column": id_column,
         "limit": limit,
@@ -270,17 +321,79 @@ def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_erro
 
 
 def _input_fingerprint(input: str) -> list | None:
+    """A folder's Parquet files, each with its size and modification time (ns)."""
     if input == "-" or storage.is_remote(input) or not Path(input).is_dir():
         return None
-    return sorted([str(f.relative_to(input)), f.stat().st_size] for f in Path(input).rglob("*.parquet") if f.is_file())
+    return sorted([str(f.relative_to(input)), (st := f.stat()).st_size, st.st_mtime_ns]
+                  for f in Path(input).rglob("*.parquet") if f.is_file())
+
+
+INPUT_KEYS = ("input", "input_size", "input_mtime_ns", "input_files")  # the input's fingerprint in job_state
+
+
+def check_same_job(saved: dict, state: dict, input: str) -> None:
+    """Refuse to resume an interrupted run over another input, a changed one, or with other settings."""
+    if saved.get("input") == "-":
+        raise UsageError("cannot resume: the interrupted run read stdin, which cannot be resumed; "
+                         "run again without --resume")
+    if "input_mtime_ns" not in saved:
+        raise UsageError("cannot resume: the interrupted run was made by an earlier fasttag version, whose parts "
+                         "do not record enough of the input to check it; pass --overwrite to start over")
+    if saved.get("input") != state.get("input"):
+        raise UsageError(f"cannot resume: the interrupted run read {saved.get('input')}, not {state.get('input')}; "
+                         "repeat its exact command with --resume, or pass --overwrite to start over")
+    changed = _input_changes(saved, state)
+    if changed:
+        raise UsageError(f"cannot resume: {input} changed since the interrupted run ({'; '.join(changed)}); "
+                         "pass --overwrite to start over")
+    differs = sorted(k for k in set(saved) | set(state) if k not in INPUT_KEYS and saved.get(k) != state.get(k))
+    if differs:
+        raise UsageError(
+            f"cannot resume: the interrupted run used other settings ({', '.join(differs)}); "
+            "repeat its exact command with --resume, or pass --overwrite to start over"
+        )
+
+
+def _input_changes(saved: dict, state: dict) -> list[str]:
+    """What differs between the input's fingerprints (its size, modification time, files), in words."""
+    changed = []
+    if saved.get("input_size") != state.get("input_size"):
+        changed.append(f"its size: {_bytes(saved.get('input_size'))} then, {_bytes(state.get('input_size'))} now")
+    if saved.get("input_mtime_ns") != state.get("input_mtime_ns"):
+        changed.append("its modification time")
+    if saved.get("input_files") != state.get("input_files"):
+        then = {f[0]: f[1:] for f in saved.get("input_files") or ()}
+        now = {f[0]: f[1:] for f in state.get("input_files") or ()}
+        for what, names in (("files changed", [f for f in then if f in now and then[f] != now[f]]),
+                            ("files added", [f for f in now if f not in then]),
+                            ("files removed", [f for f in then if f not in now])):
+            if names:
+                changed.append(f"{what}: {', '.join(sorted(names)[:5])}" + (", ..." if len(names) > 5 else ""))
+    return changed
+
+
+def _bytes(size: int | None) -> str:
+    return "unknown" if size is None else plural(size, "byte")
+
+
+def _stdout_rejects_path(overwrite: bool) -> str:
+    """fasttag.rejects.jsonl, or when an earlier run left one (and not --overwrite) the first free .N name."""
+    if overwrite or not Path(STDOUT_REJECTS).exists():
+        return STDOUT_REJECTS
+    n = 1
+    while Path(name := STDOUT_REJECTS.replace(".jsonl", f".{n}.jsonl")).exists():
+        n += 1
+    return name
 
 
 class Interrupted(FasttagError):
     exit_code = 130
 
-    def __init__(self, output: str, resumable: bool = True):
+    def __init__(self, output: str, resumable: bool = True, stdin: bool = False):
         if output == "-":
             hint = "the rows printed so far are complete rows of the input's first chunks"
+        elif stdin:
+            hint = f"nothing was written to {output} (a run reading stdin cannot be resumed: run it again)"
         elif not resumable:
             hint = f"nothing was written to {output}"
         else:
@@ -299,14 +412,21 @@ def done_parts_id_type(output: str, id_column: str | None) -> pa.DataType | None
     return None
 
 
-def _write_rejects(output: str, reader: CorpusReader) -> str:
-    """Rejected lines beside the output (after it is committed), written whole or not at all."""
+def _write_rejects(output: str, reader: CorpusReader, overwrite: bool = False) -> str:
+    """Rejected lines beside the output (after it is committed), written whole or not at all.
+
+    Each record holds the line number, the error and the line as text (`raw`); a line that is not valid
+    UTF-8 also has its exact bytes in `raw_base64`.
+    """
     remote = storage.is_remote(output)
-    path = STDOUT_REJECTS if output == "-" else f"{output}.rejects.jsonl"
+    path = _stdout_rejects_path(overwrite) if output == "-" else f"{output}.rejects.jsonl"
     fd, tmp = tempfile.mkstemp(prefix=".fasttag-rejects-", dir=None if remote else (Path(path).resolve().parent))
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         for r in reader.stats.rejected:
-            fh.write(json.dumps({"line": r.line, "error": r.error, "raw": r.raw}, ensure_ascii=False) + "\n")
+            record = {"line": r.line, "error": r.error, "raw": r.raw}
+            if r.raw_base64 is not None:
+                record["raw_base64"] = r.raw_base64
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     if remote:
         path = storage.add_suffix(output, ".rejects.jsonl")
         try:

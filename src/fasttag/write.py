@@ -5,16 +5,23 @@ output, each renamed into place when complete. A killed run leaves whole parts b
 `--resume` keeps; at the end the parts are joined into a hidden partial file that is renamed onto
 the output path, and the work folder is removed. A remote output (s3://, gs://, hdfs://) is
 assembled the same way in a local temporary folder, then uploaded whole.
+
+A live run holds an `OutputLock` on its output, so that a second run on the same output (with
+`--overwrite` or `--resume` too) is refused instead of writing into the same parts folder.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import gzip
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +49,117 @@ def output_format(path: str) -> str:
 def work_dir(output: str) -> Path:
     p = Path(output)
     return p.with_name(f".{p.name}.fasttag-parts")
+
+
+def lock_path(output: str) -> Path:
+    """Beside the parts folder, not in it: `--overwrite` removes the folder, never the lock."""
+    p = Path(output)
+    return p.with_name(f".{p.name}.fasttag-lock")
+
+
+# flock is not available on every file system (some FUSE and SMB mounts); the pid in the file is then the lock
+_NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
+
+
+class OutputLock:
+    """Held by the one live run that writes an output: an exclusive flock on `lock_path(output)`.
+
+    The kernel drops a flock when its holder dies (even by SIGKILL), so the lock of a dead run is
+    simply taken over; the file names the holder's host and pid for the message refusing a second run.
+    """
+
+    def __init__(self, output: str, fd: int):
+        self.output = output
+        self.path = lock_path(output)
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, output: str) -> "OutputLock":
+        path = lock_path(output)
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise OutputError(f"cannot write beside {output}: {exc}") from None
+            try:
+                _lock_or_refuse(fd, output, fcntl.LOCK_EX)
+                # The run that held it may have removed the file between our open and our flock: lock the file
+                # that is at the path now, not a removed one another run could also lock.
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode())
+        return cls(output, fd)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)  # while still holding it: see acquire()
+        os.close(self._fd)
+        self._fd = None
+
+
+def check_unlocked(output: str) -> None:
+    """Refuse at once (before anything is loaded) an output that a live run is writing."""
+    try:
+        fd = os.open(lock_path(output), os.O_RDONLY)
+    except OSError:
+        return  # no lock file (or none we can read): no live run, or acquire() will say what is wrong
+    try:
+        _lock_or_refuse(fd, output, fcntl.LOCK_SH)
+    finally:
+        os.close(fd)  # drops the probe's shared lock
+
+
+def _lock_or_refuse(fd: int, output: str, mode: int) -> None:
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        holder = _holder(fd)
+    except OSError as exc:
+        if exc.errno not in _NO_FLOCK:
+            raise OutputError(f"cannot lock {lock_path(output)}: {exc}") from None
+        holder = _holder(fd)
+        if not holder or not _may_be_alive(holder):
+            return  # written by a run that is gone: take it over
+    who = f"pid {holder.get('pid')} on {holder.get('host')}" if holder else "its pid not yet written"
+    raise UsageError(f"output {output} is being written by another fasttag run ({who}); "
+                     "wait for it to finish or stop it, then run again")
+
+
+def _holder(fd: int) -> dict | None:
+    """The host and pid in a lock file; the holder may be about to write them, so look again briefly."""
+    for _ in range(5):
+        try:
+            data = json.loads(os.pread(fd, 4096, 0) or b"null")
+        except (OSError, ValueError):
+            data = None
+        if isinstance(data, dict):
+            return data
+        time.sleep(0.02)
+    return None
+
+
+def _may_be_alive(holder: dict) -> bool:
+    """False only when the holder's pid is known to be gone: it ran on this host and no longer runs."""
+    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+        return True  # another host's process cannot be checked from here
+    if holder["pid"] == os.getpid():
+        return False
+    try:
+        os.kill(holder["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    return True
 
 
 def partial_path(output: str) -> Path:
@@ -74,6 +192,11 @@ def _part_index(path: Path) -> int:
     return int(path.name.split("-", 1)[1].split(".", 1)[0])
 
 
+def _digest_path(folder: Path, index: int) -> Path:
+    """The digest of the input rows part `index` was made from, checked again by --resume."""
+    return folder / f"digest-{index:07d}"
+
+
 def _durable_replace(tmp: Path, final: Path) -> None:
     """Rename after the data reached the disk, so that a part that exists is a whole part."""
     with open(tmp, "rb") as fh:
@@ -87,7 +210,7 @@ class StdoutWriter:
     def __init__(self):
         self.rows = 0
 
-    def write(self, index: int, table: pa.Table) -> None:
+    def write(self, index: int, table: pa.Table, digest: str | None = None) -> None:
         sys.stdout.write(jsonl_lines(table))
         sys.stdout.flush()
         self.rows += table.num_rows
@@ -122,11 +245,19 @@ class PartsWriter:
     def part(self, index: int) -> Path:
         return self.dir / f"part-{index:07d}{self.suffix}"
 
-    def write(self, index: int, table: pa.Table) -> None:
-        """Write one chunk's rows as part `index` (its id type may still be null; commit casts)."""
+    def write(self, index: int, table: pa.Table, digest: str | None = None) -> None:
+        """Write one chunk's rows as part `index` (its id type may still be null; commit casts).
+
+        `digest` (of the chunk's input rows) is written first, so that every whole part has one.
+        """
         final = self.part(index)
         tmp = final.with_name(final.name + ".tmp")
         try:
+            if digest is not None:
+                digest_file = _digest_path(self.dir, index)
+                digest_tmp = digest_file.with_name(digest_file.name + ".tmp")
+                digest_tmp.write_text(digest)
+                _durable_replace(digest_tmp, digest_file)
             if self.format == "parquet":
                 pq.write_table(table, tmp, compression="zstd")
             else:
@@ -188,7 +319,7 @@ class UploadWriter:
         name = storage.without_query(output).rstrip("/").rsplit("/", 1)[-1]
         self.local = PartsWriter(str(self.staging / name), state)
 
-    def write(self, index: int, table: pa.Table) -> None:
+    def write(self, index: int, table: pa.Table, digest: str | None = None) -> None:
         self.local.write(index, table)
 
     def commit(self, schema: pa.Schema) -> None:
@@ -202,31 +333,42 @@ class UploadWriter:
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
-def resumable_parts(output: str, state: dict) -> int:
-    """How many complete parts an interrupted run of the same job left (0 if none)."""
+def saved_state(output: str) -> dict | None:
+    """The job state an interrupted run of `output` left (None if it left no parts folder)."""
     d = work_dir(output)
     if not d.exists():
-        return 0
+        return None
     try:
         saved = json.loads((d / STATE_FILE).read_text())
     except (OSError, json.JSONDecodeError):
-        raise UsageError(f"{d} is not a resumable fasttag run; remove it or pass --overwrite") from None
-    differs = sorted(k for k in set(saved) | set(state) if saved.get(k) != state.get(k))
-    if differs:
-        raise UsageError(
-            f"cannot resume: the interrupted run used other settings ({', '.join(differs)}); "
-            "repeat its exact command with --resume, or pass --overwrite to start over"
-        )
+        saved = None
+    if not isinstance(saved, dict):
+        raise UsageError(f"{d} is not a resumable fasttag run; remove it or pass --overwrite")
+    return saved
+
+
+def resumable_parts(output: str) -> list[str]:
+    """The input digests of the complete parts an interrupted run left, one per part from part 0.
+
+    Unfinished files, and parts after a gap or without their digest, are removed: they are redone.
+    """
+    d = work_dir(output)
+    if not d.exists():
+        return []
     for tmp in d.glob("*.tmp"):
         tmp.unlink()
     suffix = ".parquet" if output_format(output) == "parquet" else ".jsonl"
     parts = sorted(d.glob(f"part-*{suffix}"), key=_part_index)
-    # Parts are renamed into place only when whole; they must also be consecutive from 0.
-    n = 0
+    # Parts are renamed into place only when whole (after their digest); they must also be consecutive from 0.
+    digests: list[str] = []
     for part in parts:
-        if _part_index(part) != n:
+        digest_file = _digest_path(d, len(digests))
+        if _part_index(part) != len(digests) or not digest_file.exists():
             break
-        n += 1
-    for part in parts[n:]:
+        digests.append(digest_file.read_text())
+    for part in parts[len(digests):]:
         part.unlink()
-    return n
+    for digest_file in d.glob("digest-*"):
+        if _part_index(digest_file) >= len(digests):
+            digest_file.unlink()
+    return digests
