@@ -155,13 +155,13 @@ def test_missing_input_is_reported_before_the_model_loads(tmp_path):
     assert res.output.strip() == f"Error: input {tmp_path / 'nope.parquet'} does not exist"
 
 
-def test_eval_offers_no_aggregation_and_checks_its_json_path_first(tmp_path):
+def test_eval_takes_aggregation_only_end_to_end_and_checks_its_json_path_first(tmp_path):
     data = tmp_path / "d.txt"
     data.write_text("Ada B-PER\nlives O\n\n")
     res = invoke("eval", "--data", data, "--aggregation", "max")
-    assert res.exit_code == 2 and "No such option '--aggregation'" in res.output
+    assert res.exit_code == 2 and "--aggregation applies to --end-to-end scoring only" in res.output
     res = invoke("eval", "--data", data, "--word-boundaries", "pipeline")
-    assert res.exit_code == 2 and "No such option '--word-boundaries'" in res.output
+    assert res.exit_code == 2 and "--word-boundaries applies to --end-to-end" in res.output
     # the model folder does not exist either: the unwritable --json is reported first, before any work
     res = invoke("eval", "--data", data, "--model", tmp_path / "no-model", "--json", tmp_path / "nodir" / "s.json")
     assert res.exit_code == 2 and "the folder of" in res.output and "does not exist" in res.output
