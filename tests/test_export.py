@@ -91,3 +91,130 @@ def test_source_model_is_checked_before_any_hub_lookup(tmp_path):
                            (tmp_path / "file", "is a file; give a model folder or a hub name")]:
         res = CliRunner().invoke(cli, ["export", str(model), "-o", str(tmp_path / "o")])
         assert res.exit_code == 1 and message in res.output and "Hub" not in res.output, res.output
+
+
+def test_encoder_without_a_token_classification_head_is_one_clear_line(tmp_path):
+    """A BertModel saved with save_pretrained (no head, no id2label) used to end in `unexpected KeyError: 'id2label'`."""
+    import transformers as tf
+
+    from tiny_models import build_tokenizer
+
+    tok = tf.BertTokenizerFast(tokenizer_object=build_tokenizer("bert"), unk_token="[UNK]", pad_token="[PAD]",
+                               cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    config = tf.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                           vocab_size=tok.vocab_size, max_position_embeddings=128)
+    encoder = tmp_path / "encoder"
+    tf.BertModel(config).save_pretrained(encoder)
+    tok.save_pretrained(encoder)
+    seq = tmp_path / "seq-classifier"
+    tf.BertForSequenceClassification(tf.BertConfig(**{**config.to_dict(), "num_labels": 2})).save_pretrained(seq)
+    tok.save_pretrained(seq)
+    for model, why in [(encoder, "its architecture is BertModel"),
+                       (seq, "its architecture is BertForSequenceClassification")]:
+        res = CliRunner().invoke(cli, ["export", str(model), "-o", str(tmp_path / "out")])
+        assert res.exit_code == 1, res.output
+        assert res.output.strip().splitlines() == [
+            f"Error: {model} is not a token-classification checkpoint ({why}); fine-tune it for token classification "
+            f"first with 'fasttag train --model {model} --train FILE --output-dir DIR', then export DIR"
+        ]
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_mistyped_local_folder_is_named_before_the_hub(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cases = [("nonexist/sub/model", "Error: model folder nonexist/sub/model does not exist"),
+             (".nonexist", "Error: model folder .nonexist does not exist"),
+             ("no such model", "Error: no local folder no such model exists, and 'no such model' cannot be a hub model name")]
+    for model, line in cases:
+        res = CliRunner().invoke(cli, ["export", model, "-o", "x"])
+        assert res.exit_code == 1 and res.output.strip().splitlines() == [line], res.output
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    res = CliRunner().invoke(cli, ["export", "nonexist", "-o", "x"])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines() == [
+        "Error: no local folder nonexist exists, and the hub is not looked up (HF_HUB_OFFLINE is set)"]
+    # a plain name with the hub on: the hub is asked, and its failure comes after the local folder's absence
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    import optimum.exporters.onnx
+
+    def no_hub(*args, **kwargs):
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files.\nCheck your connection.")
+
+    monkeypatch.setattr(optimum.exporters.onnx, "main_export", no_hub)
+    res = CliRunner().invoke(cli, ["export", "nonexist", "-o", "x"])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines()[-1] == (
+        "Error: no local folder nonexist exists, and the hub did not provide it: "
+        "We couldn't connect to 'https://huggingface.co' to load the files.")
+
+
+def _without_manifest(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    (dst / "fasttag.json").unlink()
+    return dst
+
+
+def test_info_without_manifest_infers_precision_and_says_what_is_unknown(tmp_path, export_factory):
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    fp32 = _without_manifest(export_factory("bert"), tmp_path / "fp32")
+    int8 = _without_manifest(export_factory("bert", "int8"), tmp_path / "int8")
+    fp16 = _without_manifest(export_factory("bert"), tmp_path / "fp16")
+    onnx.save(convert_float_to_float16(onnx.load(str(fp16 / "model.onnx")), keep_io_types=True), str(fp16 / "model.onnx"))
+    for folder, precision in [(fp32, "fp32"), (int8, "int8"), (fp16, "fp16")]:
+        res = CliRunner().invoke(cli, ["info", str(folder)])
+        assert res.exit_code == 0, res.output
+        assert f"precision:  {precision} (inferred from the graph)" in res.output, res.output
+        assert "no-validate" not in res.output and "validation: unknown (no fasttag.json)" in res.output
+        data = json.loads(CliRunner().invoke(cli, ["info", str(folder), "--json"]).output)
+        assert data["precision"] == precision and data["precision_inferred"] and data["manifest"] is False
+
+
+def test_info_precision_unknown_when_the_graph_does_not_tell(tmp_path, bert_export):
+    from fasttag.model import graph_precision
+
+    assert graph_precision(tmp_path / "missing.onnx") is None
+    (tmp_path / "garbage.onnx").write_bytes(b"\xff" * 64)
+    assert graph_precision(tmp_path / "garbage.onnx") is None
+
+
+def test_info_on_a_truncated_graph_is_one_error_line(tmp_path, bert_export):
+    broken = _without_manifest(bert_export, tmp_path / "broken")
+    data = (broken / "model.onnx").read_bytes()
+    (broken / "model.onnx").write_bytes(data[:1000])
+    res = CliRunner().invoke(cli, ["info", str(broken)])
+    assert res.exit_code == 1
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {broken / 'model.onnx'} does not load in onnxruntime")
+
+
+def test_info_does_not_show_the_build_machines_path(tmp_path, bert_export, checkpoint_factory):
+    import shutil
+
+    manifest = json.loads((bert_export / "fasttag.json").read_text())
+    assert manifest["source_model"] == checkpoint_factory("bert").name and manifest["source_is_local"] is True
+    res = CliRunner().invoke(cli, ["info", str(bert_export)])
+    assert f"source:     {checkpoint_factory('bert').name} (a local folder)" in res.output
+    old = tmp_path / "old"  # an export made before: the absolute path of the build machine's checkpoint
+    shutil.copytree(bert_export, old)
+    manifest.update(source_model="/home/builder/runs/minilm-conll")
+    del manifest["source_is_local"]
+    (old / "fasttag.json").write_text(json.dumps(manifest))
+    res = CliRunner().invoke(cli, ["info", str(old)])
+    assert res.exit_code == 0 and "source:     minilm-conll (a local folder)" in res.output
+    assert "/home/builder" not in res.output
+
+
+def test_missing_extra_names_every_missing_module(monkeypatch):
+    import sys
+
+    from fasttag.errors import MissingExtraError
+
+    for name in ("torch", "transformers", "accelerate"):
+        monkeypatch.setitem(sys.modules, name, None)
+    assert str(MissingExtraError("train", "fasttag train", "accelerate")) == (
+        "fasttag train needs the 'train' extra (torch, transformers, accelerate are not installed). "
+        "Install it with: pip install 'fasttag[train]'")

@@ -201,3 +201,31 @@ def test_local_run_does_not_import_ray(tmp_path, inputs, bert_export):
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert pq.read_table(tmp_path / "x.parquet").num_rows == 10
+
+
+@pytest.mark.parametrize("name", ["rayout.jsonl", "rayout.parquet", "rayout.jsonl.gz", "rayout.ndjson", "rayout.json"])
+def test_ray_output_named_like_a_file_is_refused(tmp_path, bert_export, name):
+    """A folder of Parquet parts named rayout.jsonl used to be written without a word."""
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "Ada"}) + "\n")
+    out = tmp_path / name
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--engine", "ray")
+    assert res.exit_code == 2
+    suffix = name[len("rayout"):]
+    assert res.output.strip().splitlines() == [
+        f"Error: --engine ray writes OUTPUT as a folder of Parquet files, but {out} ends in {suffix} like a file: "
+        f"name the folder without it (e.g. {tmp_path / 'rayout'})"]
+    assert not out.exists()
+
+
+@needs_ray
+def test_quiet_ray_run_prints_nothing(tmp_path, bert_export):
+    """-q used to let through about ten lines of Ray's INFO/WARNING logs (and a C++ core line)."""
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS[:20]))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "fasttag", "run", str(src), "-o", str(out), "--model", str(bert_export),
+                           "--engine", "ray", "-q"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "" and proc.stdout == ""
+    assert (out / "_SUCCESS").exists() and pq.read_table(out).num_rows == 20

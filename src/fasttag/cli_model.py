@@ -48,40 +48,54 @@ def export(model, out_dir, precision, opset, per_channel, no_validate, overwrite
 def info(model, as_json):
     """Show an exported model's labels, precision, max length, opset, file sizes and the available providers.
 
-    Without MODEL, shows the embedded default model.
+    Without MODEL, shows the embedded default model. Checks that onnxruntime loads the graph (a broken
+    model.onnx is an error); for a folder without fasttag.json, the precision is inferred from the graph
+    and what only the manifest records is shown as unknown.
 
     \b
     Example:
       fasttag info my-export
     """
     from fasttag.infer import available_providers
-    from fasttag.model import ModelBundle
+    from fasttag.model import MANIFEST, ModelBundle, check_graph, graph_precision, source_display
 
     bundle = ModelBundle.load(model)
+    check_graph(bundle.onnx_path)  # a truncated or corrupt model.onnx is an error, not a healthy summary
     m = bundle.manifest
+    has_manifest = bool(m)
+    precision, inferred = m.get("precision"), False
+    if not precision:
+        precision, inferred = graph_precision(bundle.onnx_path), True
     data = {
         "path": str(bundle.path),
         "labels": bundle.labels,
-        "precision": bundle.precision,
+        "precision": precision,  # None: unknown
+        "precision_inferred": inferred and precision is not None,
         "max_length": bundle.max_length,
         "opset": m.get("opset"),
-        "source_model": m.get("source_model"),
+        "source_model": source_display(m),
         "validation": m.get("validation"),
+        "manifest": has_manifest,
         "files": bundle.file_sizes(),
         "providers": available_providers(),
     }
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
+    shown = data["precision"] or "unknown"
+    if data["precision_inferred"]:
+        shown += " (inferred from the graph)"
     click.echo(f"model:      {data['path']}")
     click.echo(f"labels:     {', '.join(data['labels'])}")
-    click.echo(f"precision:  {data['precision']}    max length: {data['max_length']}    opset: {data['opset']}")
+    click.echo(f"precision:  {shown}    max length: {data['max_length']}    opset: {data['opset'] or 'unknown'}")
     if data["source_model"]:
         click.echo(f"source:     {data['source_model']}")
     if data["validation"]:
         v = data["validation"]
         click.echo(f"validation: max |logit diff| {v['max_abs_logit_diff']:.2e}, argmax agreement {v['argmax_agreement']:.2%}")
-    else:
+    elif has_manifest:
         click.echo("validation: none recorded (exported with --no-validate)")
+    else:
+        click.echo(f"validation: unknown (no {MANIFEST})")
     click.echo("files:      " + ", ".join(f"{k} ({v / 1e6:.1f} MB)" for k, v in data["files"].items()))
     click.echo(f"providers:  {', '.join(data['providers'])}")

@@ -9,6 +9,7 @@ import click
 from fasttag.aggregate import STRATEGIES
 from fasttag.cli import cli
 from fasttag.infer import DEVICES
+from fasttag.options import EngineInt
 from fasttag.tokenize import WORD_BOUNDARIES
 
 
@@ -21,17 +22,17 @@ def engine_options(f=None, *, exclude: tuple[str, ...] = ()):
                      help="Export folder made by 'fasttag export' (default: the embedded default model)."),
         click.option("--aggregation", type=click.Choice(STRATEGIES), default="simple", show_default=True,
                      help="How tokens become entities, as transformers' pipeline aggregation_strategy."),
-        click.option("--max-length", type=click.IntRange(min=8), default=None,
+        click.option("--max-length", type=EngineInt("max_length"), default=None,
                      help="Tokens per model window, special tokens included (default: the model's, at most 512)."),
-        click.option("--stride", type=click.IntRange(min=0), default=None,
+        click.option("--stride", type=EngineInt("stride"), default=None,
                      help="Tokens of overlap between windows of a long document (default: 128, or half a window if that is less)."),
-        click.option("--batch-tokens", type=click.IntRange(min=1), default=None,
+        click.option("--batch-tokens", type=EngineInt("batch_tokens"), default=None,
                      help="Token budget per batch, padding included (default: 1024 on CPU, at most 16 rows; 65536 on GPU)."),
         click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                      help="auto uses CUDA when onnxruntime can, else the CPU; tensorrt adds TensorRT (fp16) before CUDA."),
-        click.option("--threads", type=click.IntRange(min=1), default=None,
+        click.option("--threads", type=EngineInt("threads"), default=None,
                      help="onnxruntime threads in all, shared by the streams (default: all cores)."),
-        click.option("--streams", type=click.IntRange(min=1), default=None,
+        click.option("--streams", type=EngineInt("streams"), default=None,
                      help="CPU: model sessions running batches at once, each on --threads/streams threads, at most --threads "
                           "(default: 2 with 2 threads or more, else 1; GPU: 1)."),
         click.option("--word-boundaries", type=click.Choice(WORD_BOUNDARIES), default="tokenizer", show_default=True,

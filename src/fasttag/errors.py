@@ -25,11 +25,45 @@ class OutputError(FasttagError):
     """The output path cannot be written as asked."""
 
 
+# The modules each extra's commands import (import names), in the order to name them when missing.
+EXTRA_MODULES = {
+    "train": ("torch", "transformers", "accelerate", "optimum"),
+    "eval": ("seqeval",),
+    "ray": ("ray",),
+}
+
+
+def missing_modules(names) -> list[str]:
+    """Those of `names` that cannot be imported (found without importing them)."""
+    import importlib.util
+
+    missing = []
+    for name in names:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a parent package that fails, or a module set to None
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
 class MissingExtraError(FasttagError):
-    """An optional dependency group is not installed."""
+    """An optional dependency group is not installed.
+
+    The message names every module of the extra that is missing, not only `missing` (the first
+    import that failed): torch, transformers and accelerate, not just accelerate.
+    """
 
     def __init__(self, extra: str, what: str, missing: str):
+        modules = EXTRA_MODULES.get(extra, ())
+        if missing.split(".")[0] in modules:  # optimum.exporters -> optimum
+            missing = missing.split(".")[0]
+        names = [m for m in modules if m == missing or missing_modules([m])]
+        if missing not in names:
+            names.insert(0, missing)
+        verb = "is" if len(names) == 1 else "are"
         super().__init__(
-            f"{what} needs the '{extra}' extra ({missing} is not installed). "
+            f"{what} needs the '{extra}' extra ({', '.join(names)} {verb} not installed). "
             f"Install it with: pip install 'fasttag[{extra}]'"
         )

@@ -14,7 +14,8 @@ import numpy as np
 
 from fasttag import __version__
 from fasttag.errors import FasttagError, MissingExtraError, ModelError, UsageError
-from fasttag.model import MANIFEST, ONNX_FILE, TOKENIZER_FILE, check_source_model, is_within, max_length_from
+from fasttag.model import (MANIFEST, ONNX_FILE, TOKENIZER_FILE, _read_json, check_source_model, is_within,
+                           max_length_from)
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_OPSET = 18
@@ -64,8 +65,26 @@ def _require_train_extra():
         import torch  # noqa: F401
         import transformers  # noqa: F401
         from optimum.exporters.onnx import main_export  # noqa: F401
-    except ImportError as exc:
-        raise MissingExtraError("train", "fasttag export", exc.name or "torch/transformers/optimum-onnx") from None
+    except ImportError as exc:  # the error names every module of the extra that is missing, not only this one
+        raise MissingExtraError("train", "fasttag export", exc.name or "optimum") from None
+
+
+def check_token_classification(config: dict, model: str) -> None:
+    """Refuse a checkpoint without a token-classification head (a bare encoder, a sequence classifier).
+
+    Its config names the head in `architectures` (...ForTokenClassification) and the labels in
+    `id2label`; a bare `BertModel` has neither, and exporting it would give a random head.
+    """
+    architectures = [str(a) for a in config.get("architectures") or []]
+    if architectures and not any(a.endswith("ForTokenClassification") for a in architectures):
+        why = f"its architecture is {', '.join(architectures)}"
+    elif not config.get("id2label"):
+        why = "its config.json has no id2label labels"
+    else:
+        return
+    raise ModelError(f"{model} is not a token-classification checkpoint ({why}); fine-tune it for token "
+                     f"classification first with 'fasttag train --model {model} --train FILE --output-dir DIR', "
+                     "then export DIR")
 
 
 def export(
@@ -82,6 +101,8 @@ def export(
     if precision not in PRECISIONS:
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
     check_source_model(model)
+    if Path(model).expanduser().is_dir():
+        check_token_classification(_read_json(Path(model).expanduser() / "config.json"), model)
     out = Path(out_dir)
     if Path(model).exists() and is_within(model, out):
         raise UsageError(f"output folder {out} is, or holds, the model folder {model}: "
@@ -109,8 +130,13 @@ def export(
                     do_validation=False,
                     local_files_only=local,
                 )
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelError(f"cannot export {model}: {str(exc).splitlines()[0]}") from None
+        except OSError as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if not local:  # a hub name, or a mistyped folder: say the local part first
+                raise ModelError(f"no local folder {model} exists, and the hub did not provide it: {first}") from None
+            raise ModelError(f"cannot export {model}: {first}") from None
+        except (ValueError, KeyError) as exc:
+            raise ModelError(f"cannot export {model}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") from None
         if not (work / TOKENIZER_FILE).exists():
             tok = transformers.AutoTokenizer.from_pretrained(model, use_fast=True, local_files_only=local)
             if not tok.is_fast:
@@ -120,6 +146,7 @@ def export(
         if precision != "fp32":
             _convert(fp32_path, precision, per_channel, log)
         config = json.loads((work / "config.json").read_text())
+        check_token_classification(config, model)  # a hub model, seen only now
         labels = [config["id2label"][k] for k in sorted(config["id2label"], key=int)]
         validation = None
         if validate:
@@ -135,7 +162,9 @@ def export(
             "max_length": max_length_from(config, work),
             "precision": precision,
             "opset": opset,
-            "source_model": str(Path(model).resolve()) if local else model,
+            # a local checkpoint by its folder name: the build machine's paths mean nothing elsewhere
+            "source_model": Path(model).resolve().name if local else model,
+            "source_is_local": local,
             "validation": validation.as_dict() if validation else None,
             "fasttag_version": __version__,
             "transformers_version": transformers.__version__,

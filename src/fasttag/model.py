@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,10 @@ class ModelBundle:
 
     @property
     def precision(self) -> str:
-        return str(self.manifest.get("precision", "fp32"))
+        """The manifest's precision; without one, what the graph shows (`graph_precision`), else "unknown"."""
+        if self.manifest.get("precision"):
+            return str(self.manifest["precision"])
+        return graph_precision(self.onnx_path) or "unknown"
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> "ModelBundle":
@@ -161,11 +165,17 @@ class LabelScheme:
         )
 
 
+# A hub model id: a name, or namespace/name, of letters, digits and ._- (a path never is one).
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+HUB_OFFLINE_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
 def check_source_model(model: str) -> None:
     """A model to train or export: a local folder with config.json, or else a hub name.
 
-    Fails at once (instead of after the hub's retries) for a path that does not exist or a folder
-    that is not a transformers model.
+    Fails at once (instead of after the hub's retries) for a path that does not exist, a name that
+    cannot be a hub model, a folder that is not a transformers model, or any name while the hub is
+    switched off (HF_HUB_OFFLINE): such a name can only have meant a local folder.
     """
     p = Path(model).expanduser()
     if p.is_dir():
@@ -174,11 +184,131 @@ def check_source_model(model: str) -> None:
         return
     if p.exists():
         raise ModelError(f"{model} is a file; give a model folder or a hub name")
-    if model.startswith(("/", "./", "../", "~", ".\\")) or model in (".", ".."):
+    if looks_like_path(model):
         raise ModelError(f"model folder {model} does not exist")
+    if not _HUB_ID.match(model):
+        raise ModelError(f"no local folder {model} exists, and {model!r} cannot be a hub model name")
+    offline = next((v for v in HUB_OFFLINE_ENV if os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")),
+                   None)
+    if offline:
+        raise ModelError(f"no local folder {model} exists, and the hub is not looked up ({offline} is set)")
+
+
+def looks_like_path(name: str) -> bool:
+    """A name that only a path can have: ./x, ../x, /x, ~/x, .x, a\\b, a/b/c, a/ (hub ids are name or owner/name)."""
+    return (name.startswith((".", "/", "~")) or "\\" in name or (os.sep != "/" and os.sep in name)
+            or name.count("/") > 1 or name.endswith("/"))
+
+
+def source_display(manifest: dict) -> str | None:
+    """The manifest's source model as `info` shows it: a hub name as it is, a local folder by its name.
+
+    Exports record a local checkpoint by its folder name (and `source_is_local`); older ones recorded
+    the build machine's absolute path, which is shown by its last part too.
+    """
+    source = manifest.get("source_model")
+    if not source:
+        return None
+    source = str(source)
+    if manifest.get("source_is_local") or Path(source).is_absolute() or looks_like_path(source):
+        return f"{Path(source).name or source} (a local folder)"
+    return source
 
 
 def is_within(path: str | Path, folder: str | Path) -> bool:
     """Whether `path` is `folder` or lies inside it (after resolving links and relative parts)."""
     p, f = Path(path).resolve(), Path(folder).resolve()
     return p == f or f in p.parents
+
+
+# -- what the ONNX graph itself says (for folders without a manifest, and to check the graph loads) --------
+# Operators that only quantized graphs hold (onnxruntime's quantize_dynamic writes the first two).
+INT8_OPS = {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv", "QuantizeLinear",
+            "DequantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QAttention", "QGemm",
+            "QEmbedLayerNormalization"}
+_TENSOR_TYPES = {1: "fp32", 10: "fp16", 16: "bf16"}  # onnx.TensorProto.DataType of float initializers
+
+
+def graph_precision(path: Path) -> str | None:
+    """int8, fp16, bf16 or fp32 as the graph's operators and initializers show it; None when it cannot tell.
+
+    Reads the ONNX protobuf's node and initializer headers directly (onnx is not a core dependency):
+    quantized operators mean int8; otherwise the float type most initializers have.
+    """
+    import mmap
+
+    try:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            counts: dict[str, int] = {}
+            for num, value in _fields(buf, 0, len(buf)):
+                if num != 7 or not isinstance(value, tuple):  # ModelProto.graph
+                    continue
+                for gnum, gvalue in _fields(buf, *value):
+                    if gnum == 1 and isinstance(gvalue, tuple):  # GraphProto.node -> NodeProto.op_type (4)
+                        op = next((bytes(buf[a:b]) for n, (a, b) in _strings(buf, gvalue) if n == 4), b"")
+                        if op.decode("utf-8", "replace") in INT8_OPS:
+                            return "int8"
+                    elif gnum == 5 and isinstance(gvalue, tuple):  # GraphProto.initializer -> TensorProto.data_type (2)
+                        dtype = next((v for n, v in _fields(buf, *gvalue) if n == 2 and isinstance(v, int)), None)
+                        if dtype in _TENSOR_TYPES:
+                            counts[_TENSOR_TYPES[dtype]] = counts.get(_TENSOR_TYPES[dtype], 0) + 1
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(counts, key=counts.get) if counts else None
+
+
+def _varint(buf, i: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = buf[i]
+        i += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, i
+        shift += 7
+        if shift > 63:
+            raise ValueError("bad varint")
+
+
+def _fields(buf, start: int, end: int):
+    """(field number, value) of a protobuf message in buf[start:end]: an int, or (start, end) of a length-delimited field."""
+    i = start
+    while i < end:
+        key, i = _varint(buf, i)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(buf, i)
+            yield num, value
+        elif wire == 2:
+            n, i = _varint(buf, i)
+            if i + n > end:
+                raise ValueError("truncated message")
+            yield num, (i, i + n)
+            i += n
+        elif wire in (1, 5):
+            i += 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+    if i != end:
+        raise ValueError("truncated message")
+
+
+def _strings(buf, span: tuple[int, int]):
+    return ((n, v) for n, v in _fields(buf, *span) if isinstance(v, tuple))
+
+
+def check_graph(path: Path) -> None:
+    """Raise ModelError unless onnxruntime can load the graph (a truncated or corrupt model.onnx fails here)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # loading is the test, not speed
+    opts.log_severity_level = 4
+    opts.intra_op_num_threads = 1
+    try:
+        ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "NOT_IMPLEMENTED" in message:  # a valid graph with operators only a GPU provider runs (fp16)
+            return
+        raise ModelError(f"{path} does not load in onnxruntime (truncated or not an ONNX model?): {message}") from None

@@ -18,11 +18,13 @@ Ray is imported only here, and only when this engine is used.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,10 +36,12 @@ from pyarrow.fs import FileSelector, FileType, LocalFileSystem
 
 from fasttag import errors, storage
 from fasttag.errors import FasttagError, InputError, MissingExtraError, OutputError, UsageError
-from fasttag.read import CorpusReader, corpus_format, id_array
+from fasttag.read import JSONL_SUFFIXES, CorpusReader, corpus_format, id_array
 from fasttag.run import output_schema
 
 SUCCESS_FILE = "_SUCCESS"
+# Names of files, not of the folder --engine ray writes (a folder "out.jsonl" full of Parquet parts misleads).
+FILE_SUFFIXES = (".parquet", ".json", ".gz") + JSONL_SUFFIXES
 
 
 @dataclass
@@ -93,6 +97,7 @@ def check_ray_paths(input: str, output: str, overwrite: bool) -> None:
         info = remote.info(OutputError)
         if info.type == FileType.File:
             raise UsageError(f"output {output} is a file; --engine ray writes a folder of Parquet files")
+        _refuse_file_name(output)
         if info.type == FileType.Directory and not overwrite and _remote_entries(remote):
             raise UsageError(f"output folder {output} is not empty; pass --overwrite to replace its contents")
         why = remote.missing_container(OutputError)
@@ -102,10 +107,19 @@ def check_ray_paths(input: str, output: str, overwrite: bool) -> None:
     out = Path(output)
     if out.is_file():
         raise UsageError(f"output {output} is a file; --engine ray writes a folder of Parquet files")
+    _refuse_file_name(output)
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise UsageError(f"output folder {output} is not empty; pass --overwrite to replace its contents")
     if not out.resolve().parent.is_dir():
         raise OutputError(f"output folder {out.resolve().parent} does not exist")
+
+
+def _refuse_file_name(output: str) -> None:
+    name = storage.without_query(output).rstrip("/")
+    suffix = next((x for x in sorted(FILE_SUFFIXES, key=len, reverse=True) if name.lower().endswith(x)), None)
+    if suffix and len(name) > len(suffix) and name[-len(suffix) - 1] not in "/\\":
+        raise UsageError(f"--engine ray writes OUTPUT as a folder of Parquet files, but {output} ends in {suffix} "
+                         f"like a file: name the folder without it (e.g. {name[:-len(suffix)]})")
 
 
 def _inside(input: str, folder: str) -> bool:
@@ -200,17 +214,32 @@ def run_ray(
     ray = import_ray()
     files = _model_files(model_dir, tagger_options)
     started_here = False
-    if not ray.is_initialized():
-        address = options.address or (None if os.environ.get("RAY_ADDRESS") else "local")
+    with _ray_logs(quiet):
+        if not ray.is_initialized():
+            address = options.address or (None if os.environ.get("RAY_ADDRESS") else "local")
+            try:
+                ray.init(address=address, logging_level=logging.CRITICAL if quiet else logging.WARNING,
+                         log_to_driver=not quiet, include_dashboard=False)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise UsageError(f"cannot join the Ray cluster at {options.address}: {_first_line(exc)}") from None
+            started_here = True
         try:
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=not quiet, include_dashboard=False)
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise UsageError(f"cannot join the Ray cluster at {options.address}: {_first_line(exc)}") from None
-        started_here = True
+            return _run_dataset(ray, files, tagger_options, input, output, text_column, id_column, limit, overwrite,
+                                batch_rows, options, quiet)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def _run_dataset(ray, files, tagger_options, input, output, text_column, id_column, limit, overwrite, batch_rows,
+                 options: RayOptions, quiet: bool) -> RaySummary:
     ctx = ray.data.DataContext.get_current()
-    saved = ctx.enable_progress_bars
+    # No progress bars and no "Starting execution ..." lines under --quiet (print_on_execution_start: Ray >= 2.40)
+    settings = {"enable_progress_bars": not quiet, "print_on_execution_start": not quiet}
+    saved = {name: getattr(ctx, name) for name in settings if hasattr(ctx, name)}
     try:
-        ctx.enable_progress_bars = not quiet
+        for name in saved:
+            setattr(ctx, name, settings[name])
         workers = options.workers or _default_workers(ray, options)
         started = time.perf_counter()
         ds, id_name, rows = _read(ray, input, text_column, id_column, limit, workers, batch_rows)
@@ -234,9 +263,57 @@ def run_ray(
         _finish(output, fs, path, id_column, empty=ds is None)
         return RaySummary(rows=rows, workers=workers, seconds=time.perf_counter() - started)
     finally:
-        ctx.enable_progress_bars = saved
-        if started_here:
-            ray.shutdown()
+        for name, value in saved.items():
+            setattr(ctx, name, value)
+
+
+# Ray's loggers in the driver: its core, Ray Data (which logs to the console at INFO on its own handler).
+RAY_LOGGERS = ("ray", "ray.data")
+
+
+@contextlib.contextmanager
+def _ray_logs(quiet: bool):
+    """With `quiet`, nothing from Ray on stderr: no INFO/WARNING lines, no worker output, no C++ log lines.
+
+    Ray's Python loggers are set to CRITICAL. Its C++ core, which ray.init starts in this process, writes
+    its own lines to file descriptor 2 (and says so when told to log less through RAY_BACKEND_LOG_LEVEL),
+    so fd 2 points at a scratch file until the run ends; a failure is still reported, as one line, after.
+    """
+    if not quiet:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in RAY_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)  # a failure is fasttag's one error line, not also Ray's log of it
+    try:
+        with _stderr_fd_to_scratch():
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+@contextlib.contextmanager
+def _stderr_fd_to_scratch():
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to silence
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as scratch:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+            os.dup2(scratch.fileno(), 2)
+            try:
+                yield
+            finally:
+                if sys.stderr is not None:
+                    sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def _default_workers(ray, options: RayOptions) -> int:

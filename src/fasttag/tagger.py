@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import os
 import queue
+import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 
 from fasttag.aggregate import STRATEGIES, Spans, decode_spans
 from fasttag.batch import Batch, TokenBudgetBatcher
-from fasttag.errors import UsageError
+from fasttag.errors import InputError, UsageError
 from fasttag.infer import OnnxModel, cpu_count, default_streams, default_threads, softmax
 from fasttag.model import LabelScheme, ModelBundle, _read_json
+from fasttag.options import check_int_options
 from fasttag.tokenize import DocumentTokenizer, TokenizedChunk
 from fasttag.types import ENTITIES_TYPE, ENTITY_TYPE, Entity
 
@@ -67,6 +70,8 @@ class Tagger:
         word_boundaries: str = "tokenizer",
         streams: int | None = None,
     ):
+        check_int_options(max_length=max_length, stride=stride, batch_tokens=batch_tokens,
+                          max_batch_size=max_batch_size, threads=threads, streams=streams)
         if aggregation not in STRATEGIES:
             raise UsageError(f"--aggregation must be one of {', '.join(STRATEGIES)}")
         self.bundle = bundle
@@ -223,8 +228,13 @@ class Tagger:
 
     # -- public API ---------------------------------------------------------------------------
     def tag(self, texts: Iterable[str | None]) -> list[list[Entity]]:
-        """Entities of each text, in order; None gives an empty list."""
-        tagged = self.tag_chunk([t if isinstance(t, str) else "" for t in texts])
+        """Entities of each text, in order; None (or a null) gives an empty list.
+
+        `texts` is a list (or other iterable) of strings, a pyarrow string Array or ChunkedArray, a
+        NumPy array of str or object, or a pandas Series of strings. One string is not a list of
+        texts: it raises `TypeError` (use `tag_text`).
+        """
+        tagged = self.tag_chunk([t or "" for t in as_texts(texts)])
         texts = tagged.texts  # as tokenized: lone surrogates repaired
         out: list[list[Entity]] = [[] for _ in texts]
         labels = self.scheme.group_labels
@@ -234,6 +244,12 @@ class Tagger:
         ):
             out[d].append(Entity(a, b, labels[lab], sc, texts[d][a:b]))
         return out
+
+    def tag_text(self, text: str) -> list[Entity]:
+        """Entities of one text (a document of any length)."""
+        if not isinstance(text, str):
+            raise TypeError(f"tag_text() takes one string, got {type(text).__name__}; for many texts use tag(texts)")
+        return self.tag([text])[0]
 
     def predict_words(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         """One label per word: the argmax label of the word's first sub-token ("O" for a word with no token).
@@ -282,7 +298,7 @@ class Tagger:
         if text_column not in table.column_names:
             raise UsageError(f"no column {text_column!r}; columns: {', '.join(table.column_names)}")
         texts, _ = texts_from_column(table.column(text_column), text_column)
-        entities = self.entities_array(self.tag_chunk([t if isinstance(t, str) else "" for t in texts]))
+        entities = self.entities_array(self.tag_chunk([t or "" for t in texts]))
         if id_column:
             if id_column == "entities":
                 raise UsageError("id_column cannot be 'entities': the output's entity column has that name")
@@ -293,3 +309,75 @@ class Tagger:
         else:
             ids, name = pa.array(np.arange(table.num_rows, dtype=np.int64)), "row"
         return pa.table({name: ids, "entities": entities})
+
+
+def as_texts(texts: Any) -> list[str | None]:
+    """The texts `Tagger.tag` takes, as a list of str and None (for nulls); `TypeError` for anything else.
+
+    Accepted: an iterable of str/None (NaN counts as null), a pyarrow Array or ChunkedArray of
+    strings (string, large_string, string_view, or dictionary-encoded strings), a 1-D NumPy array of
+    str or object, a pandas Series of strings. A bare string is refused, never iterated character
+    by character. pandas is not imported unless `texts` comes from it.
+    """
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(
+            f"tag() takes a list of texts, not one {type(texts).__name__}: use tag([text]) for a list of one "
+            "document, or tag_text(text) for its entities alone"
+        )
+    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        return _arrow_texts(texts)
+    if isinstance(texts, (pa.Table, pa.RecordBatch)):
+        raise TypeError("tag() takes texts, not a table: use tag_table(table, text_column=...), "
+                        "or tag(table.column(name))")
+    if isinstance(texts, np.ndarray):
+        return _numpy_texts(texts)
+    pd = sys.modules.get("pandas")  # an object from pandas means pandas is imported already
+    if pd is not None:
+        if isinstance(texts, (pd.Series, pd.Index)):
+            return _checked(texts.to_numpy(dtype=object, na_value=None).tolist(), "pandas Series")
+        if isinstance(texts, pd.DataFrame):
+            raise TypeError("tag() takes texts, not a DataFrame: pass its text column, tag(df['text'])")
+    if isinstance(texts, Mapping):
+        raise TypeError(f"tag() takes a list of texts, not a {type(texts).__name__} (it would tag its keys)")
+    try:
+        items = list(texts)
+    except TypeError:
+        raise TypeError(f"tag() takes a list of texts, got {type(texts).__name__}") from None
+    return _checked(items, "texts")
+
+
+def _arrow_texts(texts: pa.Array | pa.ChunkedArray) -> list[str | None]:
+    from fasttag.read import texts_from_column
+
+    if pa.types.is_null(texts.type):
+        return [None] * len(texts)
+    try:
+        return texts_from_column(texts, "texts")[0]
+    except InputError as exc:
+        raise TypeError(f"tag() takes an Arrow array of strings, got one of type {texts.type}") from exc
+
+
+def _numpy_texts(texts: np.ndarray) -> list[str | None]:
+    if texts.ndim != 1:
+        raise TypeError(f"tag() takes a 1-D array of texts, got one of shape {texts.shape}")
+    if texts.dtype.kind == "U":
+        return texts.tolist()
+    if texts.dtype.kind == "O":
+        return _checked(texts.tolist(), "NumPy array")
+    raise TypeError(f"tag() takes a NumPy array of str or object, got dtype {texts.dtype}")
+
+
+def _checked(items: list, what: str) -> list[str | None]:
+    """`items` with nulls (None, NaN) as None and Arrow string scalars as str; TypeError at the first non-text."""
+    out: list[str | None] = []
+    for i, t in enumerate(items):
+        if isinstance(t, str) or t is None:
+            out.append(t)
+        elif isinstance(t, float) and math.isnan(t):
+            out.append(None)
+        elif isinstance(t, pa.Scalar) and (pa.types.is_string(t.type) or pa.types.is_large_string(t.type)
+                                           or pa.types.is_string_view(t.type) or pa.types.is_null(t.type)):
+            out.append(t.as_py())
+        else:
+            raise TypeError(f"{what}[{i}] is not a text (a str, or None for no text): got {type(t).__name__}")
+    return out

@@ -1,0 +1,147 @@
+"""The Python API: what `Tagger.tag` takes, `tag_text`, argument checks shared with the CLI, the entities schema."""
+
+import json
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from fasttag import Entity, Tagger, UsageError
+from fasttag.cli import cli
+from fasttag.types import ENTITIES_TYPE
+
+TEXT = "Angela Merkel visited Paris."
+TEXTS = [TEXT, "Ada Lovelace was born in London.", "Nothing here."]
+
+
+@pytest.fixture(scope="module")
+def tagger(bert_export):
+    return Tagger.load(bert_export)
+
+
+def spans(entities):
+    return [(e.start, e.end, e.label, e.text) for e in entities]
+
+
+def test_a_bare_string_is_refused_with_the_fix(tagger):
+    with pytest.raises(TypeError, match=r"tag\(\[text\]\).*tag_text\(text\)"):
+        tagger.tag(TEXT)  # used to tag each of its 28 characters as a document
+    with pytest.raises(TypeError, match="tag_text"):
+        tagger.tag(TEXT.encode())
+
+
+def test_tag_text_is_one_document(tagger):
+    one = tagger.tag_text(TEXT)
+    assert isinstance(one, list) and all(isinstance(e, Entity) for e in one)
+    assert spans(one) == spans(tagger.tag([TEXT])[0])
+    assert all(TEXT[e.start:e.end] == e.text for e in one)
+    with pytest.raises(TypeError, match="one string"):
+        tagger.tag_text(TEXTS)
+
+
+CONTAINERS = ["arrow string", "arrow large_string", "arrow string_view", "arrow dictionary", "arrow chunked",
+              "numpy object", "pandas object", "pandas string", "arrow scalars", "generator"]
+
+
+def _text_container(kind):
+    with_null = TEXTS + [None]
+    if kind.startswith("pandas"):
+        pd = pytest.importorskip("pandas")
+        return pd.Series(with_null, dtype="string" if kind == "pandas string" else object)
+    return {
+        "arrow string": pa.array(with_null),
+        "arrow large_string": pa.array(with_null, type=pa.large_string()),
+        "arrow string_view": pa.array(with_null, type=pa.string_view()),
+        "arrow dictionary": pa.array(with_null).dictionary_encode(),
+        "arrow chunked": pa.chunked_array([with_null[:2], with_null[2:]]),
+        "numpy object": np.array(with_null, dtype=object),
+        "arrow scalars": list(pa.array(with_null)),
+        "generator": (t for t in with_null),
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", CONTAINERS)
+def test_arrow_numpy_and_pandas_texts(tagger, kind):
+    expected = [spans(x) for x in tagger.tag(TEXTS)] + [[]]
+    assert any(expected), "the tiny model found no entity at all: the test would prove nothing"
+    got = tagger.tag(_text_container(kind))
+    assert [spans(x) for x in got] == expected  # `tag(pa.array(["Paris", None]))` used to give only empty lists
+
+
+def test_numpy_str_array(tagger):
+    assert [spans(x) for x in tagger.tag(np.array(TEXTS))] == [spans(x) for x in tagger.tag(TEXTS)]
+
+
+@pytest.mark.parametrize("texts, message", [
+    (pa.array([1, 2]), "Arrow array of strings, got one of type int64"),
+    (np.array([1, 2]), "NumPy array of str or object, got dtype int64"),
+    (np.array([TEXTS]), "1-D array"),
+    ([TEXT, 3], r"texts\[1\] is not a text"),
+    ({"a": TEXT}, "not a dict"),
+    (pa.table({"text": TEXTS}), "tag_table"),
+    (42, "got int"),
+])
+def test_anything_else_is_a_clear_type_error(tagger, texts, message):
+    with pytest.raises(TypeError, match=message):
+        tagger.tag(texts)
+
+
+def test_pandas_is_not_imported_for_plain_texts(bert_export):
+    import subprocess
+
+    code = (f"import sys; from fasttag import Tagger; t = Tagger.load({str(bert_export)!r}); "
+            "t.tag(['Ada Lovelace']); t.tag_text('Ada'); assert 'pandas' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("max_length", 0, "--max-length must be at least 8, got 0"),
+    ("threads", 0, "--threads must be at least 1, got 0"),
+    ("threads", -1, "--threads must be at least 1, got -1"),
+    ("streams", 0, "--streams must be at least 1, got 0"),
+    ("batch_tokens", 0, "--batch-tokens must be at least 1, got 0"),
+    ("stride", -1, "--stride must be at least 0, got -1"),
+    ("max_batch_size", 0, "--max-batch-size must be at least 1, got 0"),
+    ("threads", 1.5, "--threads must be an integer, got 1.5"),
+])
+def test_api_arguments_are_checked_as_the_cli_checks_them(bert_export, tmp_path, option, value, message):
+    with pytest.raises(UsageError) as info:
+        Tagger.load(bert_export, **{option: value})
+    assert str(info.value) == message
+    if option == "max_batch_size" or isinstance(value, float):
+        return  # not a CLI option / not an integer the CLI would parse
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": TEXT}) + "\n")
+    flag = "--" + option.replace("_", "-")
+    res = CliRunner().invoke(cli, ["run", str(src), "-o", str(tmp_path / "out.jsonl"), "--model", str(bert_export),
+                                   flag, str(value)])
+    assert res.exit_code == 2 and res.output.strip() == f"Error: {message}", res.output
+
+
+def test_one_entities_schema_everywhere(tagger, bert_export, tmp_path):
+    table = pa.table({"text": TEXTS})
+    tagged = tagger.tag_table(table)
+    src, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    pq.write_table(table, src)
+    res = CliRunner().invoke(cli, ["run", str(src), "-o", str(out), "--model", str(bert_export), "-q"])
+    assert res.exit_code == 0, res.output
+    written = pq.read_table(out)
+    # same type, and the same names when printed: list<element: struct<...>>, not list<item: ...>
+    assert str(tagged.schema.field("entities").type) == str(written.schema.field("entities").type)
+    assert str(tagged.schema.field("entities").type) == str(ENTITIES_TYPE)
+    assert str(ENTITIES_TYPE).startswith("list<element: struct<start: int32")
+    assert tagged.column("entities").to_pylist() == written.column("entities").to_pylist()
+
+
+def test_entity_to_dict_is_what_jsonl_output_holds(tagger, bert_export, tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    res = CliRunner().invoke(cli, ["run", str(src), "-o", str(out), "--model", str(bert_export), "-q"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [[e.to_dict() for e in ents] for ents in tagger.tag(TEXTS)] == [row["entities"] for row in rows]
+    e = Entity(0, 3, "PER", np.float32(0.9977015256881714), "Ada")
+    assert json.dumps(e.to_dict()) == '{"start": 0, "end": 3, "label": "PER", "score": 0.9977015, "text": "Ada"}'
