@@ -6,10 +6,36 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_models import FAMILIES, build_checkpoint  # noqa: E402
+from lanes import LANES, missing, skip_or_fail  # noqa: E402
+from tiny_models import FAMILIES, TINY_BERT, build_checkpoint  # noqa: E402
 
 # Tiny models are built once per session; FASTTAG_TEST_CACHE keeps them across sessions while developing.
 _CACHE = os.environ.get("FASTTAG_TEST_CACHE")
+
+# Fixtures that build torch checkpoints or export them with optimum: a test using one is in the `torch` lane.
+TORCH_FIXTURES = {"checkpoint_factory", "export_factory", "family"}
+# Other fixtures that put a test in a lane.
+FIXTURE_LANES = {"ray_cluster": "ray", "s3": "s3"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark tests by the fixtures they use, and make every test of a lane (torch, ray, ...) also `slow`."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & TORCH_FIXTURES:
+            item.add_marker(pytest.mark.torch)
+        for fixture, lane in FIXTURE_LANES.items():
+            if fixture in fixtures:
+                item.add_marker(lane)
+        if any(item.get_closest_marker(lane) for lane in LANES):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_runtest_setup(item):
+    # before the item's fixtures are built: a missing need skips here (fails in CI) instead of erring in a fixture
+    for lane in LANES:
+        if item.get_closest_marker(lane) and (reason := missing(lane)):
+            skip_or_fail(reason)
 
 
 def _cache_root(tmp_path_factory) -> Path:
@@ -32,7 +58,8 @@ def _export(tmp_path_factory, family: str, precision: str = "fp32") -> Path:
 
     path = _cache_root(tmp_path_factory) / f"{family}-{precision}"
     if not (path / "fasttag.json").exists():
-        export(str(_checkpoint(tmp_path_factory, family)), path, precision=precision, overwrite=True, log=lambda m: None)
+        checkpoint = _checkpoint(tmp_path_factory, family)
+        export(str(checkpoint), path, precision=precision, overwrite=True, log=lambda m: None)
     return path
 
 
@@ -52,5 +79,10 @@ def export_factory(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def bert_export(export_factory) -> Path:
-    return export_factory("bert")
+def bert_export() -> Path:
+    """The committed export of the tiny bert checkpoint (tests/fixtures/tiny-bert): needs no torch.
+
+    tests/make_fixtures.py rebuilds it; tests/test_fixtures.py checks that it is still what export_factory("bert")
+    builds. Tests copy it before changing it.
+    """
+    return TINY_BERT

@@ -93,6 +93,7 @@ def test_source_model_is_checked_before_any_hub_lookup(tmp_path):
         assert res.exit_code == 1 and message in res.output and "Hub" not in res.output, res.output
 
 
+@pytest.mark.torch
 def test_encoder_without_a_token_classification_head_is_one_clear_line(tmp_path):
     """A BertModel saved with save_pretrained (no head, no id2label) used to end in `unexpected KeyError: 'id2label'`."""
     import transformers as tf
@@ -120,6 +121,7 @@ def test_encoder_without_a_token_classification_head_is_one_clear_line(tmp_path)
         assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.torch  # patches optimum's main_export
 def test_a_mistyped_local_folder_is_named_before_the_hub(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cases = [("nonexist/sub/model", "Error: model folder nonexist/sub/model does not exist"),
@@ -208,6 +210,7 @@ def test_info_does_not_show_the_build_machines_path(tmp_path, bert_export, check
     assert "/home/builder" not in res.output
 
 
+@pytest.mark.torch  # the rest of the train extra (optimum, ...) must be installed for the message to be exact
 def test_missing_extra_names_every_missing_module(monkeypatch):
     import sys
 

@@ -15,7 +15,7 @@ from fasttag.cli import cli
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
 HAS_MOTO = importlib.util.find_spec("moto") is not None
-needs_ray = pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed: pip install 'fasttag[ray]' to test --engine ray")
+needs_ray = pytest.mark.ray  # skipped where Ray is missing, failed in CI (tests/lanes.py)
 
 TEXTS = varied_sentences(300, seed=17)
 
@@ -131,7 +131,7 @@ def test_parquet_folder_numbered_across_files_with_limit(ray_cluster, inputs, tm
 
 
 @needs_ray
-@pytest.mark.skipif(not HAS_MOTO, reason="the S3 test needs moto's server mode: pip install 'moto[server]'")
+@pytest.mark.s3
 def test_s3_input_and_output_folder(ray_cluster, inputs, tmp_path, bert_export):
     from s3_server import BUCKET, put
 

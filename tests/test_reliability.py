@@ -72,6 +72,7 @@ def test_hard_texts_and_nulls_keep_every_row(tmp_path, bert_export):
     assert rows[-4:] == [[], [], [], []]
 
 
+@pytest.mark.slow  # a million tokens through the tiny model
 def test_five_megabyte_document(tmp_path, bert_export):
     doc = " ".join(varied_sentences(40_000, seed=8))[: 5_000_000]
     src = tmp_path / "big.parquet"
@@ -232,6 +233,7 @@ def _run_args(src, out, model, *extra):
                       "--batch-tokens", "512", "--threads", "1", "-q", *extra]
 
 
+@pytest.mark.slow  # real subprocesses killed mid-run; the fast lane resumes in-process (test_resume_over_*)
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, bert_export, kill_corpus, fmt):
     reference = tmp_path / f"ref.{fmt}"
@@ -263,6 +265,7 @@ def slow_corpus(tmp_path_factory):
     return root / "in.parquet"
 
 
+@pytest.mark.slow  # 3,000 long rows through a subprocess
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, bert_export, slow_corpus):
     out = tmp_path / "o.parquet"
     kill_corpus = slow_corpus

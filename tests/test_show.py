@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+import lanes
 from corpus import varied_sentences
 from fasttag import Tagger
 from fasttag.cli import cli
@@ -102,9 +103,9 @@ def test_terminal_text_is_verbatim_and_coloured_on_a_terminal():
 # -- HTML in a real browser -----------------------------------------------------------------------
 
 def chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not exe:
-        pytest.skip("chromium is not installed (apt-get install chromium); the headless browser test needs it")
+    exe = lanes.chromium()
+    if not exe:  # conftest already skipped (or, in CI, failed) a browser test without chromium
+        lanes.skip_or_fail(lanes.missing("browser"))
     return exe
 
 
@@ -114,6 +115,7 @@ def headless(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
 
 
+@pytest.mark.browser
 def test_html_page_in_headless_chromium(tmp_path, docs):
     n_entities = sum(len(e) for _, e in docs)
     assert n_entities > 0 and drawn_entities(docs) == n_entities

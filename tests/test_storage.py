@@ -15,10 +15,9 @@ from click.testing import CliRunner
 from corpus import varied_sentences
 from fasttag import storage
 from fasttag.cli import cli
+from s3_server import BUCKET, get, local_s3, put
 
-pytest.importorskip("moto.server", reason="the S3 tests need moto's server mode: pip install 'moto[server]'")
-
-from s3_server import BUCKET, get, local_s3, put  # noqa: E402
+# Tests that use the `s3` fixture (a local moto server) are in the s3 lane: conftest marks them by that fixture.
 
 TEXTS = varied_sentences(90, seed=11)
 

@@ -9,6 +9,8 @@ from corpus import varied_sentences
 LABELS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
 FAMILIES = ("bert", "roberta", "xlmr")
 MAX_LENGTH = 128
+# The committed export of the bert checkpoint (tests/make_fixtures.py rebuilds it): the fast lane's model.
+TINY_BERT = Path(__file__).parent / "fixtures" / "tiny-bert"
 
 
 def _training_text() -> list[str]:
@@ -27,7 +29,8 @@ def build_tokenizer(family: str):
         tok.train_from_iterator(text, trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials))
         cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
         tok.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
         )
         tok.decoder = decoders.WordPiece()
     elif family == "roberta":
@@ -36,16 +39,19 @@ def build_tokenizer(family: str):
         specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
         tok.train_from_iterator(
             text,
-            trainers.BpeTrainer(vocab_size=500, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+            trainers.BpeTrainer(vocab_size=500, special_tokens=specials,
+                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
         )
-        tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")), trim_offsets=True, add_prefix_space=False)
+        sep, cls = ("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>"))
+        tok.post_processor = processors.RobertaProcessing(sep, cls, trim_offsets=True, add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
     elif family == "xlmr":
         specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
         tok = Tokenizer(models.Unigram())
         tok.normalizer = normalizers.NFKC()
         tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-        tok.train_from_iterator(text, trainers.UnigramTrainer(vocab_size=400, special_tokens=specials, unk_token="<unk>"))
+        trainer = trainers.UnigramTrainer(vocab_size=400, special_tokens=specials, unk_token="<unk>")
+        tok.train_from_iterator(text, trainer)
         tok.post_processor = processors.TemplateProcessing(
             single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
             special_tokens=[("<s>", tok.token_to_id("<s>")), ("</s>", tok.token_to_id("</s>"))],
