@@ -55,6 +55,7 @@ def main() -> None:
     import ray
 
     from fasttag.model import ModelBundle
+    from fasttag.options import EngineOptions
     from fasttag.ray_engine import RayOptions, run_ray
     from fasttag.run import run
     from fasttag.tagger import Tagger
@@ -85,12 +86,12 @@ def main() -> None:
         small = work / "small.parquet"
         pq.write_table(pa.table({"text": texts[:2]}), small)
         started = time.perf_counter()
-        run_ray(args.model, {"threads": 1}, str(small), str(work / "small-out"), overwrite=True,
+        run_ray(EngineOptions(model_dir=args.model, threads=1), str(small), str(work / "small-out"), overwrite=True,
                 options=RayOptions(workers=1), quiet=True)
         fixed = time.perf_counter() - started
         for workers in [int(w) for w in args.workers.split(",")]:
             started = time.perf_counter()
-            run_ray(args.model, {"threads": 1}, str(corpus), str(work / f"ray-{workers}"), overwrite=True,
+            run_ray(EngineOptions(model_dir=args.model, threads=1), str(corpus), str(work / f"ray-{workers}"), overwrite=True,
                     batch_rows=args.chunk_rows, options=RayOptions(workers=workers), quiet=True)
             results.append((f"ray-{workers}", time.perf_counter() - started))
             print(f"  ray-{workers}: {results[-1][1]:.1f}s", flush=True)

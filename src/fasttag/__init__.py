@@ -9,7 +9,8 @@ from fasttag.types import Entity
 
 __version__ = "0.1.0"
 
-__all__ = ["Entity", "FasttagError", "InputError", "ModelError", "Tagger", "UsageError", "__version__"]
+__all__ = ["EngineOptions", "Entity", "FasttagError", "InputError", "ModelError", "Tagger", "UsageError",
+           "__version__"]
 
 
 def __getattr__(name: str):
@@ -18,4 +19,8 @@ def __getattr__(name: str):
         from fasttag.tagger import Tagger
 
         return Tagger
+    if name == "EngineOptions":
+        from fasttag.options import EngineOptions
+
+        return EngineOptions
     raise AttributeError(name)

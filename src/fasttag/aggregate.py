@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fasttag.model import LabelScheme
-
-STRATEGIES = ("simple", "first", "average", "max")
+from fasttag.options import AGGREGATIONS as STRATEGIES
+from fasttag.options import Aggregation
 
 
 @dataclass
@@ -55,7 +55,7 @@ def decode_spans(
     offsets: np.ndarray,
     doc_offsets: np.ndarray,
     scheme: LabelScheme,
-    strategy: str = "simple",
+    strategy: Aggregation = "simple",
     skip: np.ndarray | None = None,
     is_subword: np.ndarray | None = None,
     trailing: np.ndarray | None = None,

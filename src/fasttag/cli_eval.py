@@ -6,7 +6,8 @@ import click
 from click.core import ParameterSource
 
 from fasttag.cli import cli
-from fasttag.cli_run import check_writable, engine_options, load_tagger
+from fasttag.cli_run import check_writable
+from fasttag.options import MODES, SCHEMES, EngineOptions, engine_options
 
 
 @cli.command("eval")
@@ -20,17 +21,16 @@ from fasttag.cli_run import check_writable, engine_options, load_tagger
 @click.option("--documents", default="sentences", show_default=True, metavar="sentences|docstart|N",
               help="With --end-to-end: a text per sentence, per -DOCSTART- document, or consecutive sentences "
                    "joined until a text has at least N words.")
-@click.option("--mode", type=click.Choice(["strict", "default"]), default="strict", show_default=True,
+@click.option("--mode", type=click.Choice(MODES), default="strict", show_default=True,
               help="Word-level seqeval mode: strict IOB2, or seqeval's lenient default mode.")
 @click.option("--tag-column", default="ner_tags", show_default=True, help="Tag list column of JSONL/Parquet data.")
 @click.option("--labels", default=None, metavar="O,B-PER,...", help="Label list naming integer tags.")
-@click.option("--scheme", type=click.Choice(["auto", "iob1", "iob2"]), default="auto", show_default=True,
+@click.option("--scheme", type=click.Choice(SCHEMES), default="auto", show_default=True,
               help="Tag scheme of the data; IOB1 is converted to IOB2.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the figures to this JSON file.")
 @click.pass_context
-def evaluate(ctx, model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries,
-             data, end_to_end, documents, mode, tag_column, labels, scheme, json_path):
+def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode, tag_column, labels, scheme, json_path):
     """Entity-level precision, recall and F1 of an exported model on labelled data.
 
     By default, word level: each word's prediction is taken from its first sub-token, as 'fasttag
@@ -56,8 +56,9 @@ def evaluate(ctx, model_dir, aggregation, max_length, stride, batch_tokens, devi
         require_seqeval()  # end-to-end scoring needs no seqeval
     if json_path:
         check_writable(json_path)
-    tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams,
-                         word_boundaries)
+    from fasttag.tagger import Tagger
+
+    tagger = Tagger.load(options=engine_opts)
     if end_to_end:
         scores = evaluate_end_to_end(tagger, data, documents=documents, tag_column=tag_column,
                                      labels=parse_labels(labels), scheme=scheme)
@@ -73,8 +74,8 @@ def evaluate(ctx, model_dir, aggregation, max_length, stride, batch_tokens, devi
         click.echo(f"warning: the data has labels the model lacks: {', '.join(scores['labels_unknown_to_model'])}",
                    err=True)
     if end_to_end:
-        title = (f"end-to-end entity scores (exact character spans; --aggregation {aggregation}, "
-                 f"--word-boundaries {word_boundaries})")
+        title = (f"end-to-end entity scores (exact character spans; --aggregation {engine_opts.aggregation}, "
+                 f"--word-boundaries {engine_opts.word_boundaries})")
         click.echo(format_scores_table(scores, title=title))
         p = scores["partial"]
         click.echo(f"partial overlap: precision {p['precision']:.4f}  recall {p['recall']:.4f}  f1 {p['f1']:.4f}")

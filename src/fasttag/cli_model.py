@@ -7,13 +7,14 @@ import json
 import click
 
 from fasttag.cli import cli
+from fasttag.options import PRECISIONS
 
 
 @cli.command()
 @click.argument("model", metavar="MODEL")
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder to create with model.onnx, the tokenizer, config.json and fasttag.json.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="int8: dynamic quantization for CPU; fp16: for CUDA.")
 @click.option("--opset", type=click.IntRange(14, 23), default=18, show_default=True,
               help="ONNX opset (14, the first with scaled dot-product attention, to 23, torch's newest).")

@@ -6,63 +6,8 @@ import sys
 
 import click
 
-from fasttag.aggregate import STRATEGIES
 from fasttag.cli import cli
-from fasttag.infer import DEVICES
-from fasttag.options import EngineInt
-from fasttag.tokenize import WORD_BOUNDARIES
-
-
-def engine_options(f=None, *, exclude: tuple[str, ...] = ()):
-    """Options shared by every command that runs the model (run, eval, show), less those in `exclude`."""
-    if f is None:
-        return lambda g: engine_options(g, exclude=exclude)
-    options = [
-        click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
-                     help="Export folder made by 'fasttag export' (default: the embedded default model)."),
-        click.option("--aggregation", type=click.Choice(STRATEGIES), default="simple", show_default=True,
-                     help="How tokens become entities, as transformers' pipeline aggregation_strategy."),
-        click.option("--max-length", type=EngineInt("max_length"), default=None,
-                     help="Tokens per model window, special tokens included (default: the model's, at most 512)."),
-        click.option("--stride", type=EngineInt("stride"), default=None,
-                     help="Tokens of overlap between windows of a long document (default: 128, or half a window if that is less)."),
-        click.option("--batch-tokens", type=EngineInt("batch_tokens"), default=None,
-                     help="Token budget per batch, padding included (default: 1024 on CPU, at most 16 rows; 65536 on GPU)."),
-        click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
-                     help="auto uses CUDA when onnxruntime can, else the CPU; tensorrt adds TensorRT (fp16) before CUDA."),
-        click.option("--threads", type=EngineInt("threads"), default=None,
-                     help="onnxruntime threads in all, shared by the streams (default: all cores)."),
-        click.option("--streams", type=EngineInt("streams"), default=None,
-                     help="CPU: model sessions running batches at once, each on --threads/streams threads, at most --threads "
-                          "(default: 2 with 2 threads or more, else 1; GPU: 1)."),
-        click.option("--word-boundaries", type=click.Choice(WORD_BOUNDARIES), default="tokenizer", show_default=True,
-                     help="Words for first/average/max: the tokenizer's word ids, or transformers' pipeline heuristic."),
-    ]
-    names = ("model_dir", "aggregation", "max_length", "stride", "batch_tokens", "device", "threads", "streams",
-             "word_boundaries")
-    for name, option in reversed(list(zip(names, options))):
-        if name not in exclude:
-            f = option(f)
-    return f
-
-
-def load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries):
-    from fasttag.tagger import Tagger
-
-    return Tagger.load(
-        model_dir,
-        aggregation=aggregation,
-        max_length=max_length,
-        stride=stride,
-        batch_tokens=batch_tokens,
-        device=device,
-        threads=threads,
-        streams=streams,
-        word_boundaries=word_boundaries,
-    )
-
-
-ENGINES = ("local", "ray")
+from fasttag.options import ENGINES, ON_ERROR, EngineOptions, engine_options
 
 
 @cli.command()
@@ -72,7 +17,7 @@ ENGINES = ("local", "ray")
 @engine_options
 @click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
 @click.option("--id-column", default=None, help="Column copied to the output to identify rows (default: 'row', the 0-based row number).")
-@click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
+@click.option("--on-error", type=click.Choice(ON_ERROR), default="stop", show_default=True,
               help="Bad JSONL lines: stop with an error, or skip them and record them in OUTPUT.rejects.jsonl "
                    "(with -o -: fasttag.rejects.jsonl in the current folder).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file (or an interrupted run's parts).")
@@ -89,9 +34,8 @@ ENGINES = ("local", "ray")
               help="[ray] Actors, each holding one model session (default: the cluster's CPUs / --threads, or GPUs).")
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=None,
               help="[ray] GPUs each worker reserves (e.g. 1, or 0.5 to share a GPU between two workers).")
-def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries,
-        text_column, id_column, on_error, overwrite, resume, limit, chunk_rows, quiet,
-        engine, ray_address, workers, gpus_per_worker):
+def run(input, output, engine_opts: EngineOptions, text_column, id_column, on_error, overwrite, resume, limit,
+        chunk_rows, quiet, engine, ray_address, workers, gpus_per_worker):
     """Tag every row of INPUT and write one row of entities per input row to OUTPUT.
 
     INPUT is a .parquet file or a folder of them, a .jsonl/.ndjson file (optionally .gz), or - for JSONL on
@@ -111,21 +55,21 @@ def run(input, output, model_dir, aggregation, max_length, stride, batch_tokens,
 
     check_columns(id_column)
     check_engine_options(engine, ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
-                         resume=resume, on_error=on_error, streams=streams)
+                         resume=resume, on_error=on_error, streams=engine_opts.streams)
     if engine == "ray":
         from fasttag.ray_engine import RayOptions, run_ray
 
         options = RayOptions(address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker or 0.0,
-                             cpus_per_worker=float(threads or 1))
-        tagger_options = dict(aggregation=aggregation, max_length=max_length, stride=stride, batch_tokens=batch_tokens,
-                              device=device, threads=threads or 1, streams=1, word_boundaries=word_boundaries)
-        summary = run_ray(model_dir, tagger_options, input, output, text_column=text_column, id_column=id_column,
+                             cpus_per_worker=float(engine_opts.threads or 1))
+        summary = run_ray(engine_opts, input, output, text_column=text_column, id_column=id_column,
                           limit=limit, overwrite=overwrite, batch_rows=chunk_rows, options=options, quiet=quiet)
         if not quiet:
             click.echo(f"fasttag: {summary.line()}", err=True)
         return
     check_paths(input, output, overwrite, resume)
-    tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries)
+    from fasttag.tagger import Tagger
+
+    tagger = Tagger.load(options=engine_opts)
     if not quiet:
         note = f" ({tagger.model.note})" if tagger.model.note else ""
         click.echo(f"fasttag: {tagger.bundle.path} on {tagger.provider}{note}", err=True)

@@ -6,10 +6,7 @@ import click
 from click.core import ParameterSource
 
 from fasttag.cli import cli
-from fasttag.cli_run import engine_options, load_tagger
-
-ENGINE_PARAMS = ("model_dir", "aggregation", "max_length", "stride", "batch_tokens", "device", "threads",
-                 "streams", "word_boundaries")
+from fasttag.options import CLI_NAMES, ON_ERROR, EngineOptions, engine_options
 
 
 @cli.command()
@@ -21,13 +18,12 @@ ENGINE_PARAMS = ("model_dir", "aggregation", "max_length", "stride", "batch_toke
               help="Show this output of 'fasttag run' (Parquet or JSONL) instead of running a model; the corpus it tagged is INPUT or --input.")
 @click.option("--input", "input_path", default=None, metavar="INPUT",
               help="With --entities: the corpus that 'fasttag run' tagged to make OUTPUT.")
-@click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
+@click.option("--on-error", type=click.Choice(ON_ERROR), default="stop", show_default=True,
               help="Bad JSONL lines in the corpus: stop, or skip them as 'fasttag run --on-error skip' did.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None, metavar="PAGE.html",
               help="Write a self-contained HTML page (displaCy style) instead of printing to the terminal.")
 @engine_options
-def show(input, n, text_column, entities_path, input_path, on_error, html_path, model_dir, aggregation, max_length, stride,
-         batch_tokens, device, threads, streams, word_boundaries):
+def show(input, n, text_column, entities_path, input_path, on_error, html_path, engine_opts: EngineOptions):
     """Tag the first N documents of INPUT and show them with their entities highlighted.
 
     INPUT takes the same formats as 'fasttag run' (.parquet or a folder of them, .jsonl/.ndjson, optionally
@@ -51,7 +47,7 @@ def show(input, n, text_column, entities_path, input_path, on_error, html_path, 
         if input_path is None:
             raise click.UsageError("--entities OUTPUT needs the corpus that 'fasttag run' tagged: --input INPUT")
         engine = [p.opts[-1] for p in ctx.command.params
-                  if p.name in ENGINE_PARAMS and ctx.get_parameter_source(p.name) is not ParameterSource.DEFAULT]
+                  if p.name in CLI_NAMES and ctx.get_parameter_source(p.name) is not ParameterSource.DEFAULT]
         if engine:
             raise click.UsageError(f"{', '.join(engine)}: --entities shows an existing output and runs no model")
         if entities_path == "-" and input_path == "-":
@@ -73,7 +69,9 @@ def show(input, n, text_column, entities_path, input_path, on_error, html_path, 
         titles = [f"row {i}" if id_name in (None, "row") else f"row {i} · {id_name} {ids[i]}" for i in range(len(docs))]
         heading = f"{entities_path} on {input_path}"
     else:
-        tagger = load_tagger(model_dir, aggregation, max_length, stride, batch_tokens, device, threads, streams, word_boundaries)
+        from fasttag.tagger import Tagger
+
+        tagger = Tagger.load(options=engine_opts)
         docs = [(t if isinstance(t, str) else "", ents) for t, ents in zip(texts, tagger.tag(texts))]
         titles = None
         heading = f"{input}: model {tagger.bundle.path}"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from fasttag.cli import cli
-from fasttag.labelled import SCHEMES
+from fasttag.options import SCHEMES
 
 FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from fasttag.errors import MissingExtraError, ModelError, OutputError, UsageError
 from fasttag.labelled import LabelledData, is_tag, read_labelled
+from fasttag.options import Mode, Scheme
 from fasttag.tagger import Tagger
 
-MODES = ("strict", "default")
 # How `evaluate_end_to_end` groups sentences into texts: one text per sentence, one per -DOCSTART-
 # document, or a whole number N: consecutive sentences until a text has at least N words.
 GROUPINGS = ("sentences", "docstart")
@@ -20,10 +20,10 @@ Span = tuple[int, int, str]
 def evaluate(
     tagger: Tagger,
     data: str | Path,
-    mode: str = "strict",
+    mode: Mode = "strict",
     tag_column: str = "ner_tags",
     labels: list[str] | None = None,
-    scheme: str = "auto",
+    scheme: Scheme = "auto",
 ) -> dict:
     """seqeval scores of `tagger` on `data`; each word's prediction comes from its first sub-token."""
     from fasttag.metrics import entity_scores
@@ -158,7 +158,7 @@ def evaluate_end_to_end(
     documents: str | int = "sentences",
     tag_column: str = "ner_tags",
     labels: list[str] | None = None,
-    scheme: str = "auto",
+    scheme: Scheme = "auto",
 ) -> dict:
     """What `fasttag run` gets on raw text: the labelled words joined by spaces into texts (sentences or
     documents), tagged through the run path (the tagger's aggregation, word rule, windows and batches),

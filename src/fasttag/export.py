@@ -16,8 +16,8 @@ from fasttag import __version__
 from fasttag.errors import FasttagError, MissingExtraError, ModelError, UsageError
 from fasttag.model import (MANIFEST, ONNX_FILE, TOKENIZER_FILE, _read_json, check_source_model, is_within,
                            max_length_from)
+from fasttag.options import PRECISIONS, Precision
 
-PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_OPSET = 18
 FP32_ATOL = 1e-3
 MIN_AGREEMENT = 0.98  # int8 / fp16 argmax agreement with PyTorch
@@ -90,7 +90,7 @@ def check_token_classification(config: dict, model: str) -> None:
 def export(
     model: str,
     out_dir: str | Path,
-    precision: str = "fp32",
+    precision: Precision = "fp32",
     opset: int = DEFAULT_OPSET,
     overwrite: bool = False,
     per_channel: bool = True,

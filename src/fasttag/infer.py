@@ -11,8 +11,8 @@ import numpy as np
 
 from fasttag.errors import ModelError, UsageError
 from fasttag.model import ALLOWED_INPUTS
+from fasttag.options import DEVICES, Device
 
-DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 # Grow the CUDA arena only by what is asked: with bucketed sequence lengths it stays bounded.
 CUDA_OPTIONS = {"arena_extend_strategy": "kSameAsRequested", "cudnn_conv_algo_search": "HEURISTIC"}
@@ -27,7 +27,7 @@ def available_providers() -> list[str]:
 class OnnxModel:
     """One onnxruntime session; `run(input_ids, attention_mask)` returns logits (batch, seq, labels)."""
 
-    def __init__(self, path: Path, device: str = "auto", threads: int | None = None):
+    def __init__(self, path: Path, device: Device = "auto", threads: int | None = None):
         import onnxruntime as ort
 
         if device not in DEVICES:

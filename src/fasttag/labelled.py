@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from fasttag.errors import InputError, UsageError
+from fasttag.options import SCHEMES, Scheme
 
-SCHEMES = ("auto", "iob1", "iob2")
 CONLL_SUFFIXES = (".txt", ".conll", ".iob", ".bio", ".tsv")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
@@ -149,7 +149,7 @@ def read_labelled(
     *,
     tag_column: str = "ner_tags",
     labels: Sequence[str] | None = None,
-    scheme: str = "auto",
+    scheme: Scheme = "auto",
     format: str | None = None,
 ) -> LabelledData:
     """Read a labelled file (CoNLL columns, JSONL or Parquet) into IOB2 `LabelledData`.
@@ -185,7 +185,7 @@ def make_labelled(
     source: str,
     *,
     labels: Sequence[str] | None = None,
-    scheme: str = "auto",
+    scheme: Scheme = "auto",
     locations: list[int] | None = None,
     unit: str = "row",
 ) -> LabelledData:

@@ -11,11 +11,10 @@ import warnings
 from collections.abc import Sequence
 
 from fasttag.errors import MissingExtraError
+from fasttag.options import MODES, Mode
 
-MODES = ("strict", "default")
 
-
-def entity_scores(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], mode: str = "strict") -> dict:
+def entity_scores(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], mode: Mode = "strict") -> dict:
     """Micro-averaged and per-type entity scores: ``{"precision", "recall", "f1", "support", "types": {...}}``."""
     try:
         from seqeval.metrics import classification_report

@@ -1,34 +1,126 @@
-"""Limits of the engine options, in one table that the CLI and the Python API (`Tagger`) both check.
+"""The engine's options, in one table that the CLI, the Python API (`Tagger`), the Ray engine and resume state read.
 
-The CLI checks an option as Click parses it, the API when a `Tagger` is made; both raise
+`EngineOptions` is that table: each field is an option with its type, default, CLI flag, help text
+and (for `Literal` types) its choices. The CLI's options are generated from it (`engine_options`,
+one decorator used by `run`, `show` and `eval`); `Tagger` takes one; `--resume` compares the fields
+marked `resume` (those that change the rows written). Every choice list fasttag has is defined here
+once, as a `Literal` alias and the tuple of its values, used both by Click and by type hints.
+
+The CLI checks an option as Click parses it, the API when an `EngineOptions` is made; both raise
 `UsageError` with the same message, which names the CLI option (``--threads must be at least 1,
 got 0``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import numbers
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, get_args, get_type_hints
 
 import click
 
 from fasttag.errors import UsageError
 
-# keyword -> (CLI option, smallest value). None always means "the default".
-INT_OPTIONS: dict[str, tuple[str, int]] = {
-    "max_length": ("--max-length", 8),
-    "stride": ("--stride", 0),
-    "batch_tokens": ("--batch-tokens", 1),
-    "max_batch_size": ("--max-batch-size", 1),  # the API's only
-    "threads": ("--threads", 1),
-    "streams": ("--streams", 1),
-}
+# -- choice lists: each a Literal (for type hints) and its values (for Click and checks) ---------------
+Aggregation = Literal["simple", "first", "average", "max"]  # transformers' pipeline aggregation_strategy
+WordBoundaries = Literal["whitespace", "tokenizer", "pipeline"]
+Device = Literal["auto", "cpu", "cuda", "tensorrt"]
+Precision = Literal["fp32", "fp16", "int8"]  # of an export
+Mode = Literal["strict", "default"]  # seqeval's scoring mode
+OnError = Literal["stop", "skip"]  # what a bad JSONL line does
+Engine = Literal["local", "ray"]
+Scheme = Literal["auto", "iob1", "iob2"]  # tag scheme of labelled data
+
+AGGREGATIONS: tuple[Aggregation, ...] = get_args(Aggregation)
+WORD_BOUNDARIES: tuple[WordBoundaries, ...] = get_args(WordBoundaries)
+DEVICES: tuple[Device, ...] = get_args(Device)
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
+MODES: tuple[Mode, ...] = get_args(Mode)
+ON_ERROR: tuple[OnError, ...] = get_args(OnError)
+ENGINES: tuple[Engine, ...] = get_args(Engine)
+SCHEMES: tuple[Scheme, ...] = get_args(Scheme)
 
 
-def check_int_option(name: str, value):
+def _option(default: Any, help: str, *, minimum: int | None = None, cli: bool = True, resume: bool = False,
+            flag: str | None = None) -> Any:
+    """A field of `EngineOptions`: its default and how the CLI, the checks and resume state treat it.
+
+    `minimum`: an integer option (None always means "the default"); `cli=False`: the API's only;
+    `resume`: it changes the rows written, so `--resume` refuses a run whose value differs.
+    """
+    return field(default=default, metadata={"help": help, "minimum": minimum, "cli": cli, "resume": resume,
+                                            "flag": flag})
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the engine tags: the model, windows, batches, device and aggregation (None: the default)."""
+
+    model_dir: str | None = _option(
+        None, "Export folder made by 'fasttag export' (default: the embedded default model).", flag="--model")
+    aggregation: Aggregation = _option(
+        "simple", "How tokens become entities, as transformers' pipeline aggregation_strategy.", resume=True)
+    max_length: int | None = _option(
+        None, "Tokens per model window, special tokens included (default: the model's, at most 512).",
+        minimum=8, resume=True)
+    stride: int | None = _option(
+        None, "Tokens of overlap between windows of a long document (default: 128, or half a window if that is "
+        "less).", minimum=0, resume=True)
+    batch_tokens: int | None = _option(
+        None, "Token budget per batch, padding included (default: 1024 on CPU, at most 16 rows; 65536 on GPU).",
+        minimum=1, resume=True)
+    device: Device = _option(
+        "auto", "auto uses CUDA when onnxruntime can, else the CPU; tensorrt adds TensorRT (fp16) before CUDA.")
+    threads: int | None = _option(
+        None, "onnxruntime threads in all, shared by the streams (default: all cores).", minimum=1)
+    streams: int | None = _option(
+        None, "CPU: model sessions running batches at once, each on --threads/streams threads, at most --threads "
+        "(default: 2 with 2 threads or more, else 1; GPU: 1).", minimum=1)
+    word_boundaries: WordBoundaries = _option(
+        "tokenizer", "Words for first/average/max: the tokenizer's word ids, or transformers' pipeline heuristic.",
+        resume=True)
+    max_batch_size: int | None = _option(
+        None, "Rows per batch at most (default: 16 on CPU, 1024 on GPU).", minimum=1, cli=False, resume=True)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata["minimum"] is not None:
+                object.__setattr__(self, f.name, check_int_option(f.name, value))
+        # the choices Tagger checked before it loaded anything; device and word boundaries are checked where used
+        if self.aggregation not in AGGREGATIONS:
+            raise UsageError(f"--aggregation must be one of {', '.join(AGGREGATIONS)}")
+
+    def replace(self, **changes: Any) -> EngineOptions:
+        """A copy with `changes` (keyword arguments named as the fields; an unknown one is a TypeError)."""
+        return dataclasses.replace(self, **changes)
+
+    def resume_state(self) -> dict[str, Any]:
+        """The options that change the rows written, as `--resume` records and compares them."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata["resume"]}
+
+
+def flag_of(name: str) -> str:
+    """The CLI option of a field: `--max-length` for max_length, `--model` for model_dir."""
+    meta = {f.name: f.metadata for f in dataclasses.fields(EngineOptions)}.get(name, {})
+    return meta.get("flag") or "--" + name.replace("_", "-")
+
+
+def cli_fields() -> list[dataclasses.Field]:
+    """The fields the CLI offers as options, in table order."""
+    return [f for f in dataclasses.fields(EngineOptions) if f.metadata["cli"]]
+
+
+CLI_NAMES: tuple[str, ...] = tuple(f.name for f in cli_fields())  # the Click parameter names of engine options
+
+
+def check_int_option(name: str, value: Any) -> int | None:
     """`value` as an int if it is None or an integer within the option's range; else `UsageError`."""
     if value is None:
         return None
-    flag, minimum = INT_OPTIONS[name]
+    flag, minimum = flag_of(name), INT_MINIMUMS[name]
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise UsageError(f"{flag} must be an integer, got {value!r}")
     if value < minimum:
@@ -36,8 +128,13 @@ def check_int_option(name: str, value):
     return int(value)
 
 
-def check_int_options(**values) -> None:
-    """Check each keyword's value against INT_OPTIONS (see `check_int_option`)."""
+# keyword -> smallest value, from the table
+INT_MINIMUMS: dict[str, int] = {f.name: f.metadata["minimum"] for f in dataclasses.fields(EngineOptions)
+                                if f.metadata["minimum"] is not None}
+
+
+def check_int_options(**values: Any) -> None:
+    """Check each keyword's value against its option's range (see `check_int_option`)."""
     for name, value in values.items():
         check_int_option(name, value)
 
@@ -55,3 +152,33 @@ class EngineInt(click.ParamType):
             value = click.INT.convert(value, param, ctx)
         # UsageError, not click's BadParameter: FasttagGroup prints the message as the API raises it.
         return check_int_option(self.option, value)
+
+
+def _click_option(f: dataclasses.Field, hint: Any) -> Callable:
+    choices = get_args(hint) if getattr(hint, "__origin__", None) is Literal else ()
+    if choices:
+        return click.option(flag_of(f.name), f.name, type=click.Choice(choices), default=f.default,
+                            show_default=True, help=f.metadata["help"])
+    if f.metadata["minimum"] is not None:
+        return click.option(flag_of(f.name), f.name, type=EngineInt(f.name), default=f.default,
+                            help=f.metadata["help"])
+    return click.option(flag_of(f.name), f.name, type=click.Path(file_okay=False), default=f.default,
+                        help=f.metadata["help"])
+
+
+def engine_options(command: Callable) -> Callable:
+    """The engine's options for a Click command (run, show, eval), generated from `EngineOptions`.
+
+    The command receives them as one keyword argument, `engine_opts: EngineOptions`; each option
+    stays a Click parameter of its own name (for `ctx.get_parameter_source`).
+    """
+    hints = get_type_hints(EngineOptions)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in CLI_NAMES}
+        return command(*args, engine_opts=EngineOptions(**values), **kwargs)
+
+    for f in reversed(cli_fields()):
+        wrapper = _click_option(f, hints[f.name])(wrapper)
+    return wrapper

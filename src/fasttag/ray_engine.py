@@ -36,6 +36,7 @@ from pyarrow.fs import FileSelector, FileType, LocalFileSystem
 
 from fasttag import errors, storage
 from fasttag.errors import FasttagError, InputError, MissingExtraError, OutputError, UsageError
+from fasttag.options import EngineOptions
 from fasttag.read import JSONL_SUFFIXES, CorpusReader, corpus_format, id_array
 from fasttag.run import output_schema
 
@@ -157,7 +158,7 @@ def _filesystem_and_path(path: str):
 class TagBatches:
     """A Ray Data actor: one Tagger (one onnxruntime session) loaded in `__init__`, used for every batch."""
 
-    def __init__(self, model_ref: list, tagger_options: dict, text_column: str, id_name: str):
+    def __init__(self, model_ref: list, engine_opts: EngineOptions, text_column: str, id_name: str):
         import ray
 
         from fasttag.tagger import Tagger
@@ -168,7 +169,7 @@ class TagBatches:
         try:
             for name, data in files.items():
                 Path(folder, name).write_bytes(data)
-            self.tagger = Tagger.load(folder, **tagger_options)
+            self.tagger = Tagger.load(folder, engine_opts)
         finally:
             shutil.rmtree(folder, ignore_errors=True)  # the session and tokenizer are in memory now
         self.text_column = text_column
@@ -184,11 +185,11 @@ class TagBatches:
         return pa.table({self.id_name: batch.column(self.id_name), "entities": entities})
 
 
-def _model_files(model_dir, tagger_options: dict) -> dict[str, bytes]:
+def _model_files(engine_opts: EngineOptions) -> dict[str, bytes]:
     """The export folder's files, once the model and options proved loadable here (one line, not a worker's traceback)."""
     from fasttag.tagger import Tagger
 
-    tagger = Tagger.load(model_dir, **{**tagger_options, "device": "cpu", "threads": 1})
+    tagger = Tagger.load(options=engine_opts.replace(device="cpu", threads=1, streams=1))
     path = tagger.bundle.path
     del tagger
     return {f.name: f.read_bytes() for f in sorted(path.iterdir()) if f.is_file()}
@@ -196,8 +197,7 @@ def _model_files(model_dir, tagger_options: dict) -> dict[str, bytes]:
 
 # -- the run --------------------------------------------------------------------------------------
 def run_ray(
-    model_dir: str | os.PathLike | None,
-    tagger_options: dict,
+    engine_opts: EngineOptions,
     input: str,
     output: str,
     text_column: str = "text",
@@ -208,11 +208,15 @@ def run_ray(
     options: RayOptions | None = None,
     quiet: bool = False,
 ) -> RaySummary:
-    """Tag every row of `input` into the Parquet folder `output` on Ray; same rows as `fasttag.run.run`."""
+    """Tag every row of `input` into the Parquet folder `output` on Ray; same rows as `fasttag.run.run`.
+
+    Each worker runs one session (`engine_opts.streams` is ignored) on `engine_opts.threads` threads (default 1).
+    """
     options = options or RayOptions()
+    engine_opts = engine_opts.replace(threads=engine_opts.threads or 1, streams=1)
     check_ray_paths(input, output, overwrite)
     ray = import_ray()
-    files = _model_files(model_dir, tagger_options)
+    files = _model_files(engine_opts)
     started_here = False
     with _ray_logs(quiet):
         if not ray.is_initialized():
@@ -224,14 +228,14 @@ def run_ray(
                 raise UsageError(f"cannot join the Ray cluster at {options.address}: {_first_line(exc)}") from None
             started_here = True
         try:
-            return _run_dataset(ray, files, tagger_options, input, output, text_column, id_column, limit, overwrite,
+            return _run_dataset(ray, files, engine_opts, input, output, text_column, id_column, limit, overwrite,
                                 batch_rows, options, quiet)
         finally:
             if started_here:
                 ray.shutdown()
 
 
-def _run_dataset(ray, files, tagger_options, input, output, text_column, id_column, limit, overwrite, batch_rows,
+def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_column, id_column, limit, overwrite, batch_rows,
                  options: RayOptions, quiet: bool) -> RaySummary:
     ctx = ray.data.DataContext.get_current()
     # No progress bars and no "Starting execution ..." lines under --quiet (print_on_execution_start: Ray >= 2.40)
@@ -249,7 +253,7 @@ def _run_dataset(ray, files, tagger_options, input, output, text_column, id_colu
         if ds is not None:
             ds = ds.map_batches(
                 TagBatches,
-                fn_constructor_args=([ray.put(files)], tagger_options, text_column, id_name),
+                fn_constructor_args=([ray.put(files)], engine_opts.replace(model_dir=None), text_column, id_name),
                 batch_size=batch_rows,
                 batch_format="pyarrow",
                 compute=ray.data.ActorPoolStrategy(size=workers),

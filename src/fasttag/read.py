@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 
 from fasttag import storage
 from fasttag.errors import InputError, UsageError
+from fasttag.options import ON_ERROR, OnError
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
-ON_ERROR = ("stop", "skip")
 
 
 @dataclass
@@ -90,7 +90,7 @@ class CorpusReader:
         id_column: str | None = None,
         chunk_rows: int = 2048,
         limit: int | None = None,
-        on_error: str = "stop",
+        on_error: OnError = "stop",
         skip_rows: int = 0,
         digests: bool = False,
         on_skipped: Callable[[int, str | None], None] | None = None,

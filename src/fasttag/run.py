@@ -311,12 +311,8 @@ def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_erro
         "model_files": {f: [st.st_size, int(st.st_mtime)] for f in ("model.onnx", "tokenizer.json")
                         if (st := (tagger.bundle.path / f).stat())},
         "input_files": _input_fingerprint(input),
-        "aggregation": tagger.aggregation,
-        "max_length": tagger.max_length,
-        "stride": tagger.tokenizer.stride,
-        "word_boundaries": tagger.tokenizer.word_boundaries,
-        "batch_tokens": tagger.batcher.budget_tokens,
-        "max_batch_size": tagger.batcher.max_batch_size,
+        # aggregation, max_length, stride, word_boundaries, batch_tokens, max_batch_size, defaults resolved
+        **tagger.options.resume_state(),
     }
 
 

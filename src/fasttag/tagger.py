@@ -14,12 +14,12 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from fasttag.aggregate import STRATEGIES, Spans, decode_spans
+from fasttag.aggregate import Spans, decode_spans
 from fasttag.batch import Batch, TokenBudgetBatcher
 from fasttag.errors import InputError, UsageError
 from fasttag.infer import OnnxModel, cpu_count, default_streams, default_threads, softmax
 from fasttag.model import LabelScheme, ModelBundle, _read_json
-from fasttag.options import check_int_options
+from fasttag.options import EngineOptions
 from fasttag.tokenize import DocumentTokenizer, TokenizedChunk
 from fasttag.types import ENTITIES_TYPE, ENTITY_TYPE, Entity
 
@@ -57,23 +57,14 @@ class Tagger:
     [[Entity(start=0, end=12, label='PER', ...), Entity(start=25, end=31, label='LOC', ...)]]
     """
 
-    def __init__(
-        self,
-        bundle: ModelBundle,
-        aggregation: str = "simple",
-        max_length: int | None = None,
-        stride: int | None = None,
-        batch_tokens: int | None = None,
-        max_batch_size: int | None = None,
-        device: str = "auto",
-        threads: int | None = None,
-        word_boundaries: str = "tokenizer",
-        streams: int | None = None,
-    ):
-        check_int_options(max_length=max_length, stride=stride, batch_tokens=batch_tokens,
-                          max_batch_size=max_batch_size, threads=threads, streams=streams)
-        if aggregation not in STRATEGIES:
-            raise UsageError(f"--aggregation must be one of {', '.join(STRATEGIES)}")
+    def __init__(self, bundle: ModelBundle, options: EngineOptions | None = None, **kwargs: Any):
+        """`options` (or keyword arguments named as its fields: `aggregation="first"`, `threads=2`, ...)
+        say how to tag; keywords given with `options` replace its values."""
+        options = _engine_options(options, kwargs)
+        aggregation = options.aggregation
+        max_length, stride, batch_tokens = options.max_length, options.stride, options.batch_tokens
+        max_batch_size, device, threads, streams = (options.max_batch_size, options.device, options.threads,
+                                                    options.streams)
         self.bundle = bundle
         self.aggregation = aggregation
         model_max = min(bundle.max_length, MAX_LENGTH_CAP)
@@ -111,7 +102,7 @@ class Tagger:
             bundle.path / "tokenizer.json",
             max_length=self.max_length,
             stride=stride,
-            word_boundaries=word_boundaries,
+            word_boundaries=options.word_boundaries,
             pad_id=config.get("pad_token_id"),
             unk_token=unk,
         )
@@ -122,11 +113,18 @@ class Tagger:
             pad_multiple=32 if on_gpu else 1,  # few distinct shapes bound the GPU memory arena
             max_length=self.max_length,
         )
+        # the options as they apply here, defaults resolved (what --resume records)
+        self.options = options.replace(model_dir=str(bundle.path), max_length=self.max_length, stride=stride,
+                                       batch_tokens=self.batcher.budget_tokens,
+                                       max_batch_size=self.batcher.max_batch_size)
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, **options) -> "Tagger":
-        """Load an export folder (None: the embedded default model); options as for the constructor."""
-        return cls(ModelBundle.load(path), **options)
+    def load(cls, path: str | os.PathLike | None = None, options: EngineOptions | None = None,
+             **kwargs: Any) -> Tagger:
+        """Load an export folder (None: `options.model_dir`, else the embedded default model); options as for
+        the constructor."""
+        options = _engine_options(options, kwargs)
+        return cls(ModelBundle.load(path if path is not None else options.model_dir), options)
 
     @property
     def provider(self) -> str:
@@ -309,6 +307,15 @@ class Tagger:
         else:
             ids, name = pa.array(np.arange(table.num_rows, dtype=np.int64)), "row"
         return pa.table({name: ids, "entities": entities})
+
+
+def _engine_options(options: EngineOptions | None, kwargs: dict[str, Any]) -> EngineOptions:
+    """`options` with `kwargs` (named as its fields) applied; an unknown keyword is a TypeError."""
+    if options is not None and not isinstance(options, EngineOptions):
+        raise TypeError(f"options must be an EngineOptions, got {type(options).__name__}")
+    if options is None:
+        return EngineOptions(**kwargs)
+    return options.replace(**kwargs) if kwargs else options
 
 
 def as_texts(texts: Any) -> list[str | None]:

@@ -11,8 +11,8 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from fasttag.errors import ModelError, UsageError
+from fasttag.options import WORD_BOUNDARIES, WordBoundaries
 
-WORD_BOUNDARIES = ("whitespace", "tokenizer", "pipeline")
 # Code points that separate whitespace words (str.isspace() in the ASCII and Latin-1 ranges, and the
 # common Unicode spaces).
 _SPACES = np.array([9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
@@ -64,7 +64,7 @@ class DocumentTokenizer:
         tokenizer: Tokenizer,
         max_length: int,
         stride: int,
-        word_boundaries: str = "tokenizer",
+        word_boundaries: WordBoundaries = "tokenizer",
         pad_id: int | None = None,
         unk_token: str | None = None,
     ):

@@ -24,7 +24,6 @@ from typing import Any
 
 from fasttag.errors import InputError, MissingExtraError, ModelError, OutputError, UsageError
 from fasttag.labelled import (
-    SCHEMES,
     LabelledData,
     make_labelled,
     order_labels,
@@ -33,6 +32,7 @@ from fasttag.labelled import (
 )
 from fasttag.metrics import entity_scores
 from fasttag.model import check_source_model, is_within
+from fasttag.options import SCHEMES, Scheme
 
 Log = Callable[[str], None]
 
@@ -183,7 +183,7 @@ def load_hub_dataset(
     *,
     tag_column: str = "ner_tags",
     labels: Sequence[str] | None = None,
-    scheme: str = "auto",
+    scheme: Scheme = "auto",
 ) -> dict[str, LabelledData]:
     """The train/validation/test splits of a HuggingFace hub dataset, tags mapped to strings."""
     try:
@@ -235,7 +235,7 @@ def load_splits(
     dataset: str | None = None,
     tag_column: str = "ner_tags",
     labels: Sequence[str] | None = None,
-    scheme: str = "auto",
+    scheme: Scheme = "auto",
     log: Log = print,
 ) -> dict[str, LabelledData]:
     """Read the labelled splits from files or a hub dataset (files override its splits).
@@ -270,7 +270,7 @@ def train(
     dataset: str | None = None,
     tag_column: str = "ner_tags",
     labels: Sequence[str] | str | None = None,
-    scheme: str = "auto",
+    scheme: Scheme = "auto",
     epochs: float = 3,
     lr: float = 5e-5,
     batch_size: int = 16,
@@ -490,7 +490,7 @@ def _argmax(logits: Any, labels: Any) -> Any:
 
 
 def _check_settings(
-    scheme: str,
+    scheme: Scheme,
     epochs: float,
     lr: float,
     batch_size: int,

@@ -1,0 +1,62 @@
+"""The engine options' one table (`fasttag.options.EngineOptions`): the CLI, the API and resume state read it."""
+
+import dataclasses
+from typing import get_args
+
+import click
+import pytest
+
+from fasttag import options
+from fasttag.cli import cli
+from fasttag.options import EngineOptions
+from fasttag.tagger import Tagger
+
+
+@pytest.mark.parametrize("command", ["run", "show", "eval"])
+def test_every_engine_option_of_a_command_is_generated_from_the_table(command):
+    params = {p.name: p for p in cli.commands[command].params}
+    for f in dataclasses.fields(EngineOptions):
+        if not f.metadata["cli"]:
+            assert f.name not in params
+            continue
+        param = params[f.name]
+        assert param.default == f.default
+        assert param.help == f.metadata["help"]
+        assert options.flag_of(f.name) in param.opts
+        if isinstance(param.type, click.Choice):
+            hint = {"aggregation": options.Aggregation, "device": options.Device,
+                    "word_boundaries": options.WordBoundaries}[f.name]
+            assert tuple(param.type.choices) == get_args(hint)
+
+
+def test_every_choice_list_is_its_literal():
+    for values, hint in [(options.AGGREGATIONS, options.Aggregation), (options.WORD_BOUNDARIES, options.WordBoundaries),
+                         (options.DEVICES, options.Device), (options.PRECISIONS, options.Precision),
+                         (options.MODES, options.Mode), (options.ON_ERROR, options.OnError),
+                         (options.ENGINES, options.Engine), (options.SCHEMES, options.Scheme)]:
+        assert values == get_args(hint)
+    from fasttag.aggregate import STRATEGIES
+    from fasttag.labelled import SCHEMES
+
+    assert STRATEGIES is options.AGGREGATIONS and SCHEMES is options.SCHEMES
+
+
+def test_options_are_checked_when_made():
+    with pytest.raises(options.UsageError, match="--threads must be at least 1, got 0"):
+        EngineOptions(threads=0)
+    with pytest.raises(options.UsageError, match="--aggregation must be one of simple, first, average, max"):
+        EngineOptions(aggregation="mean")
+    with pytest.raises(TypeError):
+        EngineOptions().replace(no_such_option=1)
+
+
+def test_tagger_takes_options_or_keywords_alike(bert_export):
+    by_keywords = Tagger.load(bert_export, aggregation="first", max_length=64)
+    by_options = Tagger.load(options=EngineOptions(model_dir=str(bert_export), aggregation="first", max_length=64))
+    assert by_keywords.options == by_options.options
+    # defaults resolved: what --resume records
+    state = by_keywords.options.resume_state()
+    assert state == {"aggregation": "first", "max_length": 64, "stride": 31, "batch_tokens": 1024,
+                     "word_boundaries": "tokenizer", "max_batch_size": 16}
+    with pytest.raises(TypeError):
+        Tagger.load(bert_export, no_such_option=1)
