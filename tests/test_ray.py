@@ -229,3 +229,15 @@ def test_quiet_ray_run_prints_nothing(tmp_path, bert_export):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "" and proc.stdout == ""
     assert (out / "_SUCCESS").exists() and pq.read_table(out).num_rows == 20
+
+
+@needs_ray
+def test_awkward_inputs_give_the_local_engines_rows(ray_cluster, tmp_path, bert_export):
+    """Dictionary and string_view text columns, hidden files in a folder, BOMs in gzipped JSONL (test_formats.py)."""
+    from test_formats import awkward_inputs
+
+    for kind, src in awkward_inputs(tmp_path).items():
+        out = tmp_path / f"ray-{kind}"
+        res = invoke("run", src, "-o", out, "--model", bert_export, "--engine", "ray", "--workers", "1", "-q")
+        assert res.exit_code == 0, (kind, res.output)
+        assert_same_rows(pq.read_table(out), local_run(src, tmp_path, bert_export), "row")

@@ -21,7 +21,6 @@ reads with it too.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,11 +28,19 @@ from pathlib import Path
 from typing import Any
 
 from fasttag.errors import InputError, UsageError
+from fasttag.formats import (
+    CONLL_SUFFIXES,
+    JsonLine,
+    JsonlLines,
+    close_lines,
+    labelled_format,
+    numbered_lines,
+    open_lines,
+)
 from fasttag.options import SCHEMES, Scheme
 
-CONLL_SUFFIXES = (".txt", ".conll", ".iob", ".bio", ".tsv")
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
-PARQUET_SUFFIXES = (".parquet",)
+__all__ = ["CONLL_SUFFIXES", "SCHEMES", "LabelledData", "make_labelled", "order_labels", "parse_labels",
+           "read_labelled"]
 DOCSTART = "-DOCSTART-"
 
 
@@ -159,7 +166,7 @@ def read_labelled(
     """
     path = Path(path)
     labels = parse_labels(labels)
-    kind = _format_of(str(path), format)
+    kind = labelled_format(str(path), format)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     documents: list[int] = []
@@ -234,42 +241,20 @@ def _label_of_index(tag: Any, labels: list[str] | None, data: LabelledData, n: i
     return labels[tag]
 
 
-def _format_of(name: str, format: str | None) -> str:
-    if format is not None:
-        if format not in ("conll", "jsonl", "parquet"):
-            raise UsageError(f"unknown format {format!r}: use conll, jsonl or parquet")
-        return format
-    lower = name.lower()
-    if lower.endswith(".gz"):
-        lower = lower[:-3]
-    if lower.endswith(CONLL_SUFFIXES):
-        return "conll"
-    if lower.endswith(JSONL_SUFFIXES):
-        return "jsonl"
-    if lower.endswith(PARQUET_SUFFIXES) and not name.lower().endswith(".gz"):
-        return "parquet"
-    raise InputError(
-        f"{name}: cannot tell the format from the extension; use "
-        f"{' '.join(CONLL_SUFFIXES)} (CoNLL columns), {' '.join(JSONL_SUFFIXES)} (JSON lines, "
-        "optionally .gz) or .parquet"
-    )
-
-
 def _lines(path: Path) -> Iterable[tuple[int, str]]:
     """Numbered text lines, with decoding and gzip errors reported by file and line."""
     # Decoded line by line (not through a text wrapper, which decodes ahead in blocks) so that a
     # bad byte is reported at its own line.
-    lineno = 0
+    fh = open_lines(str(path))
     try:
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
-        with opener(path, "rb") as f:
-            for lineno, raw in enumerate(f, 1):
+        for lineno, raw in numbered_lines(fh, str(path)):
+            try:
                 line = raw.decode("utf-8")
-                yield lineno, (line[1:] if lineno == 1 and line[:1] == "\ufeff" else line)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}:{lineno}: not UTF-8 text ({exc.reason})") from exc
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{path}:{lineno + 1}: cannot read ({exc})") from exc
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: not UTF-8 text ({exc.reason})") from exc
+            yield lineno, (line[1:] if lineno == 1 and line[:1] == "\ufeff" else line)
+    finally:
+        close_lines(fh)
 
 
 def _read_conll(path: Path) -> tuple[list[list[str]], list[list[Any]], list[int], list[int]]:
@@ -325,23 +310,30 @@ def _read_jsonl(path: Path, tag_column: str) -> tuple[list[list[str]], list[list
     tokens: list[list[str]] = []
     tags: list[list[Any]] = []
     locations: list[int] = []
-    for lineno, line in _lines(path):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(record, dict):
-            raise InputError(f"{path}:{lineno}: expected a JSON object per line")
-        words, word_tags = _check_record(
-            record.get("tokens"), record.get(tag_column), tag_column, f"{path}:{lineno}"
-        )
-        if words:
-            tokens.append(words)
-            tags.append(word_tags)
-            locations.append(lineno)
+    fh = open_lines(str(path))
+    try:
+        for line in JsonlLines(fh, str(path)):
+            record = _json_record(path, line)
+            words, word_tags = _check_record(
+                record.get("tokens"), record.get(tag_column), tag_column, f"{path}:{line.lineno}"
+            )
+            if words:
+                tokens.append(words)
+                tags.append(word_tags)
+                locations.append(line.lineno)
+    finally:
+        close_lines(fh)
     return tokens, tags, locations
+
+
+def _json_record(path: Path, line: JsonLine) -> Any:
+    if line.exc is not None:
+        if isinstance(line.exc, UnicodeDecodeError):
+            raise InputError(f"{path}:{line.lineno}: not UTF-8 text ({line.exc.reason})") from line.exc
+        raise InputError(f"{path}:{line.lineno}: not valid JSON ({line.exc.msg})") from line.exc
+    if not isinstance(line.value, dict):
+        raise InputError(f"{path}:{line.lineno}: expected a JSON object per line")
+    return line.value
 
 
 def _check_record(words: Any, word_tags: Any, tag_column: str, where: str) -> tuple[list, list]:

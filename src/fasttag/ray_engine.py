@@ -36,13 +36,19 @@ from pyarrow.fs import FileSelector, FileType, LocalFileSystem
 
 from fasttag import errors, storage
 from fasttag.errors import FasttagError, InputError, MissingExtraError, OutputError, UsageError
+from fasttag.formats import (
+    FILE_SUFFIXES,
+    corpus_format,
+    is_text_type,
+    parquet_files,
+    parse_jsonl_line,
+    texts_from_column,
+)
 from fasttag.options import EngineOptions
-from fasttag.read import JSONL_SUFFIXES, CorpusReader, corpus_format, id_array
+from fasttag.read import id_array
 from fasttag.run import output_schema
 
 SUCCESS_FILE = "_SUCCESS"
-# Names of files, not of the folder --engine ray writes (a folder "out.jsonl" full of Parquet parts misleads).
-FILE_SUFFIXES = (".parquet", ".json", ".gz") + JSONL_SUFFIXES
 
 
 @dataclass
@@ -176,8 +182,6 @@ class TagBatches:
         self.id_name = id_name
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from fasttag.read import texts_from_column
-
         texts, _ = texts_from_column(batch.column(self.text_column), self.text_column)
         texts = [t if isinstance(t, str) else "" for t in texts]
         tagged = self.tagger.finish_chunk(self.tagger.tokenize(texts))
@@ -354,9 +358,9 @@ def _read(ray, input: str, text_column: str, id_column: str | None, limit: int |
     try:
         if corpus_format(input) == "parquet":
             # The local engine's file list and order (Ray would sort a folder's files differently).
-            paths = [_filesystem_and_path(str(f))[1] for f in CorpusReader(input).parquet_files()]
-            _check_parquet_columns(input, fs, paths[0], columns)
-            ds = ray.data.read_parquet(paths, filesystem=fs, columns=columns)
+            paths = [_filesystem_and_path(str(f))[1] for f in parquet_files(input)]
+            schema = _check_parquet_columns(input, fs, paths[0], columns)
+            ds = ray.data.read_parquet(paths, filesystem=fs, columns=columns, schema=schema)
         else:
             # Lines parsed with the local reader's rules (json.loads; a non-string text counts as empty).
             ds = ray.data.read_text(path, filesystem=fs).map_batches(
@@ -386,15 +390,15 @@ def _read(ray, input: str, text_column: str, id_column: str | None, limit: int |
 def _parse_jsonl(batch: pa.Table, text_column: str, id_column: str | None, where: str) -> pa.Table:
     """JSONL lines (Ray's `text` column) into the text and id columns, as `fasttag.read` parses them."""
     texts, ids = [], []
-    for line in batch.column("text").to_pylist():
-        line = line.lstrip("\ufeff")  # a UTF-8 byte-order mark at the start of a file
-        if not line.strip():
+    for text_line in batch.column("text").to_pylist():
+        line = parse_jsonl_line(text_line)
+        if line is None:
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: malformed JSON ({exc.msg}); --engine local reports the line and can skip it "
-                             "(--on-error skip)") from None
+        if line.error is not None:
+            why = line.exc.msg if isinstance(line.exc, json.JSONDecodeError) else line.error
+            raise InputError(f"{where}: malformed JSON ({why}); --engine local reports the line and can skip it "
+                             "(--on-error skip)") from line.exc
+        obj = line.value
         if not isinstance(obj, dict):
             raise InputError(f"{where}: expected a JSON object on every line, got {type(obj).__name__}")
         if text_column not in obj:
@@ -422,8 +426,10 @@ def _cut(table: pa.Table, start: int, length: int, first_row: int | None) -> pa.
     return piece
 
 
-def _check_parquet_columns(input: str, fs, path: str, columns: list[str]) -> None:
-    """A missing column is named here, in one line, rather than deep inside a Ray task."""
+def _check_parquet_columns(input: str, fs, path: str, columns: list[str]) -> pa.Schema:
+    """The schema to read `columns` with (the text as `large_string`, whatever each file's text type: files of
+    dictionary and string_view text cannot be joined as they are); a missing column is named here, in one
+    line, rather than deep inside a Ray task."""
     import pyarrow.dataset as pads
 
     with storage.remote_errors(input, InputError):
@@ -432,8 +438,9 @@ def _check_parquet_columns(input: str, fs, path: str, columns: list[str]) -> Non
     if missing:
         raise InputError(f"{input}: no column {missing[0]!r}; columns found: {', '.join(schema.names)}")
     ttype = schema.field(columns[0]).type
-    if not (pa.types.is_string(ttype) or pa.types.is_large_string(ttype)):
+    if not is_text_type(ttype):  # string, large_string, string_view, dictionary: as the local reader
         raise InputError(f"{input}: text column {columns[0]!r} has type {ttype}, expected string")
+    return pa.schema([pa.field(columns[0], pa.large_string())] + [schema.field(c) for c in columns[1:]])
 
 
 def _finish(output: str, fs, path: str, id_column: str | None, empty: bool) -> None:

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import base64
-import codecs
-import gzip
 import hashlib
-import json
-import sys
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fasttag import storage
 from fasttag.errors import InputError, UsageError
+from fasttag.formats import (
+    JsonlLines,
+    close_lines,
+    column_texts,
+    corpus_format,
+    is_text_type,
+    open_lines,
+    parquet_files,
+)
 from fasttag.options import ON_ERROR, OnError
 
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
+__all__ = ["CorpusReader", "RawChunk", "ReadStats", "Rejected", "chunk_digest", "corpus_format", "id_array"]
 
 
 @dataclass
@@ -54,30 +58,6 @@ class ReadStats:
     invalid_utf8: int = 0  # Parquet texts whose invalid UTF-8 bytes were read as U+FFFD
     byte_order_marks: int = 0  # UTF-8 BOMs skipped at the start of JSONL lines (one per file joined by cat)
     rejected: list[Rejected] = field(default_factory=list)
-
-
-def corpus_format(path: str) -> str:
-    if path == "-":
-        return "jsonl"
-    name = storage.without_query(path).lower()
-    if name.endswith(".parquet"):
-        return "parquet"
-    if name.endswith(JSONL_SUFFIXES):
-        return "jsonl"
-    if storage.is_remote(path) and storage.resolve(path).is_dir():
-        return "parquet"
-    if not storage.is_remote(path) and Path(path).is_dir():
-        return "parquet"
-    raise UsageError(f"cannot tell the format of {path}: use .parquet (or a folder of them), .jsonl, .ndjson, .jsonl.gz, or -")
-
-
-def texts_from_column(column: pa.ChunkedArray | pa.Array, name: str, where: str = "") -> tuple[list, int]:
-    """Python strings of a string column (None for nulls) and the number of nulls."""
-    if not _is_text_type(column.type):
-        raise InputError(f"{where}text column {name!r} has type {column.type}, expected a string column")
-    if pa.types.is_dictionary(column.type) or pa.types.is_string_view(column.type):
-        column = column.cast(pa.large_string())
-    return column.to_pylist(), column.null_count
 
 
 class CorpusReader:
@@ -210,29 +190,8 @@ class CorpusReader:
         return self._parquet() if self.format == "parquet" else self._jsonl()
 
     # -- Parquet --------------------------------------------------------------------------------
-    def parquet_files(self) -> list[Path] | list[str]:
-        """The Parquet files to read, in order: local Paths, or URIs for a remote input."""
-        if storage.is_remote(self.path):
-            if storage.without_query(self.path).lower().endswith(".parquet"):
-                return [self.path]
-            files = storage.list_files(self.path, ".parquet")
-            if not files:
-                raise InputError(f"folder {self.path} holds no .parquet files")
-            return files
-        p = Path(self.path)
-        if p.is_dir():
-            # Hidden and _-prefixed paths (_temporary/, .parts/) are not data, as for Spark, Ray and remote folders.
-            files = sorted(
-                f for f in p.rglob("*.parquet")
-                if f.is_file() and not any(part.startswith((".", "_")) for part in f.relative_to(p).parts)
-            )
-            if not files:
-                raise InputError(f"folder {p} holds no .parquet files")
-            return files
-        return [p]
-
-    def _parquet(self) -> Iterator[RawChunk]:
-        for f in self.parquet_files():
+    def _parquet(self) -> Iterator[tuple[list, pa.Array | None]]:
+        for f in parquet_files(self.path):
             try:
                 pf = pq.ParquetFile(storage.open_input_file(f) if storage.is_remote(f) else f)
             except (pa.ArrowException, OSError) as exc:
@@ -243,7 +202,7 @@ class CorpusReader:
                     what = "text" if col == self.text_column else "id"
                     raise InputError(f"{f}: no {what} column {col!r}; columns found: {', '.join(names)}")
             ttype = pf.schema_arrow.field(self.text_column).type
-            if not _is_text_type(ttype):
+            if not is_text_type(ttype):
                 raise InputError(f"{f}: text column {self.text_column!r} has type {ttype}, expected string")
             columns = [self.text_column] + ([self.id_column] if self.id_column and self.id_column != self.text_column else [])
             if self.id_column and self.id_type is None:
@@ -263,22 +222,6 @@ class CorpusReader:
                 raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from None
 
     # -- JSONL ----------------------------------------------------------------------------------
-    def _open(self) -> IO[bytes]:
-        if self.path == "-":
-            # gzipped JSONL on stdin (zcat-less pipes) is read as such, by its magic bytes
-            stdin = sys.stdin.buffer
-            peek = getattr(stdin, "peek", None)
-            if peek is not None and peek(2)[:2] == b"\x1f\x8b":
-                return gzip.GzipFile(fileobj=stdin, mode="rb")
-            return stdin
-        if storage.is_remote(self.path):
-            stream = storage.open_input_stream(self.path)
-            gzipped = storage.without_query(self.path).lower().endswith(".gz")
-            return gzip.GzipFile(fileobj=stream, mode="rb") if gzipped else stream
-        if self.path.lower().endswith(".gz"):
-            return gzip.open(self.path, "rb")
-        return open(self.path, "rb")
-
     def _reject(self, lineno: int, raw: bytes, error: str) -> None:
         where = "stdin" if self.path == "-" else self.path
         if self.on_error == "stop":
@@ -290,27 +233,19 @@ class CorpusReader:
             self.stats.rejected.append(Rejected(lineno, error, raw.decode("utf-8", "replace"),
                                                 base64.b64encode(raw).decode("ascii")))
 
-    def _jsonl(self) -> Iterator[RawChunk]:
+    def _jsonl(self) -> Iterator[tuple[list, pa.Array | None]]:
         texts: list = []
         ids: list = []
-        fh = self._open()
+        fh = open_lines(self.path)
+        lines = JsonlLines(fh, self.path)
+        boms = self.stats.byte_order_marks
         try:
-            for lineno, raw in enumerate(_lines(fh, self.path), start=1):
-                if raw.startswith(codecs.BOM_UTF8):  # written by some Windows tools; one per file joined by cat
-                    raw = raw[len(codecs.BOM_UTF8):]
-                    self.stats.byte_order_marks += 1
-                if not raw.strip():
+            for line in lines:
+                self.stats.byte_order_marks = boms + lines.byte_order_marks
+                if line.error is not None:
+                    self._reject(line.lineno, line.raw, line.error)
                     continue
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    self._reject(lineno, raw, f"invalid UTF-8 ({exc.reason} at byte {exc.start})")
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    self._reject(lineno, raw, f"malformed JSON ({json_error(exc)})")
-                    continue
+                lineno, raw, obj = line.lineno, line.raw, line.value
                 if not isinstance(obj, dict):
                     self._reject(lineno, raw, f"expected a JSON object, got {type(obj).__name__}")
                     continue
@@ -342,13 +277,8 @@ class CorpusReader:
             if texts:
                 yield texts, self._json_ids(ids) if self.id_column else None
         finally:
-            if fh is not sys.stdin.buffer:
-                fh.close()
-
-
-def json_error(exc: json.JSONDecodeError) -> str:
-    """'Expecting value at column 3'; json's own message may end with 'at' ('Unterminated string starting at')."""
-    return f"{exc.msg}{'' if exc.msg.endswith(' at') else ' at'} column {exc.colno}"
+            self.stats.byte_order_marks = boms + lines.byte_order_marks
+            close_lines(fh)
 
 
 def chunk_digest(texts: list, ids: list[pa.Array], n: int) -> str:
@@ -380,38 +310,11 @@ def _rest(ids: list[pa.Array], n: int) -> list[pa.Array]:
     return out
 
 
-def _lines(fh: IO[bytes], path: str) -> Iterator[bytes]:
-    try:
-        yield from fh
-    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
-
-
-def _is_text_type(t: pa.DataType) -> bool:
-    """string, large_string, string_view, or dictionary-encoded strings (what pandas' category writes)."""
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
-
-
 def _texts(column: pa.Array, stats: ReadStats) -> list:
-    """Python strings of a string column; invalid UTF-8 (from non-Arrow writers) becomes U+FFFD, counted."""
-    if pa.types.is_dictionary(column.type) or pa.types.is_string_view(column.type):
-        column = column.cast(pa.large_string())
-    try:
-        return column.to_pylist()
-    except UnicodeDecodeError:
-        out = []
-        for b in column.cast(pa.binary()).to_pylist():
-            if b is None:
-                out.append(None)
-                continue
-            try:
-                out.append(b.decode("utf-8"))
-            except UnicodeDecodeError:
-                out.append(b.decode("utf-8", "replace"))
-                stats.invalid_utf8 += 1
-        return out
+    """Python strings of a text column; invalid UTF-8 (from non-Arrow writers) becomes U+FFFD, counted."""
+    texts, invalid = column_texts(column)
+    stats.invalid_utf8 += invalid
+    return texts
 
 
 def _json_kind(value: Any) -> str:

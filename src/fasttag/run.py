@@ -18,12 +18,21 @@ from pyarrow.fs import FileType
 
 from fasttag import storage
 from fasttag.errors import FasttagError, InputError, OutputError, UsageError
-from fasttag.read import CorpusReader, corpus_format
+from fasttag.formats import corpus_format, output_format, parquet_files
+from fasttag.read import CorpusReader
 from fasttag.show import plural
 from fasttag.tagger import Tagger
 from fasttag.types import ENTITIES_TYPE
-from fasttag.write import (OutputLock, PartsWriter, StdoutWriter, UploadWriter, check_unlocked, output_format,
-                           resumable_parts, saved_state, work_dir)
+from fasttag.write import (
+    OutputLock,
+    PartsWriter,
+    StdoutWriter,
+    UploadWriter,
+    check_unlocked,
+    resumable_parts,
+    saved_state,
+    work_dir,
+)
 
 
 @dataclass
@@ -317,11 +326,11 @@ def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_erro
 
 
 def _input_fingerprint(input: str) -> list | None:
-    """A folder's Parquet files, each with its size and modification time (ns)."""
+    """A folder's Parquet files (those the reader reads), each with its size and modification time (ns)."""
     if input == "-" or storage.is_remote(input) or not Path(input).is_dir():
         return None
-    return sorted([str(f.relative_to(input)), (st := f.stat()).st_size, st.st_mtime_ns]
-                  for f in Path(input).rglob("*.parquet") if f.is_file())
+    return sorted([str(Path(f).relative_to(input)), (st := Path(f).stat()).st_size, st.st_mtime_ns]
+                  for f in parquet_files(input))
 
 
 INPUT_KEYS = ("input", "input_size", "input_mtime_ns", "input_files")  # the input's fingerprint in job_state

@@ -6,19 +6,16 @@ from the output of `fasttag run` lined up with its input (`read_entities` + `ali
 
 from __future__ import annotations
 
-import gzip
 import html
-import json
-import sys
 import zlib
 from pathlib import Path
-from typing import IO, Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fasttag.errors import InputError
-from fasttag.read import corpus_format
+from fasttag.formats import JsonlLines, close_lines, corpus_format, open_lines, parquet_files
 from fasttag.types import Entity
 
 Doc = tuple[str, Sequence[Entity]]
@@ -188,12 +185,6 @@ def render_html(docs: Sequence[Doc], titles: Sequence[str] | None = None, headin
 
 # -- an existing run's output ---------------------------------------------------------------------
 
-def _open_jsonl(path: str) -> IO[bytes]:
-    if path == "-":
-        return sys.stdin.buffer
-    return gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")
-
-
 def _entity(obj: Any, where: str) -> Entity:
     try:
         return Entity(int(obj["start"]), int(obj["end"]), str(obj["label"]), float(obj.get("score") or 0.0),
@@ -212,7 +203,7 @@ def read_entities(path: str, limit: int) -> tuple[str | None, list[Any], list[li
 
 
 def _read_parquet_entities(path: str, limit: int):
-    files = sorted(f for f in Path(path).rglob("*.parquet") if f.is_file()) if Path(path).is_dir() else [Path(path)]
+    files = parquet_files(path)  # a folder's hidden files (a Ray run's _SUCCESS, say) are not rows
     id_name, ids, rows = None, [], []
     for f in files:
         try:
@@ -239,28 +230,22 @@ def _read_parquet_entities(path: str, limit: int):
 def _read_jsonl_entities(path: str, limit: int):
     where = "stdin" if path == "-" else path
     id_name, ids, rows = None, [], []
-    fh = _open_jsonl(path)
+    fh = open_lines(path)
     try:
-        for lineno, raw in enumerate(fh, start=1):
+        for line in JsonlLines(fh, where):
             if len(rows) >= limit:
                 break
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise InputError(f"{where}, line {lineno}: not JSON ({exc})") from None
+            if line.error is not None:
+                raise InputError(f"{where}, line {line.lineno}: not JSON ({line.error})") from line.exc
+            obj = line.value
             if not isinstance(obj, dict) or not isinstance(obj.get("entities", None), list):
-                raise InputError(f"{where}, line {lineno}: no 'entities' list; is it an output of 'fasttag run'?")
+                raise InputError(f"{where}, line {line.lineno}: no 'entities' list; is it an output of 'fasttag run'?")
             if id_name is None:
                 id_name = next((k for k in obj if k != "entities"), None)
-            rows.append([_entity(e, f"{where}, line {lineno}") for e in obj["entities"]])
+            rows.append([_entity(e, f"{where}, line {line.lineno}") for e in obj["entities"]])
             ids.append(obj.get(id_name) if id_name else None)
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{where}: cannot read ({exc})") from None
     finally:
-        if fh is not sys.stdin.buffer:
-            fh.close()
+        close_lines(fh)
     return id_name, ids, rows
 
 

@@ -142,6 +142,8 @@ def open_input_file(uri: str) -> pa.NativeFile:
 
 def list_files(uri: str, suffix: str) -> list[str]:
     """URIs of the files under a remote folder whose names end with `suffix`, sorted; hidden ones skipped."""
+    from fasttag.formats import is_hidden  # the local listing's rule (formats imports this module)
+
     remote = resolve(uri)
     with remote_errors(uri, InputError):
         infos = remote.fs.get_file_info(pafs.FileSelector(remote.path, recursive=True))
@@ -151,7 +153,7 @@ def list_files(uri: str, suffix: str) -> list[str]:
         rel = info.path[len(base):].lstrip("/")
         if info.type != pafs.FileType.File or not info.path.lower().endswith(suffix):
             continue
-        if any(part.startswith((".", "_")) for part in rel.split("/")):
+        if is_hidden(rel.split("/")):
             continue
         out.append(_join(remote.uri, rel))
     # Sorted by path components, as the local reader sorts a folder's files (`a/b` before `a-c`).

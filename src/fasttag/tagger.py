@@ -291,7 +291,7 @@ class Tagger:
 
     def tag_table(self, table: pa.Table, text_column: str = "text", id_column: str | None = None) -> pa.Table:
         """A table with the id column (or `row`, 0-based) and `entities`, one row per input row."""
-        from fasttag.read import texts_from_column
+        from fasttag.formats import texts_from_column
 
         if text_column not in table.column_names:
             raise UsageError(f"no column {text_column!r}; columns: {', '.join(table.column_names)}")
@@ -354,7 +354,7 @@ def as_texts(texts: Any) -> list[str | None]:
 
 
 def _arrow_texts(texts: pa.Array | pa.ChunkedArray) -> list[str | None]:
-    from fasttag.read import texts_from_column
+    from fasttag.formats import texts_from_column
 
     if pa.types.is_null(texts.type):
         return [None] * len(texts)

@@ -30,20 +30,9 @@ import pyarrow.parquet as pq
 
 from fasttag import storage
 from fasttag.errors import OutputError, UsageError
-from fasttag.read import JSONL_SUFFIXES
+from fasttag.formats import output_format
 
 STATE_FILE = "state.json"
-
-
-def output_format(path: str) -> str:
-    if path == "-":
-        return "jsonl"
-    name = storage.without_query(path).lower()
-    if name.endswith(".parquet"):
-        return "parquet"
-    if name.endswith(JSONL_SUFFIXES):
-        return "jsonl"
-    raise UsageError(f"cannot tell the output format of {path}: use .parquet, .jsonl, .ndjson, .jsonl.gz, or -")
 
 
 def work_dir(output: str) -> Path:
