@@ -77,8 +77,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Commands live in their own modules and register on `cli` when imported.
-from fasttag import cli_run  # noqa: E402,F401
-from fasttag import cli_model  # noqa: E402,F401
-from fasttag import cli_train  # noqa: E402,F401
-from fasttag import cli_show  # noqa: E402,F401
-from fasttag import cli_eval  # noqa: E402,F401
+from fasttag import (
+    cli_eval,  # noqa: E402,F401
+    cli_model,  # noqa: E402,F401
+    cli_run,  # noqa: E402,F401
+    cli_show,  # noqa: E402,F401
+    cli_train,  # noqa: E402,F401
+)

@@ -44,7 +44,8 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
       fasttag eval --data test.txt --end-to-end --documents 300
     """
     from fasttag.errors import UsageError
-    from fasttag.evaluate import evaluate as word_eval, evaluate_end_to_end, require_seqeval, write_json
+    from fasttag.evaluate import evaluate as word_eval
+    from fasttag.evaluate import evaluate_end_to_end, require_seqeval, write_json
     from fasttag.labelled import parse_labels
     from fasttag.metrics import format_scores_table
 

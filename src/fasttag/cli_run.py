@@ -51,7 +51,8 @@ def run(input, output, engine_opts: EngineOptions, text_column, id_column, on_er
       cat docs.jsonl | fasttag run - -o - --model my-export > entities.jsonl
       fasttag run s3://bucket/corpus/ -o s3://bucket/entities/ --engine ray --ray-address auto
     """
-    from fasttag.run import check_columns, check_engine_options, check_paths, run as run_corpus
+    from fasttag.run import check_columns, check_engine_options, check_paths
+    from fasttag.run import run as run_corpus
 
     check_columns(id_column)
     check_engine_options(engine, ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,

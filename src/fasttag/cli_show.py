@@ -89,7 +89,7 @@ def _show(docs, titles, heading, html_path):
         try:
             Path(html_path).write_text(render_html(docs, titles=titles, heading=heading), encoding="utf-8")
         except OSError as exc:
-            raise OutputError(f"cannot write {html_path} ({exc.strerror or exc})") from None
+            raise OutputError(f"cannot write {html_path} ({exc.strerror or exc})") from exc
         click.echo(f"wrote {html_path} ({plural(len(docs), 'document')}, {plural(drawn_entities(docs), 'entity')})",
                    err=True)
         return

@@ -25,6 +25,39 @@ class OutputError(FasttagError):
     """The output path cannot be written as asked."""
 
 
+class ValidationError(FasttagError):
+    """The exported graph disagrees with PyTorch beyond the tolerance."""
+
+
+class Interrupted(FasttagError):
+    """A run stopped by Ctrl-C; the message says what became of its output."""
+
+    exit_code = 130
+
+    def __init__(self, output: str, resumable: bool = True, stdin: bool = False):
+        if output == "-":
+            hint = "the rows printed so far are complete rows of the input's first chunks"
+        elif stdin:
+            hint = f"nothing was written to {output} (a run reading stdin cannot be resumed: run it again)"
+        elif not resumable:
+            hint = f"nothing was written to {output}"
+        else:
+            hint = (f"nothing was written to {output}; finished chunks are kept: rerun the same command with "
+                    "--resume to continue")
+        super().__init__(f"interrupted; {hint}")
+
+
+def first_line(error: BaseException | str) -> str:
+    """The first line of an exception's message (its class name when it has none), as one-line errors quote it.
+
+    pyarrow's S3 errors end with a request id that helps no one reading the message: it is left out.
+    """
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__ if isinstance(error, BaseException) else ""
+    return text.splitlines()[0].split(" (Request ID:")[0]
+
+
 # The modules each extra's commands import (import names), in the order to name them when missing.
 EXTRA_MODULES = {
     "train": ("torch", "transformers", "accelerate", "optimum"),

@@ -195,11 +195,11 @@ def write_json(scores: dict, path: str | Path) -> None:
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path} ({exc.strerror or exc})") from None
+        raise OutputError(f"cannot write {path} ({exc.strerror or exc})") from exc
 
 
 def require_seqeval() -> None:
     try:
         import seqeval  # noqa: F401
-    except ImportError:
-        raise MissingExtraError("eval", "fasttag eval", "seqeval") from None
+    except ImportError as exc:
+        raise MissingExtraError("eval", "fasttag eval", "seqeval") from exc

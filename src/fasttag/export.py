@@ -13,9 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from fasttag import __version__
-from fasttag.errors import FasttagError, MissingExtraError, ModelError, UsageError
-from fasttag.model import (MANIFEST, ONNX_FILE, TOKENIZER_FILE, _read_json, check_source_model, is_within,
-                           max_length_from)
+from fasttag.errors import MissingExtraError, ModelError, UsageError, ValidationError, first_line
+from fasttag.model import (
+    MANIFEST,
+    ONNX_FILE,
+    TOKENIZER_FILE,
+    _read_json,
+    check_source_model,
+    is_within,
+    max_length_from,
+)
 from fasttag.options import PRECISIONS, Precision
 
 DEFAULT_OPSET = 18
@@ -36,10 +43,6 @@ VALIDATION_TEXTS = [
     "Sentence without any entity at all.",
     "UNITED NATIONS, Nov 28 (Reuters) - Security Council members voted on Friday.",
 ]
-
-
-class ValidationError(FasttagError):
-    """The exported graph disagrees with PyTorch beyond the tolerance."""
 
 
 @dataclass
@@ -66,7 +69,7 @@ def _require_train_extra():
         import transformers  # noqa: F401
         from optimum.exporters.onnx import main_export  # noqa: F401
     except ImportError as exc:  # the error names every module of the extra that is missing, not only this one
-        raise MissingExtraError("train", "fasttag export", exc.name or "optimum") from None
+        raise MissingExtraError("train", "fasttag export", exc.name or "optimum") from exc
 
 
 def check_token_classification(config: dict, model: str) -> None:
@@ -131,12 +134,12 @@ def export(
                     local_files_only=local,
                 )
         except OSError as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             if not local:  # a hub name, or a mistyped folder: say the local part first
-                raise ModelError(f"no local folder {model} exists, and the hub did not provide it: {first}") from None
-            raise ModelError(f"cannot export {model}: {first}") from None
+                raise ModelError(f"no local folder {model} exists, and the hub did not provide it: {first}") from exc
+            raise ModelError(f"cannot export {model}: {first}") from exc
         except (ValueError, KeyError) as exc:
-            raise ModelError(f"cannot export {model}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") from None
+            raise ModelError(f"cannot export {model}: {first_line(exc)}") from exc
         if not (work / TOKENIZER_FILE).exists():
             tok = transformers.AutoTokenizer.from_pretrained(model, use_fast=True, local_files_only=local)
             if not tok.is_fast:
@@ -240,7 +243,7 @@ def validate_against_torch(model: str, onnx_path: Path, precision: str, local: b
     try:
         sess = ort.InferenceSession(str(onnx_path), providers=providers)
     except Exception as exc:
-        raise ModelError(f"onnxruntime cannot load the {precision} export: {str(exc).splitlines()[0]}") from None
+        raise ModelError(f"onnxruntime cannot load the {precision} export: {first_line(exc)}") from exc
     finally:
         ort.set_default_logger_severity(2)
     names = {i.name for i in sess.get_inputs()}
@@ -248,9 +251,9 @@ def validate_against_torch(model: str, onnx_path: Path, precision: str, local: b
         got = sess.run(None, {k: v.astype(np.int64) for k, v in enc.items() if k in names})[0].astype(np.float32)
     except Exception as exc:
         raise ModelError(
-            f"onnxruntime ({sess.get_providers()[0]}) cannot run the {precision} export: {str(exc).splitlines()[0]}"
+            f"onnxruntime ({sess.get_providers()[0]}) cannot run the {precision} export: {first_line(exc)}"
             + ("; fp16 models need a GPU (onnxruntime-gpu with CUDA)" if precision == "fp16" else "")
-        ) from None
+        ) from exc
     mask = enc["attention_mask"].astype(bool)
     diff = float(np.abs(ref - got)[mask].max())
     agree = float((ref.argmax(-1) == got.argmax(-1))[mask].mean())

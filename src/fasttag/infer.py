@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fasttag.errors import ModelError, UsageError
+from fasttag.errors import ModelError, UsageError, first_line
 from fasttag.model import ALLOWED_INPUTS
 from fasttag.options import DEVICES, Device
 
@@ -64,9 +64,9 @@ class OnnxModel:
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph classes
             if want_cuda and device == "auto":
                 self.session = self._cpu_session(ort, path, opts)
-                self.note = f"CUDA unusable ({str(exc).splitlines()[0][:120]}); using CPU"
+                self.note = f"CUDA unusable ({first_line(exc)[:120]}); using CPU"
             else:
-                raise ModelError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+                raise ModelError(f"cannot load {path}: {first_line(exc)}") from exc
         finally:
             ort.set_default_logger_severity(2)
         self.provider = self.session.get_providers()[0]
@@ -98,7 +98,7 @@ class OnnxModel:
         try:
             return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise ModelError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+            raise ModelError(f"cannot load {path}: {first_line(exc)}") from exc
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": input_ids}

@@ -19,8 +19,8 @@ def entity_scores(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str
     try:
         from seqeval.metrics import classification_report
         from seqeval.scheme import IOB2
-    except ImportError:
-        raise MissingExtraError("eval", "entity scoring", "seqeval") from None
+    except ImportError as exc:
+        raise MissingExtraError("eval", "entity scoring", "seqeval") from exc
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     if len(y_true) != len(y_pred):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fasttag.errors import ModelError
+from fasttag.errors import ModelError, first_line
 
 MANIFEST = "fasttag.json"
 ONNX_FILE = "model.onnx"
@@ -81,7 +81,7 @@ def _read_json(path: Path) -> dict:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"cannot read {path}: {exc}") from None
+        raise ModelError(f"cannot read {path}: {exc}") from exc
     if not isinstance(data, dict):
         raise ModelError(f"{path} is not a JSON object")
     return data
@@ -93,8 +93,8 @@ def _labels_from(config: dict, manifest: dict, path: Path) -> list[str]:
     if id2label:
         try:
             from_config = [id2label[k] for k in sorted(id2label, key=int)]
-        except (ValueError, TypeError):
-            raise ModelError(f"{path / 'config.json'}: id2label keys must be integers") from None
+        except (ValueError, TypeError) as exc:
+            raise ModelError(f"{path / 'config.json'}: id2label keys must be integers") from exc
         if sorted(int(k) for k in id2label) != list(range(len(id2label))):
             raise ModelError(f"{path / 'config.json'}: id2label ids must be 0..{len(id2label) - 1}")
     from_manifest = manifest.get("labels")
@@ -308,7 +308,7 @@ def check_graph(path: Path) -> None:
     try:
         ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         if "NOT_IMPLEMENTED" in message:  # a valid graph with operators only a GPU provider runs (fp16)
             return
-        raise ModelError(f"{path} does not load in onnxruntime (truncated or not an ONNX model?): {message}") from None
+        raise ModelError(f"{path} does not load in onnxruntime (truncated or not an ONNX model?): {message}") from exc

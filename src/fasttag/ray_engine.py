@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from pyarrow.fs import FileSelector, FileType, LocalFileSystem
 
 from fasttag import errors, storage
-from fasttag.errors import FasttagError, InputError, MissingExtraError, OutputError, UsageError
+from fasttag.errors import FasttagError, InputError, MissingExtraError, OutputError, UsageError, first_line
 from fasttag.formats import (
     FILE_SUFFIXES,
     corpus_format,
@@ -77,8 +77,8 @@ def import_ray():
     try:
         import ray
         import ray.data  # noqa: F401
-    except ImportError:
-        raise MissingExtraError("ray", "--engine ray", "ray") from None
+    except ImportError as exc:
+        raise MissingExtraError("ray", "--engine ray", "ray") from exc
     return ray
 
 
@@ -229,7 +229,7 @@ def run_ray(
                 ray.init(address=address, logging_level=logging.CRITICAL if quiet else logging.WARNING,
                          log_to_driver=not quiet, include_dashboard=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
-                raise UsageError(f"cannot join the Ray cluster at {options.address}: {_first_line(exc)}") from None
+                raise UsageError(f"cannot join the Ray cluster at {options.address}: {first_line(exc)}") from exc
             started_here = True
         try:
             return _run_dataset(ray, files, engine_opts, input, output, text_column, id_column, limit, overwrite,
@@ -267,7 +267,7 @@ def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_col
             try:
                 ds.write_parquet(path, filesystem=fs)
             except Exception as exc:  # a task's exception, as Ray re-raises it on the driver
-                raise _job_error(exc) from None
+                raise _job_error(exc) from exc
         _finish(output, fs, path, id_column, empty=ds is None)
         return RaySummary(rows=rows, workers=workers, seconds=time.perf_counter() - started)
     finally:
@@ -370,7 +370,7 @@ def _read(ray, input: str, text_column: str, id_column: str | None, limit: int |
             ds = ds.limit(limit)
         blocks = ds.materialize().to_arrow_refs()
     except Exception as exc:
-        raise _job_error(exc, InputError, input) from None
+        raise _job_error(exc, InputError, input) from exc
     finally:
         ctx.execution_options.preserve_order = saved
     count = ray.remote(num_cpus=0)(_num_rows)
@@ -457,9 +457,12 @@ def _finish(output: str, fs, path: str, id_column: str | None, empty: bool) -> N
 
 
 def _cause(exc: BaseException) -> BaseException:
-    """The exception a Ray task raised, under the layers Ray wraps it in."""
+    """The exception a Ray task raised, under the layers Ray wraps it in: the first fasttag error, else the root.
+
+    A fasttag error's own cause (the JSONDecodeError under "malformed JSON", say) is not what the user is told.
+    """
     seen = set()
-    while id(exc) not in seen:
+    while id(exc) not in seen and not isinstance(exc, FasttagError):
         seen.add(id(exc))
         inner = getattr(exc, "cause", None) or exc.__cause__
         if not isinstance(inner, BaseException):
@@ -483,18 +486,13 @@ def _job_error(exc: BaseException, default: type[FasttagError] = FasttagError, w
             return _one_line(cls(message) if cls is not errors.MissingExtraError else FasttagError(message))
         layer = layer.__cause__ or layer.__context__
     if where:
-        return default(f"{where}: {type(cause).__name__}: {_first_line(cause)}")
-    return default(f"the Ray job failed: {type(cause).__name__}: {_first_line(cause)}")
+        return default(f"{where}: {type(cause).__name__}: {first_line(cause)}")
+    return default(f"the Ray job failed: {type(cause).__name__}: {first_line(cause)}")
 
 
 def _one_line(exc: FasttagError) -> FasttagError:
     """A fasttag error raised in a worker, of the same class, as one line (Ray appends the remote traceback)."""
     message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
     error = type(exc).__new__(type(exc))
-    Exception.__init__(error, (message.strip().splitlines() or [type(exc).__name__])[0])
+    Exception.__init__(error, first_line(message) or type(exc).__name__)
     return error
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fasttag import storage
-from fasttag.errors import InputError, UsageError
+from fasttag.errors import InputError, UsageError, first_line
 from fasttag.formats import (
     JsonlLines,
     close_lines,
@@ -158,8 +158,8 @@ class CorpusReader:
         except (pa.ArrowException, ValueError) as exc:
             raise InputError(
                 f"{self.path}: id column {self.id_column!r} changes type from {self.id_type} to {ids.type} "
-                f"in rows {first_row:,}-{first_row + self.chunk_rows - 1:,} ({str(exc).splitlines()[0]})"
-            ) from None
+                f"in rows {first_row:,}-{first_row + self.chunk_rows - 1:,} ({first_line(exc)})"
+            ) from exc
 
     def _json_ids(self, values: list) -> pa.Array:
         """JSON ids as one Arrow type for the whole run, that of the first non-null id, whatever the chunking.
@@ -195,7 +195,7 @@ class CorpusReader:
             try:
                 pf = pq.ParquetFile(storage.open_input_file(f) if storage.is_remote(f) else f)
             except (pa.ArrowException, OSError) as exc:
-                raise InputError(f"{f}: not a readable Parquet file ({exc})") from None
+                raise InputError(f"{f}: not a readable Parquet file ({exc})") from exc
             names = pf.schema_arrow.names
             for col in (self.text_column, self.id_column):
                 if col and col not in names:
@@ -219,7 +219,7 @@ class CorpusReader:
                     ids = batch.column(self.id_column) if self.id_column else None
                     yield _texts(batch.column(self.text_column), self.stats), ids
             except (pa.ArrowException, OSError) as exc:
-                raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from None
+                raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from exc
 
     # -- JSONL ----------------------------------------------------------------------------------
     def _reject(self, lineno: int, raw: bytes, error: str) -> None:
@@ -329,5 +329,5 @@ def id_array(values: list, name: str) -> pa.Array:
     try:
         return pa.array(values)
     except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
-        raise InputError(f"id column {name!r} mixes value types or holds values Arrow cannot store ({exc})") from None
+        raise InputError(f"id column {name!r} mixes value types or holds values Arrow cannot store ({exc})") from exc
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pyarrow.fs import FileType
 
 from fasttag import storage
-from fasttag.errors import FasttagError, InputError, OutputError, UsageError
+from fasttag.errors import InputError, Interrupted, OutputError, UsageError
 from fasttag.formats import corpus_format, output_format, parquet_files
 from fasttag.read import CorpusReader
 from fasttag.show import plural
@@ -280,13 +280,13 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
             summary.rejects_path = _write_rejects(output, reader, overwrite)
         elif output != "-" and not storage.is_remote(output):
             Path(f"{output}.rejects.jsonl").unlink(missing_ok=True)  # a stale one from an earlier run
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if storage.is_remote(output) or input == "-":  # neither can be resumed: keep nothing
             if writer is not None:
                 writer.abort()
-            raise Interrupted(output, resumable=False, stdin=input == "-") from None
+            raise Interrupted(output, resumable=False, stdin=input == "-") from exc
         # Whole parts stay in the work folder for --resume; the output path stays untouched.
-        raise Interrupted(output) from None
+        raise Interrupted(output) from exc
     except BaseException:
         if writer is not None:
             if done_parts and isinstance(writer, PartsWriter):
@@ -389,21 +389,6 @@ def _stdout_rejects_path(overwrite: bool) -> str:
     while Path(name := STDOUT_REJECTS.replace(".jsonl", f".{n}.jsonl")).exists():
         n += 1
     return name
-
-
-class Interrupted(FasttagError):
-    exit_code = 130
-
-    def __init__(self, output: str, resumable: bool = True, stdin: bool = False):
-        if output == "-":
-            hint = "the rows printed so far are complete rows of the input's first chunks"
-        elif stdin:
-            hint = f"nothing was written to {output} (a run reading stdin cannot be resumed: run it again)"
-        elif not resumable:
-            hint = f"nothing was written to {output}"
-        else:
-            hint = f"nothing was written to {output}; finished chunks are kept: rerun the same command with --resume to continue"
-        super().__init__(f"interrupted; {hint}")
 
 
 def done_parts_id_type(output: str, id_column: str | None) -> pa.DataType | None:

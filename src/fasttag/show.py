@@ -189,8 +189,8 @@ def _entity(obj: Any, where: str) -> Entity:
     try:
         return Entity(int(obj["start"]), int(obj["end"]), str(obj["label"]), float(obj.get("score") or 0.0),
                       str(obj["text"]))
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise InputError(f"{where}: an entity is not {{start, end, label, score, text}}: {obj!r:.200}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"{where}: an entity is not {{start, end, label, score, text}}: {obj!r:.200}") from exc
 
 
 def read_entities(path: str, limit: int) -> tuple[str | None, list[Any], list[list[Entity]]]:
@@ -209,7 +209,7 @@ def _read_parquet_entities(path: str, limit: int):
         try:
             pf = pq.ParquetFile(f)
         except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{f}: not a readable Parquet file ({exc})") from None
+            raise InputError(f"{f}: not a readable Parquet file ({exc})") from exc
         names = pf.schema_arrow.names
         if "entities" not in names:
             raise InputError(f"{f}: no 'entities' column (columns: {', '.join(names)}); is it an output of 'fasttag run'?")
@@ -223,7 +223,7 @@ def _read_parquet_entities(path: str, limit: int):
                     if len(rows) >= limit:
                         return id_name, ids, rows
         except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from None
+            raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from exc
     return id_name, ids, rows
 
 

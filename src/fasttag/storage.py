@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from fasttag.errors import FasttagError, InputError, OutputError
+from fasttag.errors import FasttagError, InputError, OutputError, first_line
 
 REMOTE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs")
 # Object stores show an object only once its upload completed, so uploading to the final key is atomic.
@@ -123,7 +123,7 @@ def remote_errors(uri: str, error: type[FasttagError]) -> Iterator[None]:
     except FasttagError:
         raise
     except (OSError, pa.ArrowException, ValueError) as exc:
-        raise error(f"{uri}: {_first_line(exc)}") from None
+        raise error(f"{uri}: {first_line(exc)}") from exc
 
 
 def open_input_stream(uri: str) -> IO[bytes]:
@@ -180,10 +180,3 @@ def _join(uri: str, rel: str) -> str:
     """`uri`/`rel`, keeping the URI's query parameters (they configure the filesystem)."""
     base, sep, query = uri.partition("?")
     return f"{base.rstrip('/')}/{rel}" + (f"?{query}" if sep else "")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    line = text.splitlines()[0]
-    # pyarrow's S3 errors end with a request id that helps no one reading the message
-    return line.split(" (Request ID:")[0]

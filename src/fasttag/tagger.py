@@ -348,8 +348,8 @@ def as_texts(texts: Any) -> list[str | None]:
         raise TypeError(f"tag() takes a list of texts, not a {type(texts).__name__} (it would tag its keys)")
     try:
         items = list(texts)
-    except TypeError:
-        raise TypeError(f"tag() takes a list of texts, got {type(texts).__name__}") from None
+    except TypeError as exc:
+        raise TypeError(f"tag() takes a list of texts, got {type(texts).__name__}") from exc
     return _checked(items, "texts")
 
 

@@ -121,7 +121,7 @@ class DocumentTokenizer:
         try:
             tok = Tokenizer.from_file(str(path))
         except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
-            raise ModelError(f"cannot load tokenizer {path}: {exc}") from None
+            raise ModelError(f"cannot load tokenizer {path}: {exc}") from exc
         return cls(tok, **kwargs)
 
     def __call__(self, texts: list[str], word_level: bool = False) -> TokenizedChunk:

@@ -49,7 +49,7 @@ def require_train_extra() -> None:
         import transformers  # noqa: F401
     except ImportError as exc:
         missing = exc.name or "torch/transformers"
-        raise MissingExtraError("train", "fasttag train", missing) from None
+        raise MissingExtraError("train", "fasttag train", missing) from exc
 
 
 @dataclass

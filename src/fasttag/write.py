@@ -69,7 +69,7 @@ class OutputLock:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise OutputError(f"cannot write beside {output}: {exc}") from None
+                raise OutputError(f"cannot write beside {output}: {exc}") from exc
             try:
                 _lock_or_refuse(fd, output, fcntl.LOCK_EX)
                 # The run that held it may have removed the file between our open and our flock: lock the file
@@ -114,7 +114,7 @@ def _lock_or_refuse(fd: int, output: str, mode: int) -> None:
         holder = _holder(fd)
     except OSError as exc:
         if exc.errno not in _NO_FLOCK:
-            raise OutputError(f"cannot lock {lock_path(output)}: {exc}") from None
+            raise OutputError(f"cannot lock {lock_path(output)}: {exc}") from exc
         holder = _holder(fd)
         if not holder or not _may_be_alive(holder):
             return  # written by a run that is gone: take it over
@@ -228,7 +228,7 @@ class PartsWriter:
                 self.dir.mkdir()
                 (self.dir / STATE_FILE).write_text(json.dumps(state, indent=2))
             except OSError as exc:
-                raise OutputError(f"cannot write beside {output}: {exc}") from None
+                raise OutputError(f"cannot write beside {output}: {exc}") from exc
         self.suffix = ".parquet" if self.format == "parquet" else ".jsonl"
 
     def part(self, index: int) -> Path:
@@ -253,7 +253,7 @@ class PartsWriter:
                 tmp.write_text(jsonl_lines(table), encoding="utf-8")
             _durable_replace(tmp, final)
         except OSError as exc:
-            raise OutputError(f"cannot write {final}: {exc}") from None
+            raise OutputError(f"cannot write {final}: {exc}") from exc
 
     def parts(self) -> list[Path]:
         return sorted(self.dir.glob(f"part-*{self.suffix}"), key=_part_index)
@@ -283,7 +283,7 @@ class PartsWriter:
                                 shutil.copyfileobj(fh, out)
             _durable_replace(tmp, Path(self.output))
         except OSError as exc:
-            raise OutputError(f"cannot write {self.output}: {exc}") from None
+            raise OutputError(f"cannot write {self.output}: {exc}") from exc
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def abort(self, keep_parts: bool = False) -> None:
