@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from corpus import long_document, varied_sentences
 from fasttag import Tagger
 from fasttag.cli import cli
-from fasttag.types import ENTITIES_TYPE
+from fasttag.entities import ENTITIES_TYPE
 
 TEXTS = varied_sentences(120, seed=3)
 

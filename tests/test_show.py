@@ -18,8 +18,8 @@ import lanes
 from corpus import varied_sentences
 from fasttag import Tagger
 from fasttag.cli import cli
+from fasttag.entities import Entity
 from fasttag.show import LABEL_COLOURS, PALETTE, drawn_entities, label_colour, render_html, render_terminal, segments
-from fasttag.types import Entity
 
 HOSTILE = 'Ada Lovelace wrote <script>alert(1)</script> & "quotes" in London.'
 TEXTS = varied_sentences(8) + [HOSTILE]

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from fasttag import Entity, Tagger, UsageError
 from fasttag.cli import cli
-from fasttag.types import ENTITIES_TYPE
+from fasttag.entities import ENTITIES_TYPE
 
 TEXT = "Angela Merkel visited Paris."
 TEXTS = [TEXT, "Ada Lovelace was born in London.", "Nothing here."]

@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from corpus import long_document
 from fasttag.model import ModelBundle
-from fasttag.tokenize import DocumentTokenizer
+from fasttag.tokenization import DocumentTokenizer
 
 
 def _tokenizer(export_dir, max_length=32, stride=8, **kw):

@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-import fasttag.cli_train  # noqa: F401  (registers `train` on the group)
 from fasttag.cli import cli
 from fasttag.errors import MissingExtraError, ModelError, UsageError
 from fasttag.labelled import make_labelled
@@ -69,8 +68,7 @@ def build_tiny_bert(
     """
     import torch
     import transformers
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from tokenizers import trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))

@@ -6,7 +6,7 @@ import numpy as np
 
 from fasttag.aggregate import decode_spans
 from fasttag.model import LabelScheme
-from fasttag.tokenize import DocumentTokenizer
+from fasttag.tokenization import DocumentTokenizer
 
 DEFAULT_TOKENIZER = Path(__file__).resolve().parents[1] / "export" / "default" / "tokenizer.json"
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]

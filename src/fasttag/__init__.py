@@ -4,8 +4,8 @@ The run path (this package's import, ``Tagger`` and ``fasttag run``) never impor
 transformers; training and export do, lazily.
 """
 
+from fasttag.entities import Entity
 from fasttag.errors import FasttagError, InputError, ModelError, UsageError
-from fasttag.types import Entity
 
 __version__ = "0.1.0"
 

@@ -9,6 +9,11 @@ import traceback
 import click
 
 from fasttag import __version__
+from fasttag.cli_eval import evaluate
+from fasttag.cli_model import export, info
+from fasttag.cli_run import run
+from fasttag.cli_show import show
+from fasttag.cli_train import train_command
 from fasttag.errors import FasttagError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -63,6 +68,11 @@ def cli() -> None:
     """
 
 
+# Each command is defined in its own module (cli_*.py, which never imports this one) and registered here.
+for command in (train_command, export, run, show, evaluate, info):
+    cli.add_command(command)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point. Exit codes: 0 success, 1 error, 2 usage error, 130 interrupted."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -74,13 +84,3 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:  # `fasttag run ... -o - | head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
-
-
-# Commands live in their own modules and register on `cli` when imported.
-from fasttag import (
-    cli_eval,  # noqa: E402,F401
-    cli_model,  # noqa: E402,F401
-    cli_run,  # noqa: E402,F401
-    cli_show,  # noqa: E402,F401
-    cli_train,  # noqa: E402,F401
-)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from fasttag.cli import cli
-from fasttag.cli_run import check_writable
 from fasttag.options import MODES, SCHEMES, EngineOptions, engine_options
 
 
-@cli.command("eval")
+@click.command("eval")
 @engine_options
 @click.option("--data", required=True, type=click.Path(dir_okay=False),
               help="Labelled data: CoNLL columns, .jsonl(.gz) or .parquet with tokens and tags.")
@@ -84,3 +82,16 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
         click.echo(format_scores_table(scores, title=f"entity scores ({mode})"))
     if json_path:
         write_json(scores, json_path)
+
+
+def check_writable(path: str) -> None:
+    """Refuse an output file whose folder does not exist before any work is done."""
+    from pathlib import Path
+
+    from fasttag.errors import UsageError
+
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"the folder of {path} does not exist")
+    if Path(path).is_dir():
+        raise UsageError(f"{path} is a folder; give a file path")

@@ -6,11 +6,10 @@ import json
 
 import click
 
-from fasttag.cli import cli
 from fasttag.options import PRECISIONS
 
 
-@cli.command()
+@click.command()
 @click.argument("model", metavar="MODEL")
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder to create with model.onnx, the tokenizer, config.json and fasttag.json.")
@@ -43,7 +42,7 @@ def export(model, out_dir, precision, opset, per_channel, no_validate, overwrite
                f"max length {manifest['max_length']})")
 
 
-@cli.command()
+@click.command()
 @click.argument("model", metavar="[MODEL]", required=False, type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the information as JSON.")
 def info(model, as_json):

@@ -6,11 +6,10 @@ import sys
 
 import click
 
-from fasttag.cli import cli
 from fasttag.options import ENGINES, ON_ERROR, EngineOptions, engine_options
 
 
-@cli.command()
+@click.command()
 @click.argument("input", metavar="INPUT")
 @click.option("-o", "--output", required=True, metavar="OUTPUT",
               help="Output .parquet or .jsonl (.jsonl.gz) file, or - for JSONL on stdout; with --engine ray, a folder.")
@@ -96,16 +95,3 @@ def run(input, output, engine_opts: EngineOptions, text_column, id_column, on_er
             bar.close()
     if not quiet:
         click.echo(f"fasttag: {summary.line()}", err=True)
-
-
-def check_writable(path: str) -> None:
-    """Refuse an output file whose folder does not exist before any work is done."""
-    from pathlib import Path
-
-    from fasttag.errors import UsageError
-
-    parent = Path(path).resolve().parent
-    if not parent.is_dir():
-        raise UsageError(f"the folder of {path} does not exist")
-    if Path(path).is_dir():
-        raise UsageError(f"{path} is a folder; give a file path")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from fasttag.cli import cli
 from fasttag.options import CLI_NAMES, ON_ERROR, EngineOptions, engine_options
 
 
-@cli.command()
+@click.command()
 @click.argument("input", metavar="[INPUT]", required=False)
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=10, show_default=True,
               help="Show the first N documents.")

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import click
 
-from fasttag.cli import cli
 from fasttag.options import SCHEMES
 
 FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-@cli.command("train")
+@click.command("train")
 @click.option("--model", required=True, metavar="NAME_OR_DIR",
               help="Encoder to fine-tune: a HuggingFace hub name or a local model folder.")
 @click.option("--output-dir", required=True, type=click.Path(file_okay=False, path_type=Path),

@@ -17,12 +17,12 @@ import pyarrow.parquet as pq
 from pyarrow.fs import FileType
 
 from fasttag import storage
+from fasttag.entities import ENTITIES_TYPE
 from fasttag.errors import InputError, Interrupted, OutputError, UsageError
 from fasttag.formats import corpus_format, output_format, parquet_files
 from fasttag.read import CorpusReader
 from fasttag.show import plural
 from fasttag.tagger import Tagger
-from fasttag.types import ENTITIES_TYPE
 from fasttag.write import (
     OutputLock,
     PartsWriter,

@@ -14,9 +14,9 @@ from typing import Any, Iterator, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fasttag.entities import Entity
 from fasttag.errors import InputError
 from fasttag.formats import JsonlLines, close_lines, corpus_format, open_lines, parquet_files
-from fasttag.types import Entity
 
 Doc = tuple[str, Sequence[Entity]]
 
@@ -262,7 +262,7 @@ def align(texts: Sequence[str | None], rows: Sequence[Sequence[Entity]], output:
     if len(texts) != len(rows):
         raise mismatch(f"within the first {max(len(texts), len(rows))} rows, {output} has {len(rows)} "
                        f"and {input} has {len(texts)} (a run writes one output row per input row)")
-    from fasttag.tokenize import repair_surrogates
+    from fasttag.tokenization import repair_surrogates
 
     # run tags lone surrogates as U+FFFD (one for one), and its entity texts carry the repaired text
     texts, _ = repair_surrogates([t if isinstance(t, str) else "" for t in texts])

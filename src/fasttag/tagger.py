@@ -16,12 +16,12 @@ import pyarrow as pa
 
 from fasttag.aggregate import Spans, decode_spans
 from fasttag.batch import Batch, TokenBudgetBatcher
+from fasttag.entities import ENTITIES_TYPE, ENTITY_TYPE, Entity
 from fasttag.errors import InputError, UsageError
 from fasttag.infer import OnnxModel, cpu_count, default_streams, default_threads, softmax
 from fasttag.model import LabelScheme, ModelBundle, _read_json
 from fasttag.options import EngineOptions
-from fasttag.tokenize import DocumentTokenizer, TokenizedChunk
-from fasttag.types import ENTITIES_TYPE, ENTITY_TYPE, Entity
+from fasttag.tokenization import DocumentTokenizer, TokenizedChunk
 
 MAX_LENGTH_CAP = 512
 DEFAULT_STRIDE = 128

@@ -1,4 +1,4 @@
-"""Plain data types shared by the engine's steps."""
+"""The entity type the engine returns, and its Arrow schema as every output writes it."""
 
 from __future__ import annotations
 
