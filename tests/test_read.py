@@ -78,3 +78,16 @@ def test_chunk_digests_follow_the_rows_and_only_the_rows(tmp_path):
     assert chunk_digest(texts[:10], [pa.array([99] + ids[1:10])], 10) != digests[0]
     assert chunk_digest([None, "\ud800"], [], 2) != chunk_digest(["None", "\ud800"], [], 2)
     assert [c.digest for c in CorpusReader(str(src), chunk_rows=10)] == [None] * 3  # only when asked
+
+
+@pytest.mark.parametrize("limit", [0, 1, 3, 5])
+def test_limit_stops_both_formats_at_the_same_row(tmp_path, limit):
+    texts = [f"text {i}" for i in range(5)]
+    jsonl = tmp_path / "c.jsonl"
+    # a malformed line after the fifth: reading must stop at the limit without reaching it
+    jsonl.write_text("".join(f'{{"text": "{t}"}}\n' for t in texts) + "{not json\n")
+    parquet = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"text": texts}), parquet, row_group_size=2)
+    for src in (jsonl, parquet):
+        reader = CorpusReader(str(src), chunk_rows=2, limit=limit)
+        assert read_all(reader) == texts[:limit] and reader.stats.rows == limit, src

@@ -50,7 +50,7 @@ def run(input, output, engine_opts: EngineOptions, text_column, id_column, on_er
       cat docs.jsonl | fasttag run - -o - --model my-export > entities.jsonl
       fasttag run s3://bucket/corpus/ -o s3://bucket/entities/ --engine ray --ray-address auto
     """
-    from fasttag.run import check_columns, check_engine_options, check_paths
+    from fasttag.run import check_columns, check_engine_options
     from fasttag.run import run as run_corpus
 
     check_columns(id_column)
@@ -66,30 +66,31 @@ def run(input, output, engine_opts: EngineOptions, text_column, id_column, on_er
         if not quiet:
             click.echo(f"fasttag: {summary.line()}", err=True)
         return
-    check_paths(input, output, overwrite, resume)
-    from fasttag.tagger import Tagger
+    bar = None
+    tokens = 0
 
-    tagger = Tagger.load(options=engine_opts)
-    if not quiet:
+    def loaded(tagger) -> None:  # once the paths are checked and the model loaded, before the first row
+        nonlocal bar
+        if quiet:
+            return
         note = f" ({tagger.model.note})" if tagger.model.note else ""
         click.echo(f"fasttag: {tagger.bundle.path} on {tagger.provider}{note}", err=True)
-    bar = None
-    if not quiet and sys.stderr.isatty():
-        from tqdm import tqdm
+        if sys.stderr.isatty():
+            from tqdm import tqdm
 
-        bar = tqdm(unit=" rows", file=sys.stderr, dynamic_ncols=True)
-        tokens = [0]
+            bar = tqdm(unit=" rows", file=sys.stderr, dynamic_ncols=True)
 
-        def progress(rows: int, n_tokens: int) -> None:
-            tokens[0] += n_tokens
+    def progress(rows: int, n_tokens: int) -> None:
+        nonlocal tokens
+        if bar is not None:
+            tokens += n_tokens
             bar.update(rows)
-            bar.set_postfix_str(f"{tokens[0] / max(bar.format_dict['elapsed'], 1e-9):,.0f} tokens/s")
-    else:
-        progress = None
+            bar.set_postfix_str(f"{tokens / max(bar.format_dict['elapsed'], 1e-9):,.0f} tokens/s")
+
     try:
-        summary = run_corpus(tagger, input, output, text_column=text_column, id_column=id_column, limit=limit,
+        summary = run_corpus(engine_opts, input, output, text_column=text_column, id_column=id_column, limit=limit,
                              on_error=on_error, overwrite=overwrite, resume=resume, chunk_rows=chunk_rows,
-                             progress=progress)
+                             progress=progress, on_loaded=loaded)
     finally:
         if bar is not None:
             bar.close()

@@ -89,7 +89,6 @@ class OnnxModel:
         self.input_names = set(inputs)
         outputs = self.session.get_outputs()
         self.output_name = "logits" if any(o.name == "logits" for o in outputs) else outputs[0].name
-        self.float16_output = "float16" in (outputs[0].type or "")
         # On a GPU, I/O binding lets onnxruntime place inputs and outputs without extra copies.
         self.on_gpu = self.provider in GPU_PROVIDERS
 

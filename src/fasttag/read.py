@@ -113,13 +113,7 @@ class CorpusReader:
         ids: list[pa.Array] = []
         n_buf = 0
         row = 0
-        for piece_texts, piece_ids in self._pieces():
-            if self.limit is not None:
-                room = self.limit - self.stats.rows
-                if room <= 0:
-                    break
-                piece_texts = piece_texts[:room]
-                piece_ids = piece_ids[:room] if piece_ids is not None else None
+        for piece_texts, piece_ids in self._pieces():  # pieces stop at --limit rows (see _room)
             self.stats.rows += len(piece_texts)
             self.stats.null_texts += sum(1 for t in piece_texts if not isinstance(t, str))
             texts.extend(piece_texts)
@@ -234,6 +228,9 @@ class CorpusReader:
                                                 base64.b64encode(raw).decode("ascii")))
 
     def _jsonl(self) -> Iterator[tuple[list, pa.Array | None]]:
+        room = self._room()
+        if room is not None and room <= 0:  # --limit 0
+            return
         texts: list = []
         ids: list = []
         fh = open_lines(self.path)

@@ -20,6 +20,7 @@ from fasttag import storage
 from fasttag.entities import ENTITIES_TYPE
 from fasttag.errors import InputError, Interrupted, OutputError, UsageError
 from fasttag.formats import corpus_format, output_format, parquet_files
+from fasttag.options import EngineOptions
 from fasttag.read import CorpusReader
 from fasttag.show import plural
 from fasttag.tagger import Tagger
@@ -172,7 +173,7 @@ def _check_remote_output(output: str, overwrite: bool, resume: bool) -> None:
 
 
 def run(
-    tagger: Tagger,
+    tagger: Tagger | EngineOptions,
     input: str,
     output: str,
     text_column: str = "text",
@@ -183,8 +184,12 @@ def run(
     resume: bool = False,
     chunk_rows: int = 2048,
     progress: Callable[[int, int], None] | None = None,
+    on_loaded: Callable[[Tagger], None] | None = None,
 ) -> RunSummary:
     """Tag every row of `input` into `output`; one output row per input row, in input order.
+
+    `tagger` is a Tagger, or the EngineOptions to load one with once the paths proved usable (so that a
+    wrong path fails before the model loads); `on_loaded(tagger)` is called then, before the first row.
 
     Rows are written as one part per chunk; `resume=True` keeps the parts an interrupted run of the
     same job left and tags only the rest, giving the same output as an uninterrupted run. While it
@@ -192,6 +197,10 @@ def run(
     """
     check_columns(id_column)
     check_paths(input, output, overwrite, resume)
+    if isinstance(tagger, EngineOptions):
+        tagger = Tagger.load(options=tagger)
+    if on_loaded is not None:
+        on_loaded(tagger)
     lock = OutputLock.acquire(output) if output != "-" and not storage.is_remote(output) else None
     try:
         return _run(tagger, input, output, text_column, id_column, limit, on_error, overwrite, resume, chunk_rows,

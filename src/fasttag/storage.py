@@ -62,9 +62,6 @@ class RemotePath:
     def name(self) -> str:
         return self.path.rstrip("/").rsplit("/", 1)[-1]
 
-    def child(self, name: str) -> "RemotePath":
-        return RemotePath(_join(self.uri, name), self.fs, f"{self.path.rstrip('/')}/{name}")
-
     def sibling(self, name: str) -> "RemotePath":
         base, sep, query = self.uri.partition("?")
         uri = f"{base.rstrip('/').rsplit('/', 1)[0]}/{name}" + (f"?{query}" if sep else "")

@@ -196,13 +196,9 @@ def _durable_replace(tmp: Path, final: Path) -> None:
 class StdoutWriter:
     """JSONL rows straight to stdout (no parts, no resume)."""
 
-    def __init__(self):
-        self.rows = 0
-
     def write(self, index: int, table: pa.Table, digest: str | None = None) -> None:
         sys.stdout.write(jsonl_lines(table))
         sys.stdout.flush()
-        self.rows += table.num_rows
 
     def commit(self, schema: pa.Schema) -> None:
         pass
