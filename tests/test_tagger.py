@@ -145,3 +145,51 @@ def test_entity_to_dict_is_what_jsonl_output_holds(tagger, bert_export, tmp_path
     assert [[e.to_dict() for e in ents] for ents in tagger.tag(TEXTS)] == [row["entities"] for row in rows]
     e = Entity(0, 3, "PER", np.float32(0.9977015256881714), "Ada")
     assert json.dumps(e.to_dict()) == '{"start": 0, "end": 3, "label": "PER", "score": 0.9977015, "text": "Ada"}'
+
+
+def test_tag_works_in_bounded_chunks_with_the_same_entities(tagger, monkeypatch):
+    import fasttag.tagger as tagger_module
+
+    texts = [TEXTS[i % len(TEXTS)] for i in range(11)] + [None, ""]
+    whole = tagger.tag(texts)
+    monkeypatch.setattr(tagger_module, "TAG_CHUNK_TEXTS", 3)
+    seen = []
+    real = tagger.tag_chunk
+    monkeypatch.setattr(tagger, "tag_chunk", lambda chunk: seen.append(len(chunk)) or real(chunk))
+    chunked = tagger.tag(texts)
+    assert seen == [3, 3, 3, 3, 1]
+    assert [spans(e) for e in chunked] == [spans(e) for e in whole]
+    assert [x.score for e in chunked for x in e] == pytest.approx([x.score for e in whole for x in e], abs=1e-5)
+    assert [spans(e) for e in tagger.tag_iter(iter(texts))] == [spans(e) for e in whole]
+    table = tagger.tag_table(pa.table({"text": texts}))
+    assert table.column("entities").to_pylist() == [[e.to_dict() | {"score": pytest.approx(e.score, abs=1e-5)}
+                                                     for e in row] for row in whole]
+
+
+def test_tag_iter_reads_a_stream_lazily(tagger):
+    from fasttag.tagger import TAG_CHUNK_TEXTS
+
+    pulled = 0
+
+    def stream():
+        nonlocal pulled
+        for i in range(10_000):
+            pulled += 1
+            yield f"Ada Lovelace met Charles Babbage in London, day {i}."
+
+    entities = tagger.tag_iter(stream())
+    assert pulled == 0  # nothing read before the first entities are asked for
+    first = next(entities)
+    assert spans(first) == spans(tagger.tag_text("Ada Lovelace met Charles Babbage in London, day 0."))
+    assert pulled <= TAG_CHUNK_TEXTS + 1  # one chunk (and the text that ended it), not the 10,000
+    with pytest.raises(TypeError, match=r"texts\[1\] is not a text"):
+        list(tagger.tag_iter(iter(["fine", 3])))
+
+
+def test_chunks_are_bounded_by_texts_and_characters():
+    from fasttag.tagger import bounded_chunks
+
+    assert [len(c) for c in bounded_chunks(["a"] * 5, max_texts=2)] == [2, 2, 1]
+    assert list(bounded_chunks(["aaa", "bb", "c", None, "dddddd"], max_chars=4)) == [["aaa"], ["bb", "c", None],
+                                                                                    ["dddddd"]]
+    assert list(bounded_chunks([])) == []

@@ -232,7 +232,22 @@ class Tagger:
         NumPy array of str or object, or a pandas Series of strings. One string is not a list of
         texts: it raises `TypeError` (use `tag_text`).
         """
-        tagged = self.tag_chunk([t or "" for t in as_texts(texts)])
+        out: list[list[Entity]] = []
+        for chunk in bounded_chunks(as_texts(texts)):
+            out.extend(self._entities(chunk))
+        return out
+
+    def tag_iter(self, texts: Iterable[str | None]) -> Iterator[list[Entity]]:
+        """Entities of each text of a stream, in order, as `tag` gives them; the stream is read lazily.
+
+        `texts` is anything `tag` takes; a generator is read a bounded chunk at a time (at most
+        TAG_CHUNK_TEXTS texts or TAG_CHUNK_CHARS characters), as its entities are asked for.
+        """
+        for chunk in bounded_chunks(iter_texts(texts)):
+            yield from self._entities(chunk)
+
+    def _entities(self, texts: Sequence[str | None]) -> list[list[Entity]]:
+        tagged = self.tag_chunk([t or "" for t in texts])
         texts = tagged.texts  # as tokenized: lone surrogates repaired
         out: list[list[Entity]] = [[] for _ in texts]
         labels = self.scheme.group_labels
@@ -296,7 +311,8 @@ class Tagger:
         if text_column not in table.column_names:
             raise UsageError(f"no column {text_column!r}; columns: {', '.join(table.column_names)}")
         texts, _ = texts_from_column(table.column(text_column), text_column)
-        entities = self.entities_array(self.tag_chunk([t or "" for t in texts]))
+        parts = [self.entities_array(self.tag_chunk([t or "" for t in chunk])) for chunk in bounded_chunks(texts)]
+        entities = pa.chunked_array(parts, type=ENTITIES_TYPE)
         if id_column:
             if id_column == "entities":
                 raise UsageError("id_column cannot be 'entities': the output's entity column has that name")
@@ -318,6 +334,45 @@ def _engine_options(options: EngineOptions | None, kwargs: dict[str, Any]) -> En
     return options.replace(**kwargs) if kwargs else options
 
 
+# Tagger.tag and tag_iter tag at most this many texts (or characters, unless one text alone is longer) at once,
+# so that the tokens, windows and probabilities of a long list are never all held together.
+TAG_CHUNK_TEXTS = 2048
+TAG_CHUNK_CHARS = 1 << 20
+
+
+def bounded_chunks(texts: Iterable[str | None], max_texts: int | None = None,
+                   max_chars: int | None = None) -> Iterator[list[str | None]]:
+    """Consecutive lists of `texts`, each of at most `max_texts` texts and `max_chars` characters (a longer
+    text is a chunk of its own); an iterator is read only as chunks are asked for."""
+    max_texts = max_texts or TAG_CHUNK_TEXTS
+    max_chars = max_chars or TAG_CHUNK_CHARS
+    chunk: list[str | None] = []
+    chars = 0
+    for t in texts:
+        n = len(t) if isinstance(t, str) else 0
+        if chunk and (len(chunk) >= max_texts or chars + n > max_chars):
+            yield chunk
+            chunk, chars = [], 0
+        chunk.append(t)
+        chars += n
+    if chunk:
+        yield chunk
+
+
+def iter_texts(texts: Any) -> Iterator[str | None]:
+    """As `as_texts`, but a plain iterable (a generator, say) is read and checked one text at a time."""
+    known = _known_texts(texts)
+    if known is not None:
+        yield from known
+        return
+    try:
+        items = iter(texts)
+    except TypeError as exc:
+        raise TypeError(f"tag() takes a list of texts, got {type(texts).__name__}") from exc
+    for i, t in enumerate(items):
+        yield _text(t, i, "texts")
+
+
 def as_texts(texts: Any) -> list[str | None]:
     """The texts `Tagger.tag` takes, as a list of str and None (for nulls); `TypeError` for anything else.
 
@@ -326,6 +381,19 @@ def as_texts(texts: Any) -> list[str | None]:
     str or object, a pandas Series of strings. A bare string is refused, never iterated character
     by character. pandas is not imported unless `texts` comes from it.
     """
+    known = _known_texts(texts)
+    if known is not None:
+        return known
+    try:
+        items = list(texts)
+    except TypeError as exc:
+        raise TypeError(f"tag() takes a list of texts, got {type(texts).__name__}") from exc
+    return _checked(items, "texts")
+
+
+def _known_texts(texts: Any) -> list[str | None] | None:
+    """The texts of an Arrow, NumPy or pandas container; None for another iterable; TypeError for what is
+    not texts (a string, a table, a mapping)."""
     if isinstance(texts, (str, bytes)):
         raise TypeError(
             f"tag() takes a list of texts, not one {type(texts).__name__}: use tag([text]) for a list of one "
@@ -346,11 +414,7 @@ def as_texts(texts: Any) -> list[str | None]:
             raise TypeError("tag() takes texts, not a DataFrame: pass its text column, tag(df['text'])")
     if isinstance(texts, Mapping):
         raise TypeError(f"tag() takes a list of texts, not a {type(texts).__name__} (it would tag its keys)")
-    try:
-        items = list(texts)
-    except TypeError as exc:
-        raise TypeError(f"tag() takes a list of texts, got {type(texts).__name__}") from exc
-    return _checked(items, "texts")
+    return None
 
 
 def _arrow_texts(texts: pa.Array | pa.ChunkedArray) -> list[str | None]:
@@ -376,15 +440,16 @@ def _numpy_texts(texts: np.ndarray) -> list[str | None]:
 
 def _checked(items: list, what: str) -> list[str | None]:
     """`items` with nulls (None, NaN) as None and Arrow string scalars as str; TypeError at the first non-text."""
-    out: list[str | None] = []
-    for i, t in enumerate(items):
-        if isinstance(t, str) or t is None:
-            out.append(t)
-        elif isinstance(t, float) and math.isnan(t):
-            out.append(None)
-        elif isinstance(t, pa.Scalar) and (pa.types.is_string(t.type) or pa.types.is_large_string(t.type)
-                                           or pa.types.is_string_view(t.type) or pa.types.is_null(t.type)):
-            out.append(t.as_py())
-        else:
-            raise TypeError(f"{what}[{i}] is not a text (a str, or None for no text): got {type(t).__name__}")
-    return out
+    return [_text(t, i, what) for i, t in enumerate(items)]
+
+
+def _text(t: Any, i: int, what: str) -> str | None:
+    """One item of texts: a str, or None for a null (None, NaN, a null Arrow scalar); TypeError otherwise."""
+    if isinstance(t, str) or t is None:
+        return t
+    if isinstance(t, float) and math.isnan(t):
+        return None
+    if isinstance(t, pa.Scalar) and (pa.types.is_string(t.type) or pa.types.is_large_string(t.type)
+                                     or pa.types.is_string_view(t.type) or pa.types.is_null(t.type)):
+        return t.as_py()
+    raise TypeError(f"{what}[{i}] is not a text (a str, or None for no text): got {type(t).__name__}")
