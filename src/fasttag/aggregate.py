@@ -33,7 +33,7 @@ class Spans:
         return len(self.doc)
 
     @classmethod
-    def empty(cls) -> "Spans":
+    def empty(cls) -> Spans:
         i = np.zeros(0, dtype=np.int64)
         return cls(i, i, i, i, np.zeros(0, dtype=np.float32))
 

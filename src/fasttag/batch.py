@@ -26,7 +26,8 @@ class TokenBudgetBatcher:
     which matters on CPUs where very wide batches fall out of cache.
     """
 
-    def __init__(self, budget_tokens: int, max_batch_size: int = 64, pad_multiple: int = 1, max_length: int | None = None):
+    def __init__(self, budget_tokens: int, max_batch_size: int = 64, pad_multiple: int = 1,
+                 max_length: int | None = None):
         if budget_tokens < 1:
             raise ValueError("budget_tokens must be positive")
         self.budget_tokens = int(budget_tokens)

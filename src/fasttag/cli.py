@@ -28,7 +28,7 @@ class CommandError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = 1):
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it a class variable; ours varies
 
 
 class FasttagGroup(click.Group):

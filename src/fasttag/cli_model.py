@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -38,7 +39,8 @@ def export(model, out_dir, precision, opset, per_channel, no_validate, overwrite
     manifest = do_export(model, out_dir, precision=precision, opset=opset, overwrite=overwrite,
                          per_channel=per_channel, validate=not no_validate,
                          log=lambda m: click.echo(m, err=True))
-    click.echo(f"wrote {out_dir} ({manifest['precision']}, {len(manifest['labels'])} label{'s' if len(manifest['labels']) != 1 else ''}, "
+    n_labels = len(manifest["labels"])
+    click.echo(f"wrote {out_dir} ({manifest['precision']}, {n_labels} label{'s' if n_labels != 1 else ''}, "
                f"max length {manifest['max_length']})")
 
 
@@ -66,7 +68,7 @@ def info(model, as_json):
     precision, inferred = m.get("precision"), False
     if not precision:
         precision, inferred = graph_precision(bundle.onnx_path), True
-    data = {
+    data: dict[str, Any] = {
         "path": str(bundle.path),
         "labels": bundle.labels,
         "precision": precision,  # None: unknown
@@ -92,7 +94,8 @@ def info(model, as_json):
         click.echo(f"source:     {data['source_model']}")
     if data["validation"]:
         v = data["validation"]
-        click.echo(f"validation: max |logit diff| {v['max_abs_logit_diff']:.2e}, argmax agreement {v['argmax_agreement']:.2%}")
+        click.echo(f"validation: max |logit diff| {v['max_abs_logit_diff']:.2e}, "
+                   f"argmax agreement {v['argmax_agreement']:.2%}")
     elif has_manifest:
         click.echo("validation: none recorded (exported with --no-validate)")
     else:

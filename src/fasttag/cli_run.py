@@ -15,12 +15,14 @@ from fasttag.options import ENGINES, ON_ERROR, EngineOptions, engine_options
               help="Output .parquet or .jsonl (.jsonl.gz) file, or - for JSONL on stdout; with --engine ray, a folder.")
 @engine_options
 @click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
-@click.option("--id-column", default=None, help="Column copied to the output to identify rows (default: 'row', the 0-based row number).")
+@click.option("--id-column", default=None,
+              help="Column copied to the output to identify rows (default: 'row', the 0-based row number).")
 @click.option("--on-error", type=click.Choice(ON_ERROR), default="stop", show_default=True,
               help="Bad JSONL lines: stop with an error, or skip them and record them in OUTPUT.rejects.jsonl "
                    "(with -o -: fasttag.rejects.jsonl in the current folder).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file (or an interrupted run's parts).")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command, keeping its finished chunks.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run of the same command, keeping its finished chunks.")
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="Tag only the first N rows.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=2048, show_default=True,
               help="Rows read, length-sorted and written together (the batching look-ahead; the unit of --resume).")
@@ -61,10 +63,10 @@ def run(input, output, engine_opts: EngineOptions, text_column, id_column, on_er
 
         options = RayOptions(address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker or 0.0,
                              cpus_per_worker=float(engine_opts.threads or 1))
-        summary = run_ray(engine_opts, input, output, text_column=text_column, id_column=id_column,
-                          limit=limit, overwrite=overwrite, batch_rows=chunk_rows, options=options, quiet=quiet)
+        ray_summary = run_ray(engine_opts, input, output, text_column=text_column, id_column=id_column,
+                              limit=limit, overwrite=overwrite, batch_rows=chunk_rows, options=options, quiet=quiet)
         if not quiet:
-            click.echo(f"fasttag: {summary.line()}", err=True)
+            click.echo(f"fasttag: {ray_summary.line()}", err=True)
         return
     bar = None
     tokens = 0

@@ -14,7 +14,8 @@ from fasttag.options import CLI_NAMES, ON_ERROR, EngineOptions, engine_options
               help="Show the first N documents.")
 @click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
 @click.option("--entities", "entities_path", default=None, metavar="OUTPUT",
-              help="Show this output of 'fasttag run' (Parquet or JSONL) instead of running a model; the corpus it tagged is INPUT or --input.")
+              help="Show this output of 'fasttag run' (Parquet or JSONL) instead of running a model; the corpus "
+                   "it tagged is INPUT or --input.")
 @click.option("--input", "input_path", default=None, metavar="INPUT",
               help="With --entities: the corpus that 'fasttag run' tagged to make OUTPUT.")
 @click.option("--on-error", type=click.Choice(ON_ERROR), default="stop", show_default=True,
@@ -53,7 +54,8 @@ def show(input, n, text_column, entities_path, input_path, on_error, html_path, 
             raise click.UsageError("--entities and --input cannot both read stdin")
     else:
         if input_path is not None:
-            raise click.UsageError(f"--input is for --entities; to tag a corpus, give it as INPUT: fasttag show {input_path}")
+            raise click.UsageError(
+                f"--input is for --entities; to tag a corpus, give it as INPUT: fasttag show {input_path}")
         if input is None:
             raise click.UsageError("missing INPUT (or --entities OUTPUT --input INPUT)")
 
@@ -71,7 +73,7 @@ def show(input, n, text_column, entities_path, input_path, on_error, html_path, 
         from fasttag.tagger import Tagger
 
         tagger = Tagger.load(options=engine_opts)
-        docs = [(t if isinstance(t, str) else "", ents) for t, ents in zip(texts, tagger.tag(texts))]
+        docs = [(t if isinstance(t, str) else "", ents) for t, ents in zip(texts, tagger.tag(texts), strict=True)]
         titles = None
         heading = f"{input}: model {tagger.bundle.path}"
     _show(docs, titles, heading, html_path)

@@ -60,9 +60,9 @@ def gold_spans(words: list[str], tags: list[str], base: int = 0) -> list[Span]:
     spans: list[Span] = []
     pos = base
     open_: list | None = None
-    for word, tag in zip(words, tags):
+    for word, tag in zip(words, tags, strict=True):
         if open_ is not None and (tag[:2] != "I-" or tag[2:] != open_[2]):
-            spans.append(tuple(open_))  # type: ignore[arg-type]
+            spans.append(tuple(open_))
             open_ = None
         if tag[:2] == "B-" or (tag[:2] == "I-" and open_ is None):
             open_ = [pos, pos + len(word), tag[2:]]
@@ -70,7 +70,7 @@ def gold_spans(words: list[str], tags: list[str], base: int = 0) -> list[Span]:
             open_[1] = pos + len(word)
         pos += len(word) + 1
     if open_ is not None:
-        spans.append(tuple(open_))  # type: ignore[arg-type]
+        spans.append(tuple(open_))
     return spans
 
 
@@ -100,7 +100,7 @@ def labelled_texts(gold: LabelledData, documents: str | int = "sentences") -> tu
         cur_spans.clear()
         length = words = 0
 
-    for n, (sentence, tags) in enumerate(zip(gold.tokens, gold.tags)):
+    for n, (sentence, tags) in enumerate(zip(gold.tokens, gold.tags, strict=True)):
         if documents == "sentences" or (documents == "docstart" and n and doc_of[n] != doc_of[n - 1]):
             flush()
         base = length + (1 if cur else 0)
@@ -134,7 +134,7 @@ def span_scores(gold: list[list[Span]], predicted: list[list[Span]]) -> dict:
     n_gold = dict.fromkeys(kinds, 0)
     n_pred = dict.fromkeys(kinds, 0)
     pred_hit = gold_hit = 0
-    for g_doc, p_doc in zip(gold, predicted):
+    for g_doc, p_doc in zip(gold, predicted, strict=True):
         g_set = set(g_doc)
         for s in g_doc:
             n_gold[s[2]] += 1

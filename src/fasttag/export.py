@@ -175,7 +175,8 @@ def export(
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if validation and not validation.passed:
             limit = (
-                f"max |diff| <= {FP32_ATOL} and 100% agreement" if precision == "fp32" else f">= {MIN_AGREEMENT:.0%} agreement"
+                f"max |diff| <= {FP32_ATOL} and 100% agreement" if precision == "fp32"
+                else f">= {MIN_AGREEMENT:.0%} agreement"
             )
             raise ValidationError(
                 f"the {precision} ONNX model disagrees with PyTorch (max |logit diff| {validation.max_abs_diff:.2e}, "

@@ -169,8 +169,8 @@ def texts_from_column(column: pa.ChunkedArray | pa.Array, name: str, where: str 
 
 # -- JSONL ------------------------------------------------------------------------------------------
 def open_lines(path: str) -> IO[bytes]:
-    """A binary stream of a line-based file (JSONL, CoNLL): '-' is stdin (gzipped or not, by its magic bytes), a remote URI or a
-    local file, decompressed when its name ends in .gz."""
+    """A binary stream of a line-based file (JSONL, CoNLL): '-' is stdin (gzipped or not, by its magic
+    bytes), a remote URI or a local file, decompressed when its name ends in .gz."""
     if path == "-":
         stdin = sys.stdin.buffer
         peek = getattr(stdin, "peek", None)

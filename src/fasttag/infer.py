@@ -76,7 +76,8 @@ class OnnxModel:
             raise UsageError(f"--device tensorrt: the TensorRT execution provider could not be initialised"
                              f"{' (' + ep_error[:300] + ')' if ep_error else ' (see the TensorRT setup)'}")
         if device == "cuda" and self.provider not in GPU_PROVIDERS:
-            raise UsageError("--device cuda: the CUDA execution provider could not be initialised (see CUDA/cuDNN setup)")
+            raise UsageError(
+                "--device cuda: the CUDA execution provider could not be initialised (see CUDA/cuDNN setup)")
         if want_cuda and self.provider != "CUDAExecutionProvider" and not self.note:
             self.note = "CUDA provider could not start (no GPU or CUDA libraries); using CPU"
         inputs = {i.name: i for i in self.session.get_inputs()}

@@ -217,7 +217,7 @@ def make_labelled(
         fixed, changed = to_iob2(sentence)
         if changed:
             if allowed is not None:
-                for w, (old, new) in enumerate(zip(sentence, fixed)):
+                for w, (old, new) in enumerate(zip(sentence, fixed, strict=True)):
                     if new not in allowed:
                         raise InputError(
                             f"{data.where(n, w)}: tag {old!r} starts an entity, as {new!r}, "
@@ -330,7 +330,8 @@ def _json_record(path: Path, line: JsonLine) -> Any:
     if line.exc is not None:
         if isinstance(line.exc, UnicodeDecodeError):
             raise InputError(f"{path}:{line.lineno}: not UTF-8 text ({line.exc.reason})") from line.exc
-        raise InputError(f"{path}:{line.lineno}: not valid JSON ({line.exc.msg})") from line.exc
+        why = line.exc.msg if isinstance(line.exc, json.JSONDecodeError) else line.error
+        raise InputError(f"{path}:{line.lineno}: not valid JSON ({why})") from line.exc
     if not isinstance(line.value, dict):
         raise InputError(f"{path}:{line.lineno}: expected a JSON object per line")
     return line.value
@@ -373,7 +374,7 @@ def _read_parquet(
     tags: list[list[Any]] = []
     locations: list[int] = []
     column_tags = table.column(tag_column).to_pylist()
-    for row, (words, word_tags) in enumerate(zip(table.column("tokens").to_pylist(), column_tags)):
+    for row, (words, word_tags) in enumerate(zip(table.column("tokens").to_pylist(), column_tags, strict=True)):
         words, word_tags = _check_record(words, word_tags, tag_column, f"{path}: row {row + 1}")
         if words:
             tokens.append(words)

@@ -25,7 +25,7 @@ def entity_scores(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     if len(y_true) != len(y_pred):
         raise ValueError(f"{len(y_true)} true sequences but {len(y_pred)} predicted")
-    for n, (true, pred) in enumerate(zip(y_true, y_pred)):
+    for n, (true, pred) in enumerate(zip(y_true, y_pred, strict=True)):
         if len(true) != len(pred):
             raise ValueError(f"sequence {n}: {len(true)} true tags but {len(pred)} predicted")
     kwargs = {"mode": "strict", "scheme": IOB2} if mode == "strict" else {}

@@ -51,9 +51,9 @@ class ModelBundle:
         return graph_precision(self.onnx_path) or "unknown"
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> "ModelBundle":
+    def load(cls, path: str | os.PathLike | None = None) -> ModelBundle:
         explicit = path is not None
-        p = Path(path) if explicit else default_model_dir()
+        p = Path(path) if path is not None else default_model_dir()
         if not p.exists():
             if explicit:
                 raise ModelError(f"model folder {p} does not exist")
@@ -140,7 +140,7 @@ class LabelScheme:
     ignored_group: np.ndarray  # group label index -> True if it is not an entity ("O")
 
     @classmethod
-    def from_labels(cls, labels: list[str], ignore: tuple[str, ...] = ("O",)) -> "LabelScheme":
+    def from_labels(cls, labels: list[str], ignore: tuple[str, ...] = ("O",)) -> LabelScheme:
         tags: dict[str, int] = {}
         groups: dict[str, int] = {}
         tag_id, is_begin, group_id = [], [], []
@@ -254,7 +254,7 @@ def graph_precision(path: Path) -> str | None:
                             counts[_TENSOR_TYPES[dtype]] = counts.get(_TENSOR_TYPES[dtype], 0) + 1
     except (OSError, ValueError, IndexError):
         return None
-    return max(counts, key=counts.get) if counts else None
+    return max(counts, key=lambda name: counts[name]) if counts else None
 
 
 def _varint(buf, i: int) -> tuple[int, int]:
@@ -271,7 +271,10 @@ def _varint(buf, i: int) -> tuple[int, int]:
 
 
 def _fields(buf, start: int, end: int):
-    """(field number, value) of a protobuf message in buf[start:end]: an int, or (start, end) of a length-delimited field."""
+    """(field number, value) of a protobuf message in buf[start:end].
+
+    The value is an int, or (start, end) of a length-delimited field.
+    """
     i = start
     while i < end:
         key, i = _varint(buf, i)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, get_args, get_type_hints
+from typing import Any, Literal, cast, get_args, get_type_hints
 
 import click
 
@@ -104,7 +105,7 @@ class EngineOptions:
 
 def flag_of(name: str) -> str:
     """The CLI option of a field: `--max-length` for max_length, `--model` for model_dir."""
-    meta = {f.name: f.metadata for f in dataclasses.fields(EngineOptions)}.get(name, {})
+    meta: Mapping[str, Any] = {f.name: f.metadata for f in dataclasses.fields(EngineOptions)}.get(name, {})
     return meta.get("flag") or "--" + name.replace("_", "-")
 
 
@@ -149,7 +150,7 @@ class EngineInt(click.ParamType):
 
     def convert(self, value, param, ctx):
         if isinstance(value, str):
-            value = click.INT.convert(value, param, ctx)
+            value = click.INT.convert(cast(Any, value), param, ctx)
         # UsageError, not click's BadParameter: FasttagGroup prints the message as the API raises it.
         return check_int_option(self.option, value)
 

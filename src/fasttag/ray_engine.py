@@ -190,7 +190,10 @@ class TagBatches:
 
 
 def _model_files(engine_opts: EngineOptions) -> dict[str, bytes]:
-    """The export folder's files, once the model and options proved loadable here (one line, not a worker's traceback)."""
+    """The export folder's files, once the model and options proved loadable here.
+
+    (A bad model or option is then one line, not a worker's traceback.)
+    """
     from fasttag.tagger import Tagger
 
     tagger = Tagger.load(options=engine_opts.replace(device="cpu", threads=1, streams=1))
@@ -239,8 +242,8 @@ def run_ray(
                 ray.shutdown()
 
 
-def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_column, id_column, limit, overwrite, batch_rows,
-                 options: RayOptions, quiet: bool) -> RaySummary:
+def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_column, id_column, limit, overwrite,
+                 batch_rows, options: RayOptions, quiet: bool) -> RaySummary:
     ctx = ray.data.DataContext.get_current()
     # No progress bars and no "Starting execution ..." lines under --quiet (print_on_execution_start: Ray >= 2.40)
     settings = {"enable_progress_bars": not quiet, "print_on_execution_start": not quiet}
@@ -298,7 +301,7 @@ def _ray_logs(quiet: bool):
         with _stderr_fd_to_scratch():
             yield
     finally:
-        for lg, level in zip(loggers, levels):
+        for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
 
 
@@ -379,7 +382,7 @@ def _read(ray, input: str, text_column: str, id_column: str | None, limit: int |
     total = sum(sizes)
     piece_rows = max(batch_rows, -(-total // (workers * 16)))
     pieces, first = [], 0
-    for block, n in zip(blocks, sizes):
+    for block, n in zip(blocks, sizes, strict=True):
         for start in range(0, n, piece_rows):
             length = min(piece_rows, n - start)
             pieces.append(cut.remote(block, start, length, None if id_column else first + start))
@@ -403,7 +406,8 @@ def _parse_jsonl(batch: pa.Table, text_column: str, id_column: str | None, where
             raise InputError(f"{where}: expected a JSON object on every line, got {type(obj).__name__}")
         if text_column not in obj:
             found = ", ".join(list(obj)[:20]) or "none"
-            raise InputError(f"{where}: no text field {text_column!r}; fields found: {found} (choose one with --text-column)")
+            raise InputError(
+                f"{where}: no text field {text_column!r}; fields found: {found} (choose one with --text-column)")
         text = obj[text_column]
         texts.append(text if isinstance(text, str) else None)
         if id_column:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -169,7 +170,8 @@ class CorpusReader:
         if self._id_kind == "nested":
             return id_array(values, self.id_column)
         for v in values:
-            if v is not None and _json_kind(v) != self._id_kind and not (self._id_kind == "float" and _json_kind(v) == "int"):
+            kind = None if v is None else _json_kind(v)
+            if kind is not None and kind != self._id_kind and not (self._id_kind == "float" and kind == "int"):
                 raise InputError(
                     f"{self.path}: id field {self.id_column!r} holds {v!r} ({_json_kind(v)}) after ids of kind "
                     f"{self._id_kind}; all ids must be of the first id's kind"
@@ -187,7 +189,7 @@ class CorpusReader:
     def _parquet(self) -> Iterator[tuple[list, pa.Array | None]]:
         for f in parquet_files(self.path):
             try:
-                pf = pq.ParquetFile(storage.open_input_file(f) if storage.is_remote(f) else f)
+                pf = pq.ParquetFile(storage.open_input_file(str(f)) if storage.is_remote(f) else f)
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{f}: not a readable Parquet file ({exc})") from exc
             names = pf.schema_arrow.names
@@ -198,7 +200,8 @@ class CorpusReader:
             ttype = pf.schema_arrow.field(self.text_column).type
             if not is_text_type(ttype):
                 raise InputError(f"{f}: text column {self.text_column!r} has type {ttype}, expected string")
-            columns = [self.text_column] + ([self.id_column] if self.id_column and self.id_column != self.text_column else [])
+            with_id = self.id_column and self.id_column != self.text_column
+            columns = [self.text_column] + ([self.id_column] if with_id else [])
             if self.id_column and self.id_type is None:
                 declared = pf.schema_arrow.field(self.id_column).type
                 self.id_type = None if pa.types.is_null(declared) else declared  # all-null: the next file decides
@@ -322,7 +325,7 @@ def _json_kind(value: Any) -> str:
     return "nested"
 
 
-def id_array(values: list, name: str) -> pa.Array:
+def id_array(values: list, name: str | None) -> pa.Array:
     try:
         return pa.array(values)
     except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:

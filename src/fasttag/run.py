@@ -6,10 +6,10 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -20,7 +20,7 @@ from fasttag import storage
 from fasttag.entities import ENTITIES_TYPE
 from fasttag.errors import InputError, Interrupted, OutputError, UsageError
 from fasttag.formats import corpus_format, output_format, parquet_files
-from fasttag.options import EngineOptions
+from fasttag.options import EngineOptions, OnError
 from fasttag.read import CorpusReader
 from fasttag.show import plural
 from fasttag.tagger import Tagger
@@ -90,7 +90,8 @@ def check_engine_options(engine: str, ray_address=None, workers=None, gpus_per_w
     if resume:
         raise UsageError("--resume is for --engine local; a Ray run is redone with --overwrite")
     if streams is not None:
-        raise UsageError("--streams is for --engine local; with --engine ray each worker runs one session (use --workers)")
+        raise UsageError(
+            "--streams is for --engine local; with --engine ray each worker runs one session (use --workers)")
     if on_error != "stop":
         raise UsageError("--on-error skip is for --engine local; --engine ray stops at the first bad line")
 
@@ -179,7 +180,7 @@ def run(
     text_column: str = "text",
     id_column: str | None = None,
     limit: int | None = None,
-    on_error: str = "stop",
+    on_error: OnError = "stop",
     overwrite: bool = False,
     resume: bool = False,
     chunk_rows: int = 2048,
@@ -211,7 +212,7 @@ def run(
 
 
 def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: str | None, limit: int | None,
-         on_error: str, overwrite: bool, resume: bool, chunk_rows: int,
+         on_error: OnError, overwrite: bool, resume: bool, chunk_rows: int,
          progress: Callable[[int, int], None] | None) -> RunSummary:
     state = job_state(tagger, input, text_column, id_column, limit, on_error, chunk_rows)
     digests: list[str] = []
@@ -221,7 +222,7 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
     done_parts = len(digests)
     checked = [0]  # chunks done earlier whose input rows were read again and found unchanged
 
-    def check_done_chunk(first_row: int, digest: str) -> None:
+    def check_done_chunk(first_row: int, digest: str | None) -> None:
         index = first_row // chunk_rows
         if index < done_parts and digest != digests[index]:
             raise UsageError(

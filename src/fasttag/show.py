@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import html
 import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -175,7 +176,8 @@ def render_html(docs: Sequence[Doc], titles: Sequence[str] | None = None, headin
         "</head>",
         "<body>",
         f"<h1>{html.escape(heading)}</h1>",
-        f'<div class="legend">{legend}<span class="count">{plural(len(docs), "document")}, {plural(n_entities, "entity")}</span></div>',
+        f'<div class="legend">{legend}<span class="count">{plural(len(docs), "document")}, '
+        f'{plural(n_entities, "entity")}</span></div>',
         *blocks,
         "</body>",
         "</html>",
@@ -202,9 +204,11 @@ def read_entities(path: str, limit: int) -> tuple[str | None, list[Any], list[li
     return _read_jsonl_entities(path, limit)
 
 
-def _read_parquet_entities(path: str, limit: int):
+def _read_parquet_entities(path: str, limit: int) -> tuple[str | None, list[Any], list[list[Entity]]]:
     files = parquet_files(path)  # a folder's hidden files (a Ray run's _SUCCESS, say) are not rows
-    id_name, ids, rows = None, [], []
+    id_name: str | None = None
+    ids: list[Any] = []
+    rows: list[list[Entity]] = []
     for f in files:
         try:
             pf = pq.ParquetFile(f)
@@ -212,7 +216,8 @@ def _read_parquet_entities(path: str, limit: int):
             raise InputError(f"{f}: not a readable Parquet file ({exc})") from exc
         names = pf.schema_arrow.names
         if "entities" not in names:
-            raise InputError(f"{f}: no 'entities' column (columns: {', '.join(names)}); is it an output of 'fasttag run'?")
+            raise InputError(
+                f"{f}: no 'entities' column (columns: {', '.join(names)}); is it an output of 'fasttag run'?")
         others = [n for n in names if n != "entities"]
         id_name = others[0] if others else None
         try:
@@ -227,9 +232,11 @@ def _read_parquet_entities(path: str, limit: int):
     return id_name, ids, rows
 
 
-def _read_jsonl_entities(path: str, limit: int):
+def _read_jsonl_entities(path: str, limit: int) -> tuple[str | None, list[Any], list[list[Entity]]]:
     where = "stdin" if path == "-" else path
-    id_name, ids, rows = None, [], []
+    id_name: str | None = None
+    ids: list[Any] = []
+    rows: list[list[Entity]] = []
     fh = open_lines(path)
     try:
         for line in JsonlLines(fh, where):
@@ -267,7 +274,7 @@ def align(texts: Sequence[str | None], rows: Sequence[Sequence[Entity]], output:
     # run tags lone surrogates as U+FFFD (one for one), and its entity texts carry the repaired text
     texts, _ = repair_surrogates([t if isinstance(t, str) else "" for t in texts])
     docs: list[Doc] = []
-    for i, (text, entities) in enumerate(zip(texts, rows)):
+    for i, (text, entities) in enumerate(zip(texts, rows, strict=True)):
         if id_name == "row" and ids is not None and ids[i] != i:
             raise mismatch(f"output row {i} has row number {ids[i]!r}")
         for e in entities:

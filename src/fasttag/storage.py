@@ -13,8 +13,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Iterator
+from typing import IO
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -62,7 +63,7 @@ class RemotePath:
     def name(self) -> str:
         return self.path.rstrip("/").rsplit("/", 1)[-1]
 
-    def sibling(self, name: str) -> "RemotePath":
+    def sibling(self, name: str) -> RemotePath:
         base, sep, query = self.uri.partition("?")
         uri = f"{base.rstrip('/').rsplit('/', 1)[0]}/{name}" + (f"?{query}" if sep else "")
         return RemotePath(uri, self.fs, f"{self.path.rstrip('/').rsplit('/', 1)[0]}/{name}")

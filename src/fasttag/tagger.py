@@ -7,9 +7,10 @@ import os
 import queue
 import sys
 from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -173,7 +174,7 @@ class Tagger:
             probs[dst] = softmax(logits.reshape(-1, logits.shape[-1])[src])
 
         batches = self.batches(chunk)
-        for batch, logits in zip(batches, self.run_model(self.model_inputs(chunk, b) for b in batches)):
+        for batch, logits in zip(batches, self.run_model(self.model_inputs(chunk, b) for b in batches), strict=True):
             put(batch, logits)
         return probs
 
@@ -253,7 +254,7 @@ class Tagger:
         labels = self.scheme.group_labels
         sp = tagged.spans
         for d, a, b, lab, sc in zip(
-            sp.doc.tolist(), sp.start.tolist(), sp.end.tolist(), sp.label.tolist(), sp.score.tolist()
+            sp.doc.tolist(), sp.start.tolist(), sp.end.tolist(), sp.label.tolist(), sp.score.tolist(), strict=True
         ):
             out[d].append(Entity(a, b, labels[lab], sc, texts[d][a:b]))
         return out
@@ -291,7 +292,7 @@ class Tagger:
         np.cumsum(counts, out=list_offsets[1:])
         labels = pa.array(self.scheme.group_labels, type=pa.string())
         starts, ends = sp.start.tolist(), sp.end.tolist()
-        text = [texts[d][a:b] for d, a, b in zip(sp.doc.tolist(), starts, ends)]
+        text = [texts[d][a:b] for d, a, b in zip(sp.doc.tolist(), starts, ends, strict=True)]
         structs = pa.StructArray.from_arrays(
             [
                 pa.array(sp.start, type=pa.int32()),

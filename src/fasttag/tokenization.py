@@ -117,7 +117,7 @@ class DocumentTokenizer:
             self.letter_token[idx] = len(bare) == 1 and bare.isalpha()
 
     @classmethod
-    def from_file(cls, path: str | Path, **kwargs) -> "DocumentTokenizer":
+    def from_file(cls, path: str | Path, **kwargs) -> DocumentTokenizer:
         try:
             tok = Tokenizer.from_file(str(path))
         except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
@@ -159,7 +159,8 @@ class DocumentTokenizer:
         if sentences is not None:
             # pre-split words: offsets are relative to each word; move them into the space-joined text
             enc_word_ids = np.fromiter(
-                (-1 if w is None else w for w in chain.from_iterable(e.word_ids for e in encs)), dtype=np.int64, count=total
+                (-1 if w is None else w for w in chain.from_iterable(e.word_ids for e in encs)), dtype=np.int64,
+                count=total,
             )
             word_starts = [np.cumsum([0] + [len(w) + 1 for w in words[:-1]])[: len(words)] for words in sentences]
             flat_starts = np.concatenate([np.asarray(x, dtype=np.int64) for x in word_starts] + [np.zeros(1, np.int64)])

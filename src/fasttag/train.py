@@ -163,7 +163,7 @@ def first_subtoken_tags(
 ) -> list[list[str]]:
     """Each word's predicted tag, read at its first sub-token; ``O`` where it has none."""
     tags = []
-    for row, first in zip(pred_ids, positions):
+    for row, first in zip(pred_ids, positions, strict=True):
         row = row.tolist() if hasattr(row, "tolist") else list(row)
         tags.append([id2label[int(row[j])] if j >= 0 else "O" for j in first])
     return tags
@@ -389,6 +389,7 @@ def train(
         log("Warning: no validation data: the last epoch's model is kept, without evaluation")
 
     def compute_metrics(eval_pred: Any) -> dict[str, float]:
+        assert validation is not None  # passed to the Trainer only with validation data
         y_pred = first_subtoken_tags(
             eval_pred.predictions, encoded["validation"].positions, id2label
         )

@@ -63,7 +63,7 @@ class OutputLock:
         self._fd: int | None = fd
 
     @classmethod
-    def acquire(cls, output: str) -> "OutputLock":
+    def acquire(cls, output: str) -> OutputLock:
         path = lock_path(output)
         while True:
             try:
