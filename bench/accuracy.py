@@ -56,7 +56,8 @@ def main() -> None:
     ap.add_argument("--data", action="append", required=True)
     ap.add_argument("--aggregation", default="simple,first,max")
     ap.add_argument("--word-boundaries", default="whitespace,tokenizer")
-    ap.add_argument("--map-wnut", action="store_true", help="score WNUT-17 types as CoNLL-2003 ones (PER, LOC, ORG, MISC)")
+    ap.add_argument("--map-wnut", action="store_true",
+                    help="score WNUT-17 types as CoNLL-2003 ones (PER, LOC, ORG, MISC)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     print(f"machine: {cpu()}")
@@ -79,7 +80,8 @@ def main() -> None:
                        "partial_f1": s["partial"]["f1"], "types": {k: v["f1"] for k, v in s["types"].items()}}
                 results.append(row)
                 print(f"{spec:<18} {row['texts']:>6} texts  {agg:<8} {wb:<10}  F1 {row['f1']:.4f}  "
-                      f"P {row['precision']:.4f}  R {row['recall']:.4f}  partial F1 {row['partial_f1']:.4f}", flush=True)
+                      f"P {row['precision']:.4f}  R {row['recall']:.4f}  partial F1 {row['partial_f1']:.4f}",
+                      flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -89,7 +89,8 @@ def worker(args) -> dict:
     else:  # ort-limit(-int8): only session.run over fasttag's own batches, inputs prepared beforehand
         from fasttag import Tagger
 
-        tagger = Tagger.load(args.int8 if system == "ort-limit-int8" else args.fp32, threads=args.threads, streams=args.streams, device=args.device)
+        tagger = Tagger.load(args.int8 if system == "ort-limit-int8" else args.fp32, threads=args.threads,
+                             streams=args.streams, device=args.device)
         feeds = []
         for start in range(0, len(texts), 2048):  # the same chunks and batches as fasttag run
             chunk = tagger.tokenize(texts[start:start + 2048])
@@ -205,7 +206,8 @@ def main() -> None:
                 extra["parity_pipeline_pt_vs_fasttag_fp32"] = parity(
                     runs["pipeline-pt"][-1]["entities_file"], runs["fasttag-fp32"][-1]["entities_file"])
             if "ort-limit" in rows and "fasttag-fp32" in rows:
-                extra["fasttag_fp32_share_of_model_limit"] = rows["ort-limit"]["seconds"] / rows["fasttag-fp32"]["seconds"]
+                extra["fasttag_fp32_share_of_model_limit"] = (
+                    rows["ort-limit"]["seconds"] / rows["fasttag-fp32"]["seconds"])
             if "ort-limit-int8" in rows and "fasttag-int8" in rows:
                 extra["fasttag_int8_share_of_model_limit"] = (
                     rows["ort-limit-int8"]["seconds"] / rows["fasttag-int8"]["seconds"])
@@ -226,7 +228,8 @@ def print_table(name, docs, tokens, rows, extra) -> None:
     print(f"| system | docs/s | tokens/s | peak RSS MB | vs {next(iter(rows))} |")
     print("|---|---:|---:|---:|---:|")
     for system, r in rows.items():
-        print(f"| {system} | {r['docs_per_s']:,.0f} | {r['tokens_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} | {r['ratio_to_first']:.2f}x |")
+        print(f"| {system} | {r['docs_per_s']:,.0f} | {r['tokens_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} "
+              f"| {r['ratio_to_first']:.2f}x |")
     for k, v in extra.items():
         print(f"- {k}: {v:.4f}")
 

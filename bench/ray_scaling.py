@@ -91,8 +91,8 @@ def main() -> None:
         fixed = time.perf_counter() - started
         for workers in [int(w) for w in args.workers.split(",")]:
             started = time.perf_counter()
-            run_ray(EngineOptions(model_dir=args.model, threads=1), str(corpus), str(work / f"ray-{workers}"), overwrite=True,
-                    batch_rows=args.chunk_rows, options=RayOptions(workers=workers), quiet=True)
+            run_ray(EngineOptions(model_dir=args.model, threads=1), str(corpus), str(work / f"ray-{workers}"),
+                    overwrite=True, batch_rows=args.chunk_rows, options=RayOptions(workers=workers), quiet=True)
             results.append((f"ray-{workers}", time.perf_counter() - started))
             print(f"  ray-{workers}: {results[-1][1]:.1f}s", flush=True)
     finally:
@@ -101,11 +101,13 @@ def main() -> None:
     base = results[0][1]
     print(f"\n{'system':<10} {'seconds':>8} {'rows/s':>9} {'tokens/s':>10} {'vs local-all':>13}")
     for name, seconds in results:
-        print(f"{name:<10} {seconds:>8.1f} {len(texts) / seconds:>9,.0f} {tokens / seconds:>10,.0f} {base / seconds:>12.2f}x")
+        print(f"{name:<10} {seconds:>8.1f} {len(texts) / seconds:>9,.0f} {tokens / seconds:>10,.0f} "
+              f"{base / seconds:>12.2f}x")
     by_name = dict(results)
     if "ray-1" in by_name and "ray-2" in by_name:
         print(f"\nray-2 / ray-1: {by_name['ray-1'] / by_name['ray-2']:.2f}x")
-    print(f"Ray start (once, not timed above): {ray_start:.1f}s; fixed cost of a Ray run (2 rows, 1 worker): {fixed:.1f}s")
+    print(f"Ray start (once, not timed above): {ray_start:.1f}s; "
+          f"fixed cost of a Ray run (2 rows, 1 worker): {fixed:.1f}s")
 
 
 if __name__ == "__main__":

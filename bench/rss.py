@@ -9,7 +9,6 @@ the ratio (target: at most 1.10).
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile

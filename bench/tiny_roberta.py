@@ -40,7 +40,8 @@ def main(out: str) -> None:
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     tok.train_from_iterator(sentences, trainers.BpeTrainer(
         vocab_size=8000, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")),
+    tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")),
+                                                      ("<s>", tok.token_to_id("<s>")),
                                                       trim_offsets=True, add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     hf_tok = tf.RobertaTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
@@ -55,7 +56,8 @@ def main(out: str) -> None:
     Path(out).mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     hf_tok.save_pretrained(out)
-    print(f"saved {out}: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters, vocab {tok.get_vocab_size()}")
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"saved {out}: {n_params / 1e6:.1f}M parameters, vocab {tok.get_vocab_size()}")
 
 
 if __name__ == "__main__":

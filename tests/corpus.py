@@ -5,11 +5,15 @@ from __future__ import annotations
 import random
 
 FIRST = ["Ada", "Zoë", "José", "Björn", "Nguyễn", "Amélie", "Olu", "Siobhán", "Chen", "Anna-Lena", "O'Brien", "Łukasz"]
-LAST = ["Lovelace", "Müller", "García", "Ødegaard", "Okafor", "Dupont", "Smith-Jones", "Kowalski", "Tanaka", "Fitzgerald"]
-PLACES = ["London", "São Paulo", "Zürich", "New York", "Reykjavík", "Köln", "東京", "北京市", "Addis Ababa", "Montréal", "Rio de Janeiro"]
-ORGS = ["Acme Corp.", "the United Nations", "Deutsche Bahn", "Apple Inc.", "Médecins Sans Frontières", "FC Barcelona", "IBM", "株式会社ソニー"]
+LAST = ["Lovelace", "Müller", "García", "Ødegaard", "Okafor", "Dupont", "Smith-Jones", "Kowalski", "Tanaka",
+        "Fitzgerald"]
+PLACES = ["London", "São Paulo", "Zürich", "New York", "Reykjavík", "Köln", "東京", "北京市", "Addis Ababa", "Montréal",
+          "Rio de Janeiro"]
+ORGS = ["Acme Corp.", "the United Nations", "Deutsche Bahn", "Apple Inc.", "Médecins Sans Frontières", "FC Barcelona",
+        "IBM", "株式会社ソニー"]
 MISC = ["English", "the 2022 World Cup", "Python 3.11", "Nobel Prize", "COVID-19", "iPhone 15", "Ramadan"]
-VERBS = ["visited", "left", "joined", "met", "called", "praised", "criticised", "moved to", "wrote about", "signed with"]
+VERBS = ["visited", "left", "joined", "met", "called", "praised", "criticised", "moved to", "wrote about",
+         "signed with"]
 EXTRAS = [
     "", " on Tuesday", " in 1999", " at 10:45 a.m.", " for $3,200.50", " (again)", " -- twice!", " 🚀🔥", " #breaking",
     " with 3.5% growth", ", reportedly,", " e.g. yesterday", " …", " on 2024-01-31", " near km 12.5",
@@ -27,13 +31,17 @@ def varied_sentences(n: int = 300, seed: int = 13) -> list[str]:
         elif kind == 1:
             s = f"{rng.choice(ORGS)} {rng.choice(VERBS)} {person}{rng.choice(EXTRAS)}, said {rng.choice(FIRST)}."
         elif kind == 2:
-            s = f"In {rng.choice(PLACES)}, {rng.choice(MISC)} drew {rng.randint(2, 99_000):,} people{rng.choice(EXTRAS)}."
+            s = (f"In {rng.choice(PLACES)}, {rng.choice(MISC)} drew {rng.randint(2, 99_000):,} "
+                 f"people{rng.choice(EXTRAS)}.")
         elif kind == 3:
-            s = f"{rng.choice(PLACES)}-based {rng.choice(ORGS)} and {rng.choice(ORGS)}: {rng.choice(VERBS)} ({rng.choice(MISC)})"
+            s = (f"{rng.choice(PLACES)}-based {rng.choice(ORGS)} and {rng.choice(ORGS)}: "
+                 f"{rng.choice(VERBS)} ({rng.choice(MISC)})")
         elif kind == 4:
-            s = f"“{person}” — {rng.choice(VERBS)} {rng.choice(PLACES)}/{rng.choice(PLACES)}; no. {rng.randint(1, 500)}!?"
+            s = (f"“{person}” — {rng.choice(VERBS)} {rng.choice(PLACES)}/{rng.choice(PLACES)}; "
+                 f"no. {rng.randint(1, 500)}!?")
         else:
-            s = f"{rng.choice(FIRST).upper()} {rng.choice(LAST)} @{rng.choice(LAST).lower()} {rng.choice(EXTRAS)} 中文 テスト café naïve"
+            s = (f"{rng.choice(FIRST).upper()} {rng.choice(LAST)} @{rng.choice(LAST).lower()} "
+                 f"{rng.choice(EXTRAS)} 中文 テスト café naïve")
         out.append(s)
     return out
 

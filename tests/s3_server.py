@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 BUCKET = "fasttag-test"
 # What pyarrow's S3 client and fasttag read; AWS_* variables that could point elsewhere are cleared.

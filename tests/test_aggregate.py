@@ -19,8 +19,10 @@ def spans_of(labels, offsets=None, docs=None, strategy="simple", is_subword=None
     offsets = np.array(offsets if offsets is not None else [(2 * i, 2 * i + 1) for i in range(n)])
     doc_offsets = np.array(docs if docs is not None else [0, n])
     sp = decode_spans(onehot(labels), offsets, doc_offsets, SCHEME, strategy,
-                      skip=None if skip is None else np.array(skip), is_subword=None if is_subword is None else np.array(is_subword))
-    return [(int(d), int(a), int(b), SCHEME.group_labels[l]) for d, a, b, l in zip(sp.doc, sp.start, sp.end, sp.label)]
+                      skip=None if skip is None else np.array(skip),
+                      is_subword=None if is_subword is None else np.array(is_subword))
+    return [(int(d), int(a), int(b), SCHEME.group_labels[lab])
+            for d, a, b, lab in zip(sp.doc, sp.start, sp.end, sp.label, strict=True)]
 
 
 def test_simple_groups_b_and_i():
@@ -52,17 +54,20 @@ def test_score_is_mean_of_token_scores():
 
 @pytest.mark.parametrize("strategy,expected", [("first", "PER"), ("max", "LOC"), ("average", "LOC")])
 def test_word_strategies(strategy, expected):
-    probs = np.array([[0.1, 0.5, 0.1, 0.3, 0.0], [0.0, 0.0, 0.05, 0.0, 0.95], [0.1, 0.0, 0.1, 0.0, 0.8]], dtype=np.float32)
+    probs = np.array([[0.1, 0.5, 0.1, 0.3, 0.0], [0.0, 0.0, 0.05, 0.0, 0.95], [0.1, 0.0, 0.1, 0.0, 0.8]],
+                     dtype=np.float32)
     sp = decode_spans(probs, np.array([(0, 2), (2, 4), (4, 6)]), np.array([0, 3]), SCHEME, strategy,
                       is_subword=np.array([False, True, True]))
-    assert [(int(a), int(b), SCHEME.group_labels[l]) for a, b, l in zip(sp.start, sp.end, sp.label)] == [(0, 6, expected)]
+    got = [(int(a), int(b), SCHEME.group_labels[lab]) for a, b, lab in zip(sp.start, sp.end, sp.label, strict=True)]
+    assert got == [(0, 6, expected)]
 
 
 def test_labels_without_prefix_group_like_the_pipeline():
     scheme = LabelScheme.from_labels(["O", "PER", "LOC"])
     probs = np.eye(3, dtype=np.float32)[[1, 1, 0, 2]]
     sp = decode_spans(probs, np.array([(0, 1), (1, 2), (2, 3), (3, 4)]), np.array([0, 4]), scheme)
-    assert [(int(a), int(b), scheme.group_labels[l]) for a, b, l in zip(sp.start, sp.end, sp.label)] == [(0, 2, "PER"), (3, 4, "LOC")]
+    got = [(int(a), int(b), scheme.group_labels[lab]) for a, b, lab in zip(sp.start, sp.end, sp.label, strict=True)]
+    assert got == [(0, 2, "PER"), (3, 4, "LOC")]
 
 
 def test_empty_input():
@@ -81,7 +86,7 @@ def test_entities_never_end_or_start_inside_a_grapheme_cluster():
     ends = np.array([3, jose + 4, woman + 1, 7])
     sp = Spans(np.zeros(4, dtype=np.int64), starts, ends, np.ones(4, dtype=np.int64), np.ones(4, dtype=np.float32))
     out = snap_to_graphemes(sp, [text])
-    assert [text[a:b] for a, b in zip(out.start, out.end)] == [
+    assert [text[a:b] for a, b in zip(out.start, out.end, strict=True)] == [
         "Zoe\u0308", "Jose\u0301\u0301", "\U0001F469\u200d\U0001F52C", "e\u0308 me"]
 
 

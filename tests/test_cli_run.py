@@ -21,7 +21,7 @@ def invoke(*args, input=None):
 
 
 def check_entities(rows, texts, labels):
-    for row, text in zip(rows, texts):
+    for row, text in zip(rows, texts, strict=True):
         for e in row:
             assert 0 <= e["start"] < e["end"] <= len(text)
             assert e["text"] == text[e["start"]:e["end"]]
@@ -46,7 +46,8 @@ def test_run_parquet_one_row_per_input_row(tmp_path, corpus_parquet, bert_export
     check_entities(rows, TEXTS, {"PER", "LOC", "ORG", "MISC"})
     # same answers as the Python API
     expected = Tagger.load(bert_export).tag(TEXTS)
-    assert [[(e["start"], e["end"], e["label"]) for e in r] for r in rows] == [[(e.start, e.end, e.label) for e in r] for r in expected]
+    got = [[(e["start"], e["end"], e["label"]) for e in r] for r in rows]
+    assert got == [[(e.start, e.end, e.label) for e in r] for r in expected]
     assert "120 rows" in res.output
 
 
@@ -76,7 +77,8 @@ def test_run_jsonl_gz_to_jsonl_with_row_numbers(tmp_path, bert_export):
 
 def test_run_stdin_to_stdout_and_limit(bert_export):
     lines = "".join(json.dumps({"text": t}) + "\n" for t in TEXTS)
-    res = CliRunner().invoke(cli, ["run", "-", "-o", "-", "--model", str(bert_export), "--quiet", "--limit", "7"], input=lines)
+    res = CliRunner().invoke(cli, ["run", "-", "-o", "-", "--model", str(bert_export), "--quiet", "--limit", "7"],
+                             input=lines)
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in res.stdout.splitlines()]
     assert [r["row"] for r in rows] == list(range(7))
@@ -190,7 +192,8 @@ def test_gpu_device_without_a_gpu_is_one_line_and_keeps_stdout_clean(tmp_path, c
 def test_resumed_summary_counts_this_runs_work_apart():
     from fasttag.run import RunSummary
 
-    line = RunSummary(rows=120, resumed_rows=60, windows=66, entities=10, tokens=600, seconds=2.0, provider="CPU").line()
+    line = RunSummary(rows=120, resumed_rows=60, windows=66, entities=10, tokens=600, seconds=2.0,
+                      provider="CPU").line()
     assert line.startswith("120 rows (60 tagged now, 60 done earlier), 66 windows, 10 entities in 2.0s (30 rows/s")
     assert RunSummary(rows=5, seconds=1.0).line().startswith("5 rows, 0 windows")
 
@@ -277,8 +280,8 @@ def test_gzipped_stdin_and_gzip_header_name(tmp_path, bert_export):
     with gzip.open(src, "wt") as fh:
         fh.write('{"text": "Ada lives in Paris."}\n{"text": "Bob works at Acme."}\n')
     with open(src, "rb") as stdin:
-        proc = subprocess.run([sys.executable, "-m", "fasttag", "run", "-", "-o", "-", "--model", str(bert_export), "-q"],
-                              stdin=stdin, capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", "fasttag", "run", "-", "-o", "-", "--model", str(bert_export),
+                               "-q"], stdin=stdin, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(x)["row"] for x in proc.stdout.splitlines()] == [0, 1]
     out = tmp_path / "o.jsonl.gz"

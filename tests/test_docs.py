@@ -166,7 +166,8 @@ def run_quick_start(tmp_path: Path, command: str, monkeypatch) -> dict:
 
 def render_quick_start(run: dict) -> str:
     """The output block as README.md shows it: model path shortened, the first row wrapped one entity a line."""
-    model_line = re.sub(r"^fasttag: (\S+) on ", lambda m: "fasttag: /…/" + "/".join(Path(m.group(1)).parts[-2:]) + " on ",
+    model_line = re.sub(r"^fasttag: (\S+) on ",
+                        lambda m: "fasttag: /…/" + "/".join(Path(m.group(1)).parts[-2:]) + " on ",
                         run["model_line"])
     row = run["first_row"]
     head = json.dumps({k: v for k, v in row.items() if k != "entities"}, ensure_ascii=False)[:-1]
@@ -196,7 +197,7 @@ def differences(shown: dict, run: dict) -> list[str]:
     if {k: v for k, v in a.items() if k != "entities"} != {k: v for k, v in b.items() if k != "entities"} \
             or spans(a) != spans(b):
         problems.append(f"first output line: README shows {spans(a)}, a real run gives {spans(b)}")
-    elif any(abs(x["score"] - y["score"]) > SCORE_TOLERANCE for x, y in zip(a["entities"], b["entities"])):
+    elif any(abs(x["score"] - y["score"]) > SCORE_TOLERANCE for x, y in zip(a["entities"], b["entities"], strict=True)):
         problems.append(f"first output line scores: README shows {[e['score'] for e in a['entities']]}, "
                         f"a real run gives {[e['score'] for e in b['entities']]}")
     if shown["show"] != run["show"]:
@@ -225,9 +226,11 @@ def test_quick_start_render_round_trips():
     run = {"model_line": "fasttag: /x/y/export/default on CPUExecutionProvider", "summary_line":
            "fasttag: 2 rows, 3 windows, 1 entities in 0.1s (20 rows/s, 300 tokens/s) on CPUExecutionProvider",
            "first_row": {"id": "a", "entities": [{"start": 0, "end": 3, "label": "PER", "score": 0.5, "text": "Ada"},
-                                                 {"start": 9, "end": 15, "label": "LOC", "score": 0.25, "text": "London"}]},
+                                                 {"start": 9, "end": 15, "label": "LOC", "score": 0.25,
+                                                  "text": "London"}]},
            "head_command": "head -1 e.jsonl", "show_command": "fasttag show c.jsonl --n 1", "show": "row 0\n[Ada PER]"}
     block = render_quick_start(run)
     assert block.splitlines()[0] == "fasttag: /…/export/default on CPUExecutionProvider"
-    assert block.splitlines()[3] == '{"id": "a", "entities": [{"start": 0, "end": 3, "label": "PER", "score": 0.5, "text": "Ada"},'
+    assert block.splitlines()[3] == ('{"id": "a", "entities": [{"start": 0, "end": 3, "label": "PER", "score": 0.5, '
+                                     '"text": "Ada"},')
     assert differences(parse_shown(block), run) == []

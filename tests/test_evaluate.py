@@ -34,7 +34,7 @@ def test_gold_spans_index_the_space_joined_text():
 def test_texts_grouped_and_spans_kept(documents, expected):
     texts, spans = labelled_texts(_data([0, 0, 1]), documents)
     assert len(texts) == expected
-    found = [(t[a:b], k) for t, doc in zip(texts, spans) for a, b, k in doc]
+    found = [(t[a:b], k) for t, doc in zip(texts, spans, strict=True) for a, b, k in doc]
     assert found == [("Ada Lovelace", "PER"), ("Charles Babbage", "PER"), ("London", "LOC"), ("U.S. Navy", "ORG")]
 
 
@@ -56,7 +56,7 @@ def test_span_scores_exact_and_partial():
 
 def test_eval_end_to_end_cli(tmp_path):
     data = tmp_path / "test.txt"
-    data.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(*s)) for s in SENTENCES) + "\n")
+    data.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(*s, strict=True)) for s in SENTENCES) + "\n")
     out = tmp_path / "scores.json"
     res = CliRunner().invoke(cli, ["eval", "--data", str(data), "--end-to-end", "--documents", "100",
                                    "--aggregation", "first", "--json", str(out)])

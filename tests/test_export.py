@@ -29,7 +29,8 @@ def test_int8_export_validates_and_agrees(export_factory):
     texts = varied_sentences(60)
     a = Tagger.load(export_factory("bert")).tag(texts)
     b = Tagger.load(int8).tag(texts)
-    same = np.mean([[(e.start, e.end, e.label) for e in x] == [(e.start, e.end, e.label) for e in y] for x, y in zip(a, b)])
+    same = np.mean([[(e.start, e.end, e.label) for e in x] == [(e.start, e.end, e.label) for e in y]
+                    for x, y in zip(a, b, strict=True)])
     assert same > 0.5
 
 
@@ -95,7 +96,10 @@ def test_source_model_is_checked_before_any_hub_lookup(tmp_path):
 
 @pytest.mark.torch
 def test_encoder_without_a_token_classification_head_is_one_clear_line(tmp_path):
-    """A BertModel saved with save_pretrained (no head, no id2label) used to end in `unexpected KeyError: 'id2label'`."""
+    """A BertModel saved with save_pretrained (no head, no id2label).
+
+    It used to end in `unexpected KeyError: 'id2label'`.
+    """
     import transformers as tf
 
     from tiny_models import build_tokenizer
@@ -126,7 +130,8 @@ def test_a_mistyped_local_folder_is_named_before_the_hub(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cases = [("nonexist/sub/model", "Error: model folder nonexist/sub/model does not exist"),
              (".nonexist", "Error: model folder .nonexist does not exist"),
-             ("no such model", "Error: no local folder no such model exists, and 'no such model' cannot be a hub model name")]
+             ("no such model",
+              "Error: no local folder no such model exists, and 'no such model' cannot be a hub model name")]
     for model, line in cases:
         res = CliRunner().invoke(cli, ["export", model, "-o", "x"])
         assert res.exit_code == 1 and res.output.strip().splitlines() == [line], res.output
@@ -165,7 +170,8 @@ def test_info_without_manifest_infers_precision_and_says_what_is_unknown(tmp_pat
     fp32 = _without_manifest(export_factory("bert"), tmp_path / "fp32")
     int8 = _without_manifest(export_factory("bert", "int8"), tmp_path / "int8")
     fp16 = _without_manifest(export_factory("bert"), tmp_path / "fp16")
-    onnx.save(convert_float_to_float16(onnx.load(str(fp16 / "model.onnx")), keep_io_types=True), str(fp16 / "model.onnx"))
+    onnx.save(convert_float_to_float16(onnx.load(str(fp16 / "model.onnx")), keep_io_types=True),
+              str(fp16 / "model.onnx"))
     for folder, precision in [(fp32, "fp32"), (int8, "int8"), (fp16, "fp16")]:
         res = CliRunner().invoke(cli, ["info", str(folder)])
         assert res.exit_code == 0, res.output

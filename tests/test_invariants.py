@@ -40,7 +40,7 @@ def test_entities_sorted_disjoint_in_bounds_and_exact(taggers, texts, strategy):
     tagger = taggers[strategy]
     out = tagger.tag(texts)
     assert len(out) == len(texts)
-    for ents, text in zip(out, texts):
+    for ents, text in zip(out, texts, strict=True):
         check_spans(ents, text, set(tagger.scheme.group_labels) - {"O"})
 
 
@@ -59,7 +59,8 @@ def test_single_window_equals_direct_model_call(taggers, text):
     content = slice(p, len(enc.ids) - s)
     spans = decode_spans(softmax(logits[content]), np.array(enc.offsets, dtype=np.int64).reshape(-1, 2)[content],
                          np.array([0, len(enc.ids) - p - s]), tagger.scheme, "simple", skip=mask[content])
-    direct = [(int(a), int(b), tagger.scheme.group_labels[l]) for a, b, l in zip(spans.start, spans.end, spans.label)]
+    direct = [(int(a), int(b), tagger.scheme.group_labels[lab])
+              for a, b, lab in zip(spans.start, spans.end, spans.label, strict=True)]
     assert [(e.start, e.end, e.label) for e in tagger.tag([text])[0]] == direct
 
 
@@ -91,7 +92,7 @@ def test_decode_spans_fuzz(data, n_docs, strategy):
         hi = offsets[a:b, 1].max() if b > a else 0
         assert (sp.start[mine] >= lo).all() and (sp.end[mine] <= hi).all()
         assert (sp.start[mine][1:] >= sp.end[mine][:-1]).all()
-    assert all(SCHEME.group_labels[l] != "O" for l in sp.label)
+    assert all(SCHEME.group_labels[lab] != "O" for lab in sp.label)
     assert ((sp.score >= 0) & (sp.score <= 1.0001)).all()
 
 
@@ -99,7 +100,8 @@ def test_decode_spans_fuzz(data, n_docs, strategy):
 @given(lines=st.lists(st.one_of(
     st.binary(max_size=40),
     st.builds(lambda t: json.dumps({"text": t}).encode(), TEXT),
-    st.builds(lambda v: json.dumps(v).encode(), st.one_of(st.integers(), st.lists(st.integers(), max_size=3), st.none())),
+    st.builds(lambda v: json.dumps(v).encode(), st.one_of(st.integers(), st.lists(st.integers(), max_size=3),
+                                                          st.none())),
 ), max_size=30))
 def test_jsonl_reader_fuzz(tmp_path_factory, lines):
     path = tmp_path_factory.mktemp("fuzz") / "in.jsonl"

@@ -71,7 +71,7 @@ def test_conll_gzipped_and_crlf(tmp_path):
 
 
 def test_jsonl_and_gzip(tmp_path):
-    rows = [{"tokens": t, "ner_tags": g, "id": i} for i, (t, g) in enumerate(zip(TOKENS, TAGS))]
+    rows = [{"tokens": t, "ner_tags": g, "id": i} for i, (t, g) in enumerate(zip(TOKENS, TAGS, strict=True))]
     text = "\n".join(json.dumps(r) for r in rows) + "\n\n"
     plain = read_labelled(write(tmp_path / "train.jsonl", text))
     assert plain.tokens == TOKENS and plain.tags == TAGS

@@ -29,9 +29,9 @@ def _word_id_pipeline_class():
             pre = super().gather_pre_entities(sentence, input_ids, scores, offset_mapping, special_tokens_mask,
                                               aggregation_strategy, word_ids, word_to_chars_map)
             wids = self.tokenizer(sentence, truncation=True).word_ids()
-            kept = [w for w, m in zip(wids, special_tokens_mask) if not m]
+            kept = [w for w, m in zip(wids, special_tokens_mask, strict=True) if not m]
             prev = None
-            for entity, w in zip(pre, kept):
+            for entity, w in zip(pre, kept, strict=True):
                 unk = int(input_ids[entity["index"]]) == self.tokenizer.unk_token_id
                 entity["is_subword"] = w is not None and w == prev and not unk
                 prev = w
@@ -43,12 +43,12 @@ def _word_id_pipeline_class():
 def _compare(ours, theirs):
     """(share of sentences with identical (start, end, label) lists, max score diff on those)."""
     same, max_diff = 0, 0.0
-    for o, t in zip(ours, theirs):
+    for o, t in zip(ours, theirs, strict=True):
         a = [(e.start, e.end, e.label) for e in o]
         b = [(e["start"], e["end"], e["entity_group"]) for e in t]
         if a == b:
             same += 1
-            for e, f in zip(o, t):
+            for e, f in zip(o, t, strict=True):
                 max_diff = max(max_diff, abs(e.score - float(f["score"])))
     return same / len(ours), max_diff
 
@@ -85,7 +85,8 @@ def test_tokenizer_word_ids(family, strategy, export_factory, checkpoint_factory
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plain = pipelines[strategy](SENTENCES)
-        reference = plain if family == "bert" else _pipeline(checkpoint_factory(family), strategy, word_ids=True)(SENTENCES)
+        reference = plain if family == "bert" else _pipeline(checkpoint_factory(family), strategy,
+                                                             word_ids=True)(SENTENCES)
     share, max_diff = _compare(ours, reference)
     plain_share, _ = _compare(ours, plain)
     print(f"{family}/{strategy} word ids: identical to reference {share:.2%}, to the plain pipeline {plain_share:.2%}")

@@ -76,7 +76,8 @@ def assert_same_rows(ray_table: pa.Table, local: pa.Table, key: str) -> None:
     assert ray_table.column(key).to_pylist() == local.column(key).to_pylist()
 
     def spans(table):
-        return [[(e["start"], e["end"], e["label"], e["text"]) for e in row] for row in table.column("entities").to_pylist()]
+        return [[(e["start"], e["end"], e["label"], e["text"]) for e in row]
+                for row in table.column("entities").to_pylist()]
 
     def scores(table):
         return [e["score"] for row in table.column("entities").to_pylist() for e in row]
@@ -116,7 +117,8 @@ def test_jsonl_rows_numbered_as_the_local_engine_does(ray_cluster, inputs, tmp_p
     res = invoke("run", inputs / "corpus.jsonl", "-o", out_ids, "--model", bert_export, "--engine", "ray",
                  "--workers", "1", "--id-column", "key", "-q")
     assert res.exit_code == 0, res.output
-    assert_same_rows(pq.read_table(out_ids), local_run(inputs / "corpus.jsonl", tmp_path, bert_export, "--id-column", "key"), "key")
+    local = local_run(inputs / "corpus.jsonl", tmp_path, bert_export, "--id-column", "key")
+    assert_same_rows(pq.read_table(out_ids), local, "key")
 
 
 @needs_ray
@@ -163,7 +165,8 @@ def test_options_of_the_other_engine_are_refused(tmp_path, bert_export):
     src.write_text(json.dumps({"text": "Ada"}) + "\n")
     cases = [
         (["--workers", "2"], "--workers only apply to --engine ray"),
-        (["--ray-address", "auto", "--gpus-per-worker", "1"], "--ray-address, --gpus-per-worker only apply to --engine ray"),
+        (["--ray-address", "auto", "--gpus-per-worker", "1"],
+         "--ray-address, --gpus-per-worker only apply to --engine ray"),
         (["--engine", "ray", "--resume"], "--resume is for --engine local"),
         (["--engine", "ray", "--on-error", "skip"], "--on-error skip is for --engine local"),
         (["--engine", "ray", "--streams", "2"], "--streams is for --engine local"),
@@ -224,8 +227,8 @@ def test_quiet_ray_run_prints_nothing(tmp_path, bert_export):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS[:20]))
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "fasttag", "run", str(src), "-o", str(out), "--model", str(bert_export),
-                           "--engine", "ray", "-q"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "fasttag", "run", str(src), "-o", str(out), "--model",
+                           str(bert_export), "--engine", "ray", "-q"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "" and proc.stdout == ""
     assert (out / "_SUCCESS").exists() and pq.read_table(out).num_rows == 20

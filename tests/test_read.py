@@ -66,7 +66,7 @@ def test_chunk_digests_follow_the_rows_and_only_the_rows(tmp_path):
     assert digests[0] == chunk_digest(texts[:10], [pa.array(ids[:10])], 10)
     # the same rows from JSONL, in other pieces: the same digests
     jsonl = tmp_path / "in.jsonl"
-    jsonl.write_text("".join(f'{{"text": "{t}", "id": {i}}}\n' for t, i in zip(texts, ids)))
+    jsonl.write_text("".join(f'{{"text": "{t}", "id": {i}}}\n' for t, i in zip(texts, ids, strict=True)))
     assert [c.digest for c in CorpusReader(str(jsonl), id_column="id", chunk_rows=10, digests=True)] == digests
     # a skipped chunk is seen with its digest; a changed text or id changes it
     seen = []

@@ -1,6 +1,5 @@
 """Bad input, model faults, crash safety and --resume: nothing lost, nothing half-written, one-line errors."""
 
-import gzip
 import base64
 import json
 import os
@@ -42,7 +41,7 @@ def write_jsonl(path, rows, raw_lines=()):
 
 def assert_valid(rows, texts):
     assert len(rows) == len(texts)
-    for ents, text in zip(rows, texts):
+    for ents, text in zip(rows, texts, strict=True):
         text = text if isinstance(text, str) else ""
         prev_end = 0
         for e in ents:
@@ -53,7 +52,8 @@ def assert_valid(rows, texts):
 
 HARD_TEXTS = [
     "", "   \t\n ", "a\x00b\x00c NUL", "ctrl \x01\x02\x1b[31m red \x7f", "emoji 🚀🔥👩‍👩‍👧 Zoë",
-    "e\u0301te\u0301 combining marks", "مرحبا بالعالم RTL עברית", "東京都で会議が開かれた。北京市", "\u202eoverride\u202c", "\ud7ff\ue000 private",
+    "e\u0301te\u0301 combining marks", "مرحبا بالعالم RTL עברית", "東京都で会議が開かれた。北京市",
+    "\u202eoverride\u202c", "\ud7ff\ue000 private",
     "x" * 3000, "word " * 700,
 ]
 
@@ -181,7 +181,8 @@ def test_usage_errors(tmp_path, bert_export):
     assert invoke("run", src, "-o", src, "--model", bert_export).exit_code == 2
     assert invoke("run", src, "-o", tmp_path / "o.csv", "--model", bert_export).exit_code == 2
     assert invoke("run", src, "-o", tmp_path / "o.parquet", "--overwrite", "--resume").exit_code == 2
-    assert invoke("run", tmp_path / "missing.jsonl", "-o", tmp_path / "o.parquet", "--model", bert_export).exit_code == 1
+    assert invoke("run", tmp_path / "missing.jsonl", "-o", tmp_path / "o.parquet", "--model",
+                  bert_export).exit_code == 1
 
 
 def test_model_faults(tmp_path, bert_export):
@@ -214,8 +215,10 @@ def test_unexpected_onnx_inputs(tmp_path, bert_export):
         [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, [1, 3])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3])],
     )
-    onnx.save(helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 18)]), weird / "model.onnx")
-    res = invoke("run", write_jsonl(tmp_path / "in.jsonl", [{"text": "x"}]), "-o", tmp_path / "o.parquet", "--model", weird)
+    onnx.save(helper.make_model(graph, ir_version=10, opset_imports=[helper.make_opsetid("", 18)]),
+              weird / "model.onnx")
+    res = invoke("run", write_jsonl(tmp_path / "in.jsonl", [{"text": "x"}]), "-o", tmp_path / "o.parquet", "--model",
+                 weird)
     assert res.exit_code == 1 and "unexpected ONNX inputs ['pixel_values']" in res.output
 
 
@@ -224,12 +227,14 @@ def test_unexpected_onnx_inputs(tmp_path, bert_export):
 def kill_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("kill")
     texts = varied_sentences(3000, seed=21)
-    pq.write_table(pa.table({"id": [f"r{i}" for i in range(len(texts))], "text": texts}), root / "in.parquet", row_group_size=333)
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(len(texts))], "text": texts}), root / "in.parquet",
+                   row_group_size=333)
     return root / "in.parquet"
 
 
 def _run_args(src, out, model, *extra):
-    return FASTTAG + ["run", str(src), "-o", str(out), "--model", str(model), "--id-column", "id", "--chunk-rows", "100",
+    return FASTTAG + ["run", str(src), "-o", str(out), "--model", str(model), "--id-column", "id", "--chunk-rows",
+                      "100",
                       "--batch-tokens", "512", "--threads", "1", "-q", *extra]
 
 
@@ -252,7 +257,8 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, bert_export, ki
     res = subprocess.run(_run_args(kill_corpus, out, bert_export), capture_output=True, text=True)
     assert res.returncode == 2 and "--resume" in res.stderr
     subprocess.run(_run_args(kill_corpus, out, bert_export, "--resume"), check=True)
-    assert out.read_bytes() == reference.read_bytes() if fmt == "jsonl" else pq.read_table(out).equals(pq.read_table(reference))
+    assert (out.read_bytes() == reference.read_bytes() if fmt == "jsonl"
+            else pq.read_table(out).equals(pq.read_table(reference)))
     assert not parts.exists()
 
 
@@ -305,7 +311,8 @@ def test_lone_surrogate_and_invalid_utf8_in_parquet_keep_their_rows(tmp_path, be
     assert "1 text had invalid characters (invalid UTF-8 or lone surrogates)" in res.output
     assert len(out.read_text().splitlines()) == 2
     bad = tmp_path / "bad.parquet"
-    pq.write_table(pa.table({"text": pa.array([b"caf\xe9 ok", b"fine"], pa.binary()).cast(pa.string(), safe=False)}), bad)
+    pq.write_table(pa.table({"text": pa.array([b"caf\xe9 ok", b"fine"], pa.binary()).cast(pa.string(), safe=False)}),
+                   bad)
     res = invoke("run", bad, "-o", tmp_path / "b.parquet", "--model", bert_export)
     assert res.exit_code == 0, res.output
     assert pq.read_table(tmp_path / "b.parquet").num_rows == 2
@@ -340,7 +347,8 @@ def test_id_type_settles_on_the_first_non_null_type(tmp_path, bert_export):
     for first, then, why in [(1, "x", "holds 'x' (str) after ids of kind int"),
                              ("a", 2, "holds 2 (int) after ids of kind str"),
                              (1, 2.5, "holds 2.5 (float) after ids of kind int")]:
-        mixed = write_jsonl(tmp_path / "mixed.jsonl", [{"text": "a", "id": first}] * 3 + [{"text": "b", "id": then}] * 3)
+        mixed = write_jsonl(tmp_path / "mixed.jsonl", [{"text": "a", "id": first}] * 3 + [{"text": "b",
+                                                                                           "id": then}] * 3)
         for chunk_rows in ("1", "3", "2048"):
             res = invoke("run", mixed, "-o", tmp_path / "m.parquet", "--model", bert_export, "--id-column", "id",
                          "--chunk-rows", chunk_rows)

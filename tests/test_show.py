@@ -31,7 +31,7 @@ def invoke(*args, input=None):
 
 @pytest.fixture(scope="module")
 def docs(bert_export):
-    return list(zip(TEXTS, Tagger.load(bert_export).tag(TEXTS)))
+    return list(zip(TEXTS, Tagger.load(bert_export).tag(TEXTS), strict=True))
 
 
 @pytest.fixture()
@@ -163,7 +163,8 @@ def test_show_prints_entities_and_legend(corpus_jsonl, bert_export, docs):
 
 def test_show_n_and_stdin(bert_export):
     lines = "".join(json.dumps({"body": t}) + "\n" for t in TEXTS)
-    res = CliRunner().invoke(cli, ["show", "-", "-n", "2", "--text-column", "body", "--model", str(bert_export)], input=lines)
+    res = CliRunner().invoke(cli, ["show", "-", "-n", "2", "--text-column", "body", "--model", str(bert_export)],
+                             input=lines)
     assert res.exit_code == 0, res.output
     assert "row 1" in res.stdout and "row 2" not in res.stdout
     assert "(2 documents," in res.stdout
@@ -180,7 +181,8 @@ def test_show_html_from_model(tmp_path, corpus_parquet, bert_export, docs):
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
 def test_show_entities_of_a_run(tmp_path, corpus_parquet, bert_export, docs, suffix):
     out = tmp_path / f"entities{suffix}"
-    assert invoke("run", corpus_parquet, "-o", out, "--model", bert_export, "--id-column", "doc_id", "-q").exit_code == 0
+    assert invoke("run", corpus_parquet, "-o", out, "--model", bert_export, "--id-column", "doc_id",
+                  "-q").exit_code == 0
     res = invoke("show", "--entities", out, "--input", corpus_parquet, "--n", 50)
     assert res.exit_code == 0, res.output
     for _, ents in docs:
@@ -238,9 +240,11 @@ def test_entities_that_do_not_belong_to_the_input(tmp_path, corpus_jsonl, bert_e
     [
         (["--entities", "o.jsonl"], "--entities OUTPUT needs the corpus that 'fasttag run' tagged"),
         (["--input", "c.jsonl"], "--input is for --entities"),
-        (["--entities", "o.jsonl", "--input", "c.jsonl", "--model", "m"], "--model: --entities shows an existing output"),
+        (["--entities", "o.jsonl", "--input", "c.jsonl", "--model", "m"],
+         "--model: --entities shows an existing output"),
         (["--entities", "o.jsonl", "--input", "c.jsonl", "--stride", "8", "--device", "cpu"], "--stride, --device: "),
-        (["c.jsonl", "--entities", "o.jsonl", "--input", "c.jsonl"], "give the corpus once: c.jsonl or --input c.jsonl"),
+        (["c.jsonl", "--entities", "o.jsonl", "--input", "c.jsonl"],
+         "give the corpus once: c.jsonl or --input c.jsonl"),
         (["--entities", "-", "--input", "-"], "cannot both read stdin"),
         ([], "missing INPUT"),
         (["c.jsonl", "--n", "0"], "--n"),

@@ -109,7 +109,8 @@ def test_endpoint_in_the_uri_query(tmp_path, s3, corpus, bert_export, monkeypatc
 
 
 def test_missing_bucket_is_a_one_line_error(tmp_path, s3, corpus, bert_export):
-    res = invoke("run", "s3://no-such-bucket/corpus.parquet", "-o", tmp_path / "o.parquet", "--model", bert_export, "-q")
+    res = invoke("run", "s3://no-such-bucket/corpus.parquet", "-o", tmp_path / "o.parquet", "--model", bert_export,
+                 "-q")
     assert res.exit_code == 1
     assert res.output.strip().splitlines() == [
         "Error: input s3://no-such-bucket/corpus.parquet does not exist (bucket 'no-such-bucket' does not exist)"
@@ -140,7 +141,8 @@ def test_failed_run_leaves_nothing_at_the_uri_and_no_staging(tmp_path, s3, bert_
 
 
 def test_resume_is_refused_for_a_remote_output(tmp_path, s3, corpus, bert_export):
-    res = invoke("run", corpus / "corpus.parquet", "-o", f"s3://{BUCKET}/out/r.parquet", "--model", bert_export, "--resume")
+    res = invoke("run", corpus / "corpus.parquet", "-o", f"s3://{BUCKET}/out/r.parquet", "--model", bert_export,
+                 "--resume")
     assert res.exit_code == 2 and "--resume is not available for a remote output" in res.output
 
 

@@ -117,7 +117,7 @@ def build_tiny_bert(
 
 
 def write_conll(path: Path, sentences) -> Path:
-    blocks = ["\n".join(f"{w} {t}" for w, t in zip(words, tags)) for words, tags in sentences]
+    blocks = ["\n".join(f"{w} {t}" for w, t in zip(words, tags, strict=True)) for words, tags in sentences]
     path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
     return path
 
@@ -395,7 +395,10 @@ def test_reading_and_scoring_import_no_torch():
 
 
 def test_eval_reads_each_word_at_the_sub_token_training_labelled(family, checkpoint_factory, export_factory, tmp_path):
-    """RoBERTa/XLM-R words can start with a bare space marker ('Ġ', '▁'); eval must read that token, as training does."""
+    """RoBERTa/XLM-R words can start with a bare space marker ('Ġ', '▁').
+
+    eval must read that token, as training does.
+    """
     import shutil
 
     import numpy as np
@@ -434,7 +437,7 @@ def test_eval_reads_each_word_at_the_sub_token_training_labelled(family, checkpo
     # and predict_words (what eval scores) reads the label at exactly those tokens
     best = tagger.infer(chunk).argmax(axis=1)
     predicted = tagger.predict_words(sentences)
-    for d, words in enumerate(sentences):
+    for d in range(len(sentences)):
         a = chunk.doc_offsets[d]
         assert predicted[d] == [tagger.labels[best[a + j - n_prefix]] for j in enc.positions[d]]
 
@@ -462,7 +465,8 @@ def test_output_dir_of_an_earlier_run_is_refused_unless_overwrite(tmp_path, tiny
 def test_training_data_without_entities_or_types_only_in_validation_warns(tmp_path, tiny_bert):
     train = write_conll(tmp_path / "t.txt", [(["a", "b"], ["O", "O"])] * 4)
     valid = write_conll(tmp_path / "v.txt", [(["Ada", "b"], ["B-PER", "O"])] * 2)
-    res = CliRunner().invoke(cli, ["train", "--model", str(tiny_bert), "--train", str(train), "--validation", str(valid),
+    res = CliRunner().invoke(cli, ["train", "--model", str(tiny_bert), "--train", str(train), "--validation",
+                                   str(valid),
                                    "--output-dir", str(tmp_path / "o"), "--epochs", "1", "--max-steps", "1"])
     assert res.exit_code == 0, res.output
     assert "Warning: the training data has no entities" in res.output

@@ -23,10 +23,10 @@ def _words(text):
 def test_whitespace_words_split_leading_punctuation_and_mark_trailing():
     text = "(Paris) visited London. The U.S. and Germany's L. Germon"
     chunk, pieces = _words(text)
-    starts = [p for p, sub in zip(pieces, chunk.is_subword) if not sub]
+    starts = [p for p, sub in zip(pieces, chunk.is_subword, strict=True) if not sub]
     # "(" is a word of its own; "Paris" starts the next one; "U.S." and "L." stay whole
     assert starts[:4] == ["(", "Paris", "visited", "London"]
-    trailing = [p for p, t in zip(pieces, chunk.trailing) if t]
+    trailing = [p for p, t in zip(pieces, chunk.trailing, strict=True) if t]
     assert trailing == [")", ".", "'", "s"]
     us = pieces.index("U")
     assert not chunk.trailing[us : us + 4].any()  # u . s . : the acronym's periods belong to it
@@ -45,10 +45,10 @@ def test_trailing_punctuation_split_off_only_where_tagged_outside():
     assert pieces == ["London", ".", "U", ".", "S", "."]
     # the model tags London's period O and the acronym's periods inside: "London" and "U.S."
     sp = _decode(["B-LOC", "O", "B-LOC", "I-LOC", "I-LOC", "I-LOC"], chunk)
-    assert [text[a:b] for a, b in zip(sp.start, sp.end)] == ["London", "U.S."]
+    assert [text[a:b] for a, b in zip(sp.start, sp.end, strict=True)] == ["London", "U.S."]
     # a trailing period tagged inside the entity stays in it
     sp = _decode(["B-LOC", "I-LOC", "B-LOC", "O", "O", "O"], chunk)
-    assert [text[a:b] for a, b in zip(sp.start, sp.end)] == ["London.", "U.S."]
+    assert [text[a:b] for a, b in zip(sp.start, sp.end, strict=True)] == ["London.", "U.S."]
 
 
 def test_word_label_is_first_subtoken_across_the_whitespace_word():
@@ -57,4 +57,4 @@ def test_word_label_is_first_subtoken_across_the_whitespace_word():
     labels = ["B-PER" if i == 0 else "O" for i in range(len(pieces))]
     sp = _decode(labels, chunk)
     # the sub-tokens of "Lovelace" follow its first one; the final 's is split off (tagged O)
-    assert [text[a:b] for a, b in zip(sp.start, sp.end)] == ["Lovelace"]
+    assert [text[a:b] for a, b in zip(sp.start, sp.end, strict=True)] == ["Lovelace"]
