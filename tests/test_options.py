@@ -57,6 +57,6 @@ def test_tagger_takes_options_or_keywords_alike(bert_export):
     # defaults resolved: what --resume records
     state = by_keywords.options.resume_state()
     assert state == {"aggregation": "first", "max_length": 64, "stride": 31, "batch_tokens": 1024,
-                     "word_boundaries": "tokenizer", "max_batch_size": 16}
+                     "word_boundaries": EngineOptions().word_boundaries, "max_batch_size": 16}
     with pytest.raises(TypeError):
         Tagger.load(bert_export, no_such_option=1)
