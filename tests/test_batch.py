@@ -1,10 +1,11 @@
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fasttag.batch import TokenBudgetBatcher
 
 
+@settings(deadline=None)  # a timing limit would fail on a busy machine, not on a wrong answer
 @given(lengths=st.lists(st.integers(1, 512), max_size=300), budget=st.integers(1, 8192), cap=st.integers(1, 128))
 def test_every_window_once_within_budget(lengths, budget, cap):
     lengths = np.array(lengths, dtype=np.int64)

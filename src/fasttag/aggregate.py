@@ -147,13 +147,18 @@ def snap_to_graphemes(spans: Spans, texts: list[str]) -> Spans:
     if not len(spans):
         return spans
     start, end = spans.start.copy(), spans.end.copy()
-    for k in range(len(start)):
-        text, a, b = texts[spans.doc[k]], int(start[k]), int(end[k])
-        if b < len(text) and text[b] >= "\u0300":
-            while b < len(text) and _joins(text[b]):
-                b += 2 if text[b] == "\u200d" and b + 1 < len(text) else 1
-        if 0 < a < len(text) and text[a] >= "\u0300":
-            while a > 0 and _joins(text[a]):
+    n = len(start)
+    for k in range(n):
+        d = spans.doc[k]
+        text, a, b = texts[d], int(start[k]), int(end[k])
+        # never into the next entity, nor back over the previous one: spans stay disjoint
+        limit = int(spans.start[k + 1]) if k + 1 < n and spans.doc[k + 1] == d else len(text)
+        floor = int(end[k - 1]) if k and spans.doc[k - 1] == d else 0
+        if b < limit and text[b] >= "\u0300":
+            while b < limit and _joins(text[b]):
+                b = min(limit, b + 2) if text[b] == "\u200d" else b + 1
+        if floor < a < len(text) and text[a] >= "\u0300":
+            while a > floor and _joins(text[a]):
                 a -= 1
         start[k], end[k] = a, b
     return Spans(spans.doc, start, end, spans.label, spans.score)
