@@ -471,3 +471,26 @@ def test_training_data_without_entities_or_types_only_in_validation_warns(tmp_pa
     assert res.exit_code == 0, res.output
     assert "Warning: the training data has no entities" in res.output
     assert "Warning: validation has entity types the training data lacks: PER" in res.output
+
+
+def test_train_with_context_packs_documents_and_evaluates_in_order(tmp_path, tiny_bert):
+    """--context packs the training sentences into windows; validation stays sentence by sentence, in order."""
+    sentences = make_sentences(40, seed=7)
+    train_file = tmp_path / "train.txt"
+    write_conll(train_file, sentences)
+    text = train_file.read_text()
+    train_file.write_text("-DOCSTART- O\n\n" + text + "\n-DOCSTART- O\n\n" + text)  # two documents
+    write_conll(tmp_path / "valid.txt", make_sentences(12, seed=8))
+    out = tmp_path / "model"
+    args = [
+        "train", "--model", str(tiny_bert), "--output-dir", str(out), "--train", str(train_file),
+        "--validation", str(tmp_path / "valid.txt"), "--epochs", "1", "--batch-size", "2", "--context", "64",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "80 sentences packed into" in result.output and "within documents" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    train = metrics["data"]["train"]
+    assert train["sentences"] == 80 and 2 <= train["windows"] < 80
+    assert metrics["settings"]["context"] == 64
+    assert len(metrics["epochs"]) == 1 and 0 <= metrics["validation"]["f1"] <= 1

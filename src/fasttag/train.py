@@ -345,6 +345,8 @@ def train(
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {model!r}: {_one_line(exc)}") from exc
 
+    sentences = {split: len(data) for split, data in splits.items()}  # before any packing
+    windows = None
     if context is not None:
         context = _effective_max_length(tokenizer, config, context, log)
         before, marked = len(splits["train"]), len(set(splits["train"].documents)) > 1
@@ -362,7 +364,8 @@ def train(
             label_all_tokens=label_all_tokens and split == "train",
         )
     for split, data in splits.items():
-        log(f"{split}: {len(data)} sentences, {data.n_words} words from {data.source}")
+        packed = f" in {windows} windows" if split == "train" and windows is not None else ""
+        log(f"{split}: {sentences[split]} sentences{packed}, {data.n_words} words from {data.source}")
     log(f"labels: {', '.join(labels)}")
     types = lambda data: {t[2:] for s in data.tags for t in s if t != "O"}  # noqa: E731
     if not types(splits["train"]):
@@ -461,7 +464,8 @@ def train(
         "data": {
             split: {
                 "source": data.source,
-                "sentences": len(data),
+                "sentences": sentences[split],
+                **({"windows": windows} if split == "train" and windows is not None else {}),
                 "words": data.n_words,
                 "scheme": data.scheme,
                 "repaired": data.repaired,
