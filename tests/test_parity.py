@@ -76,12 +76,12 @@ def test_matches_pipeline_exactly(family, strategy, export_factory, checkpoint_f
 
 @pytest.mark.parametrize("strategy", ["first", "average", "max"])
 def test_tokenizer_word_ids(family, strategy, export_factory, checkpoint_factory, pipelines):
-    """Default word boundaries: the tokenizer's word ids (WordPiece keeps the pipeline's own "##" rule).
+    """--word-boundaries tokenizer: the tokenizer's word ids (WordPiece keeps the pipeline's own "##" rule).
 
     The reference is the pipeline with only its word rule replaced; the share identical to the
     unmodified pipeline is printed (a deliberate difference for BPE and Unigram, see README).
     """
-    ours = Tagger.load(export_factory(family), aggregation=strategy).tag(SENTENCES)
+    ours = Tagger.load(export_factory(family), aggregation=strategy, word_boundaries="tokenizer").tag(SENTENCES)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plain = pipelines[strategy](SENTENCES)

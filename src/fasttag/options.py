@@ -62,7 +62,9 @@ class EngineOptions:
     model_dir: str | None = _option(
         None, "Export folder made by 'fasttag export' (default: the embedded default model).", flag="--model")
     aggregation: Aggregation = _option(
-        "simple", "How tokens become entities, as transformers' pipeline aggregation_strategy.", resume=True)
+        "first", "How tokens become entities, as transformers' pipeline aggregation_strategy: first (a word "
+        "takes its first sub-token's label), average, max, or simple (token by token, the pipeline's answers "
+        "exactly; words can be cut into pieces).", resume=True)
     max_length: int | None = _option(
         None, "Tokens per model window, special tokens included (default: the model's, at most 512).",
         minimum=8, resume=True)
@@ -80,7 +82,8 @@ class EngineOptions:
         None, "CPU: model sessions running batches at once, each on --threads/streams threads, at most --threads "
         "(default: 2 with 2 threads or more, else 1; GPU: 1).", minimum=1)
     word_boundaries: WordBoundaries = _option(
-        "tokenizer", "Words for first/average/max: the tokenizer's word ids, or transformers' pipeline heuristic.",
+        "whitespace", "Words for first/average/max: whitespace-delimited (edge punctuation split off where the "
+        "model tags it outside the entity), the tokenizer's word ids, or transformers' pipeline heuristic.",
         resume=True)
     max_batch_size: int | None = _option(
         None, "Rows per batch at most (default: 16 on CPU, 1024 on GPU).", minimum=1, cli=False, resume=True)
