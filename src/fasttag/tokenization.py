@@ -211,18 +211,12 @@ class DocumentTokenizer:
             return sub, trailing
         first_in_doc = np.zeros(n, dtype=bool)
         first_in_doc[doc_offsets[:-1][doc_offsets[:-1] < doc_offsets[1:]]] = True
-        ws_start = first_in_doc.copy()
-        for d, text in enumerate(texts):
-            a, b = doc_offsets[d], doc_offsets[d + 1]
-            if a == b or not text:
-                continue
-            cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-            starts = offsets[a:b, 0]
-            before = cps[np.clip(starts - 1, 0, len(cps) - 1)]
-            # a token starts a word after a space, or when a gap (dropped characters) separates it
-            gap = np.ones(b - a, dtype=bool)
-            gap[1:] = starts[1:] > offsets[a : b - 1, 1]
-            ws_start[a:b] |= (starts > 0) & gap & np.isin(before, _SPACES)
+        before, _ = _chars_around(texts, doc_offsets, offsets)
+        # a token starts a word after a space, or when a gap (dropped characters) separates it
+        starts = offsets[:, 0]
+        gap = np.ones(n, dtype=bool)
+        gap[1:] = starts[1:] > offsets[:-1, 1]
+        ws_start = first_in_doc | ((starts > 0) & gap & np.isin(before, _SPACES))
         safe = np.minimum(ids, len(self.punct_token) - 1)
         punct = self.punct_token[safe] & (ids != self.unk_id)
         # a final "'s": the "s" after an apostrophe, last in its word
@@ -259,17 +253,9 @@ class DocumentTokenizer:
             sub = self.token_lengths[safe] != (offsets[:, 1] - offsets[:, 0])
         else:
             # transformers' fallback heuristic: the token starts right after a non-space and is not a space itself.
-            sub = np.zeros(len(ids), dtype=bool)
-            for d, text in enumerate(texts):
-                a, b = doc_offsets[d], doc_offsets[d + 1]
-                if a == b or not text:
-                    continue
-                # `" " not in text[start - 1 : start + 1]`, on code points
-                cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-                starts = offsets[a:b, 0]
-                before = cps[np.clip(starts - 1, 0, len(cps) - 1)]
-                at = np.where(starts < len(cps), cps[np.clip(starts, 0, len(cps) - 1)], 0)
-                sub[a:b] = (starts > 0) & (before != 32) & (at != 32)
+            # `" " not in text[start - 1 : start + 1]`, on code points
+            before, at = _chars_around(texts, doc_offsets, offsets)
+            sub = (offsets[:, 0] > 0) & (before != 32) & (at != 32)
         sub &= ids != self.unk_id
         sub[doc_offsets[:-1][doc_offsets[:-1] < doc_offsets[1:]]] = False
         return sub
@@ -298,6 +284,21 @@ class DocumentTokenizer:
         w = Windows(cat(docs), cat(starts), cat(ends), cat(own_starts), cat(own_ends))
         order = np.lexsort((w.start, w.doc))
         return Windows(w.doc[order], w.start[order], w.end[order], w.own_start[order], w.own_end[order])
+
+
+def _chars_around(texts: list[str], doc_offsets: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per token, the code point just before its start and the one at its start (0 past a text's end)."""
+    before = np.zeros(len(offsets), dtype=np.uint32)
+    at = np.zeros(len(offsets), dtype=np.uint32)
+    for d, text in enumerate(texts):
+        a, b = doc_offsets[d], doc_offsets[d + 1]
+        if a == b or not text:
+            continue
+        cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        starts = offsets[a:b, 0]
+        before[a:b] = cps[np.clip(starts - 1, 0, len(cps) - 1)]
+        at[a:b] = np.where(starts < len(cps), cps[np.clip(starts, 0, len(cps) - 1)], 0)
+    return before, at
 
 
 def repair_surrogates(texts: list[str]) -> tuple[list[str], int]:
