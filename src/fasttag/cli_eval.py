@@ -52,7 +52,7 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
                 raise UsageError(f"--{name.replace('_', '-')} applies to --end-to-end scoring only "
                                  "(word-level scoring reads each word's first sub-token)")
-        require_seqeval()  # end-to-end scoring needs no seqeval
+        require_seqeval()  # word-level scoring needs seqeval; end-to-end scoring does not
     if json_path:
         check_writable(json_path)
     from fasttag.tagger import Tagger
