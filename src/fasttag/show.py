@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,23 @@ def render_html(docs: Sequence[Doc], titles: Sequence[str] | None = None, headin
 
 # -- an existing run's output ---------------------------------------------------------------------
 
+@dataclass
+class EntityRows:
+    """Consecutive rows of a `fasttag run` output: their ids and entities, and their words where it has them.
+
+    `id_name` is the output's id column (``row`` for row numbers) or None; `words`, when the output has a
+    ``words`` column, holds each row's words as (start, end) character spans (None for a row without).
+    """
+
+    id_name: str | None
+    ids: list[Any]
+    entities: list[list[Entity]]
+    words: list[list[tuple[int, int]] | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.entities)
+
+
 def _entity(obj: Any, where: str) -> Entity:
     try:
         return Entity(int(obj["start"]), int(obj["end"]), str(obj["label"]), float(obj.get("score") or 0.0),
@@ -195,20 +213,41 @@ def _entity(obj: Any, where: str) -> Entity:
         raise InputError(f"{where}: an entity is not {{start, end, label, score, text}}: {obj!r:.200}") from exc
 
 
-def read_entities(path: str, limit: int) -> tuple[str | None, list[Any], list[list[Entity]]]:
-    """The first `limit` rows of a `fasttag run` output: (id column name or None, ids, entities per row)."""
+def _words(value: Any, where: str) -> list[tuple[int, int]] | None:
+    if value is None:
+        return None
+    try:
+        return [(int(w["start"]), int(w["end"])) for w in value]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"{where}: a word has no start and end: {value!r:.200}") from exc
+
+
+def iter_entities(path: str, chunk_rows: int = 2048) -> Iterator[EntityRows]:
+    """A `fasttag run` output in chunks of at most `chunk_rows` rows, read as it is consumed (constant memory)."""
     if path != "-" and not Path(path).exists():
         raise InputError(f"entities file {path} does not exist")
     if corpus_format(path) == "parquet":
-        return _read_parquet_entities(path, limit)
-    return _read_jsonl_entities(path, limit)
+        return _iter_parquet_entities(path, chunk_rows)
+    return _iter_jsonl_entities(path, chunk_rows)
 
 
-def _read_parquet_entities(path: str, limit: int) -> tuple[str | None, list[Any], list[list[Entity]]]:
-    files = parquet_files(path)  # a folder's hidden files (a Ray run's _SUCCESS, say) are not rows
+def read_entities(path: str, limit: int) -> tuple[str | None, list[Any], list[list[Entity]]]:
+    """The first `limit` rows of a `fasttag run` output: (id column name or None, ids, entities per row)."""
     id_name: str | None = None
     ids: list[Any] = []
     rows: list[list[Entity]] = []
+    for chunk in iter_entities(path, max(1, min(limit, 2048))):
+        id_name = chunk.id_name
+        ids.extend(chunk.ids[: limit - len(rows)])
+        rows.extend(chunk.entities[: limit - len(rows)])
+        if len(rows) >= limit:
+            break
+    return id_name, ids, rows
+
+
+def _iter_parquet_entities(path: str, chunk_rows: int) -> Iterator[EntityRows]:
+    files = parquet_files(path)  # a folder's hidden files (a Ray run's _SUCCESS, say) are not rows
+    n = 0
     for f in files:
         try:
             pf = pq.ParquetFile(f)
@@ -218,68 +257,89 @@ def _read_parquet_entities(path: str, limit: int) -> tuple[str | None, list[Any]
         if "entities" not in names:
             raise InputError(
                 f"{f}: no 'entities' column (columns: {', '.join(names)}); is it an output of 'fasttag run'?")
-        others = [n for n in names if n != "entities"]
+        others = [n for n in names if n not in ("entities", "words")]
         id_name = others[0] if others else None
+        with_words = "words" in names
+        columns = [*others[:1], "entities"] + (["words"] if with_words else [])
         try:
-            for batch in pf.iter_batches(batch_size=max(1, min(limit, 2048)), columns=[*others[:1], "entities"]):
-                for j, value in enumerate(batch.column("entities").to_pylist()):
-                    rows.append([_entity(e, f"{f}, row {len(rows)}") for e in value or []])
-                    ids.append(batch.column(id_name)[j].as_py() if id_name else None)
-                    if len(rows) >= limit:
-                        return id_name, ids, rows
+            for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
+                entities = [[_entity(e, f"{f}, row {n + j}") for e in value or []]
+                            for j, value in enumerate(batch.column("entities").to_pylist())]
+                ids = batch.column(id_name).to_pylist() if id_name else [None] * len(entities)
+                words = ([_words(w, f"{f}, row {n + j}") for j, w in enumerate(batch.column("words").to_pylist())]
+                         if with_words else None)
+                n += len(entities)
+                yield EntityRows(id_name, ids, entities, words)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from exc
-    return id_name, ids, rows
 
 
-def _read_jsonl_entities(path: str, limit: int) -> tuple[str | None, list[Any], list[list[Entity]]]:
+def _iter_jsonl_entities(path: str, chunk_rows: int) -> Iterator[EntityRows]:
     where = "stdin" if path == "-" else path
     id_name: str | None = None
-    ids: list[Any] = []
-    rows: list[list[Entity]] = []
+    chunk = EntityRows(None, [], [])
     fh = open_lines(path)
     try:
         for line in JsonlLines(fh, where):
-            if len(rows) >= limit:
-                break
             if line.error is not None:
                 raise InputError(f"{where}, line {line.lineno}: not JSON ({line.error})") from line.exc
             obj = line.value
             if not isinstance(obj, dict) or not isinstance(obj.get("entities", None), list):
                 raise InputError(f"{where}, line {line.lineno}: no 'entities' list; is it an output of 'fasttag run'?")
             if id_name is None:
-                id_name = next((k for k in obj if k != "entities"), None)
-            rows.append([_entity(e, f"{where}, line {line.lineno}") for e in obj["entities"]])
-            ids.append(obj.get(id_name) if id_name else None)
+                id_name = next((k for k in obj if k not in ("entities", "words")), None)
+                chunk.id_name = id_name
+            chunk.entities.append([_entity(e, f"{where}, line {line.lineno}") for e in obj["entities"]])
+            chunk.ids.append(obj.get(id_name) if id_name else None)
+            if "words" in obj:
+                if chunk.words is None:
+                    chunk.words = [None] * (len(chunk.entities) - 1)
+                chunk.words.append(_words(obj["words"], f"{where}, line {line.lineno}"))
+            elif chunk.words is not None:
+                chunk.words.append(None)
+            if len(chunk) >= chunk_rows:
+                yield chunk
+                chunk = EntityRows(id_name, [], [])
+        if len(chunk):
+            yield chunk
     finally:
         close_lines(fh)
-    return id_name, ids, rows
+
+
+def not_belonging(output: str, input: str, why: str) -> InputError:
+    """The error of an output that is not the run of that input: "OUTPUT does not belong to INPUT: why"."""
+    return InputError(f"{output} does not belong to {input}: {why}")
+
+
+def belonging_text(i: int, text: str | None, entities: Sequence[Entity], output: str = "OUTPUT",
+                   input: str = "INPUT", id: Any = None, id_name: str | None = None) -> str:
+    """Row i's text as the run tagged it, after checking that the output's row i belongs to it.
+
+    `fasttag run` writes one output row per input row, in order (a ``row`` id is the row number), and
+    every entity's text is the input slice; anything else means the files do not line up, and
+    InputError says where. Text that is not a string is the empty document; lone surrogates are read as
+    U+FFFD, one for one, as run tags them (its entity texts carry the repaired text).
+    """
+    from fasttag.tokenization import repair_surrogates
+
+    if id_name == "row" and id != i:
+        raise not_belonging(output, input, f"output row {i} has row number {id!r}")
+    text = repair_surrogates([text])[0][0] if isinstance(text, str) else ""
+    for e in entities:
+        if text[e.start:e.end] != e.text or not 0 <= e.start < e.end <= len(text):
+            raise not_belonging(output, input, f"row {i}: entity {e.text!r} at {e.start}:{e.end}, "
+                                               f"but the input text there is {text[e.start:e.end]!r}")
+    return text
 
 
 def align(texts: Sequence[str | None], rows: Sequence[Sequence[Entity]], output: str = "OUTPUT",
           input: str = "INPUT", ids: Sequence[Any] | None = None, id_name: str | None = None) -> list[Doc]:
-    """Pair row i of a run's output with row i of its input, checking that they belong together.
-
-    `fasttag run` writes one output row per input row, in order, and every entity's text is the input
-    slice; anything else means the files do not line up, and InputError says where.
-    """
-    def mismatch(why: str) -> InputError:
-        return InputError(f"{output} does not belong to {input}: {why}")
-
+    """Pair row i of a run's output with row i of its input, checking that they belong together
+    (see `belonging_text`)."""
     if len(texts) != len(rows):
-        raise mismatch(f"within the first {max(len(texts), len(rows))} rows, {output} has {len(rows)} "
-                       f"and {input} has {len(texts)} (a run writes one output row per input row)")
-    from fasttag.tokenization import repair_surrogates
-
-    # run tags lone surrogates as U+FFFD (one for one), and its entity texts carry the repaired text
-    texts, _ = repair_surrogates([t if isinstance(t, str) else "" for t in texts])
-    docs: list[Doc] = []
-    for i, (text, entities) in enumerate(zip(texts, rows, strict=True)):
-        if id_name == "row" and ids is not None and ids[i] != i:
-            raise mismatch(f"output row {i} has row number {ids[i]!r}")
-        for e in entities:
-            if text[e.start:e.end] != e.text or not 0 <= e.start < e.end <= len(text):
-                raise mismatch(f"row {i}: entity {e.text!r} at {e.start}:{e.end}, "
-                               f"but the input text there is {text[e.start:e.end]!r}")
-        docs.append((text, list(entities)))
-    return docs
+        raise not_belonging(output, input, f"within the first {max(len(texts), len(rows))} rows, {output} has "
+                                           f"{len(rows)} and {input} has {len(texts)} (a run writes one output "
+                                           "row per input row)")
+    return [(belonging_text(i, text, entities, output, input, ids[i] if ids is not None else None, id_name),
+             list(entities))
+            for i, (text, entities) in enumerate(zip(texts, rows, strict=True))]
