@@ -17,8 +17,10 @@ from fasttag.labelled import (
     order_labels,
     parse_labels,
     read_labelled,
+    tag_column_of,
     to_iob2,
 )
+from fasttag.schemes import Task
 
 CONLL = """\
 -DOCSTART- -X- -X- O
@@ -165,7 +167,7 @@ def test_forced_scheme(tmp_path):
     path = write(tmp_path / "t.txt", "Ann B-PER\nin O\nRome I-LOC\n")
     assert read_labelled(path, scheme="iob1").scheme == "iob1"
     with pytest.raises(UsageError, match="unknown tag scheme"):
-        read_labelled(path, scheme="bioes")
+        read_labelled(path, scheme="bio")  # type: ignore[arg-type]
 
 
 # --- labels ----------------------------------------------------------------------------------
@@ -180,11 +182,14 @@ def test_order_labels():
 
 def test_parse_labels():
     assert parse_labels("O, B-PER,I-PER") == ["O", "B-PER", "I-PER"]
+    assert parse_labels("NN,NNP,VB") == ["NN", "NNP", "VB"]  # a tag task's labels
     assert parse_labels(None) is None
-    with pytest.raises(UsageError, match="'PER' is not O, B-TYPE or I-TYPE"):
-        parse_labels("O,PER")
+    with pytest.raises(UsageError, match="mix schemes.*PER"):
+        parse_labels("O,B-PER,PER")
     with pytest.raises(UsageError, match="listed twice"):
         parse_labels("O,O")
+    with pytest.raises(UsageError, match="is empty"):
+        parse_labels(" , ")
 
 
 def test_make_labelled_from_rows():
@@ -201,7 +206,9 @@ def test_make_labelled_from_rows():
     [
         ("a O\nb\n", 2, "expected a word and a tag"),
         ("a X O\nb X O\n\nc O\n", 4, "2 columns, but line 1 has 3"),
-        ("a O\n\nb O\nc B-PER\nd PER\n", 5, "tag 'PER' is not O, B-TYPE or I-TYPE"),
+        ("a O\n\nb O\nc B-PER\nd PER\n", 5, "tag 'PER' does not fit .*:4's 'B-PER': the tags mix tags with and"),
+        ("a NN\n\nb VB\nc B-NP\n", 4, "tag 'B-NP' does not fit .*:1's 'NN'"),
+        ("a S-PER\n\nb U-LOC\n", 3, "mix BIOES .* and BILOU"),
     ],
 )
 def test_conll_errors_name_file_and_line(tmp_path, text, line, message):
@@ -291,3 +298,137 @@ def test_conll_docstart_numbers_documents(tmp_path):
     path.write_text("-DOCSTART- O\n\nA B-PER\n\nb O\n\n-DOCSTART- O\n\nC B-LOC\n")
     data = read_labelled(path)
     assert data.documents == [0, 0, 1]
+
+
+# --- the tag column, task kinds, schemes and conversion (issue 16) ----------------------------
+
+
+def test_conll_tag_column_by_index(tmp_path):
+    path = write(tmp_path / "conll2003.txt", CONLL)
+    pos = read_labelled(path, tag_column=1)
+    assert pos.tags == [["NNP", "VBZ", "JJ", "NN"], ["NNP", "NNP"]]
+    assert pos.task == Task("tag", "none") and pos.scheme == "none" and pos.repaired == 0
+    assert pos.labels == ["JJ", "NN", "NNP", "VBZ"]  # a tag task's labels: sorted
+    chunks = read_labelled(path, tag_column="2")  # as the CLI passes it
+    assert chunks.tags[0] == ["B-NP", "B-VP", "B-NP", "I-NP"] and chunks.task == Task("span", "iob2")
+    assert read_labelled(path, tag_column=-1).tags == TAGS == read_labelled(path, tag_column=3).tags
+    assert read_labelled(path, tag_column=-3).tags == pos.tags
+
+
+@pytest.mark.parametrize("column, message", [
+    (4, r":3: no tag column 4 \(--tag-column\): the line has 4 columns"),
+    (-5, r":3: no tag column -5"),
+    (-4, r":3: --tag-column -4 is the word column"),
+])
+def test_conll_tag_column_a_line_lacks(tmp_path, column, message):
+    path = write(tmp_path / "t.txt", CONLL)
+    with pytest.raises(InputError, match=message) as info:
+        read_labelled(path, tag_column=column)
+    assert str(info.value).startswith(f"{path}:3:")
+
+
+def test_tag_column_index_or_name_by_format(tmp_path):
+    assert tag_column_of(None, "conll") == -1 and tag_column_of(None, "jsonl") == "ner_tags"
+    assert tag_column_of(" 2", "conll") == 2 and tag_column_of("pos_tags", "parquet") == "pos_tags"
+    with pytest.raises(UsageError, match="0 is the word column"):
+        tag_column_of(0, "conll")
+    with pytest.raises(UsageError, match="'pos_tags' names a JSONL/Parquet column, but x.txt is CoNLL"):
+        tag_column_of("pos_tags", "conll", "x.txt")
+    with pytest.raises(UsageError, match="only CoNLL files take"):
+        tag_column_of(1, "jsonl")
+    path = write(tmp_path / "t.jsonl", json.dumps({"tokens": ["a"], "ner_tags": ["O"]}) + "\n")
+    with pytest.raises(InputError, match="no '1' field .*CoNLL column only"):
+        read_labelled(path, tag_column="1")
+
+
+def test_tag_task_jsonl_and_parquet_by_name(tmp_path):
+    rows = [{"tokens": ["New", "York"], "pos": ["NNP", "NNP"]}, {"tokens": ["runs"], "pos": ["VBZ"]}]
+    path = write(tmp_path / "t.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    data = read_labelled(path, tag_column="pos")
+    assert data.task == Task("tag", "none") and data.tags == [["NNP", "NNP"], ["VBZ"]]
+    # integer tags named by HuggingFace ClassLabel metadata of a POS column
+    features = {"pos_tags": {"feature": {"names": ["NN", "NNP", "VBZ"], "_type": "ClassLabel"}, "_type": "List"}}
+    meta = {b"huggingface": json.dumps({"info": {"features": features}}).encode()}
+    table = pa.table({"tokens": [["New", "York", "runs"]], "pos_tags": [[1, 1, 2]]})
+    pq.write_table(table.replace_schema_metadata(meta), tmp_path / "t.parquet")
+    assert read_labelled(tmp_path / "t.parquet", tag_column="pos_tags").tags == [["NNP", "NNP", "VBZ"]]
+
+
+def test_a_tag_task_may_have_an_o_tag_and_hyphens():
+    data = make_labelled([["a", "(", "b"]], [["O", "-LRB-", "NN"]], "mem")
+    assert data.task == Task("tag", "none") and data.labels == ["-LRB-", "NN", "O"]
+
+
+@pytest.mark.parametrize("tags, scheme", [
+    ("B-PER E-PER O S-LOC", "bioes"),
+    ("B-PER L-PER O U-LOC", "bilou"),
+    ("O O", "iob2"),  # nothing but O: IOB2 (a span task with no entities)
+])
+def test_bioes_and_bilou_detected_and_kept(tags, scheme):
+    tags = tags.split()
+    data = make_labelled([list("abcd"[: len(tags)])], [list(tags)], "mem")
+    assert data.scheme == scheme and data.task == Task("span", scheme)
+    assert data.tags == [tags] and data.repaired == 0
+
+
+def test_bioes_labels_in_scheme_order():
+    data = make_labelled([["a", "b", "c"]], [["B-PER", "E-PER", "S-LOC"]], "mem")
+    assert data.labels == ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC", "B-PER", "I-PER", "E-PER", "S-PER"]
+    assert order_labels(["U-X"]) == ["O", "B-X", "I-X", "L-X", "U-X"]
+
+
+@pytest.mark.parametrize("text, scheme, line, message", [
+    ("a B-PER\nb E-PER\n", "iob2", 2, r"tag 'E-PER' is not a IOB2 tag .*--scheme bioes"),
+    ("a B-PER\n\nb U-PER\n", "bioes", 3, r"'U-PER' is not a BIOES tag .*--scheme bilou"),
+    ("a NN\nb B-NP\n", "none", 2, r"'B-NP' carries an entity prefix, but the scheme is none"),
+    ("a O\nb NN\n", "iob1", 2, r"'NN' is not a IOB1 tag .*--scheme none"),
+])
+def test_declared_scheme_that_does_not_fit(tmp_path, text, scheme, line, message):
+    path = write(tmp_path / "t.txt", text)
+    with pytest.raises(InputError, match=message) as info:
+        read_labelled(path, scheme=scheme)
+    assert str(info.value).startswith(f"{path}:{line}:")
+
+
+def test_declared_none_keeps_prefixless_tags(tmp_path):
+    path = write(tmp_path / "t.txt", "a O\nb NN\n")
+    data = read_labelled(path, scheme="none")
+    assert data.task == Task("tag", "none") and data.tags == [["O", "NN"]]
+
+
+def test_convert_iob2_to_bioes_and_bilou(tmp_path):
+    text = "Ann B-PER\nLee I-PER\nin O\nRome I-LOC\n\nParis B-LOC\n"  # a stray I-LOC: mended first
+    path = write(tmp_path / "t.txt", text)
+    data = read_labelled(path, convert_to="bioes")
+    assert data.scheme == "iob2" and data.task == Task("span", "bioes") and data.repaired == 1
+    assert data.tags == [["B-PER", "E-PER", "O", "S-LOC"], ["S-LOC"]]
+    assert read_labelled(path, convert_to="bilou").tags[0] == ["B-PER", "L-PER", "O", "U-LOC"]
+    assert read_labelled(path, convert_to="iob2").tags[0] == ["B-PER", "I-PER", "O", "B-LOC"]
+    iob1 = write(tmp_path / "iob1.txt", "Ann I-PER\nBob B-PER\n")
+    assert read_labelled(iob1, convert_to="bioes").tags == [["S-PER", "S-PER"]]
+    bioes = write(tmp_path / "bioes.txt", "Ann B-PER\nLee E-PER\n")
+    assert read_labelled(bioes, convert_to="iob2").tags == [["B-PER", "I-PER"]]
+
+
+def test_convert_refuses_a_tag_task(tmp_path):
+    path = write(tmp_path / "t.txt", "a NN\n")
+    with pytest.raises(UsageError, match="--convert-to bioes: .*a tag task"):
+        read_labelled(path, convert_to="bioes")
+
+
+def test_empty_tag_is_an_error(tmp_path):
+    path = write(tmp_path / "t.tsv", "a\tO\nb\t \n")
+    with pytest.raises(InputError, match=f"^{P(path)}:2: empty tag"):
+        read_labelled(path)
+
+
+def test_smoke_shared_conll2003_columns():
+    """CoNLL-2003's own columns (when the shared data is here): POS 45 tags, chunks and NER as IOB2."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003" / "valid.txt"
+    if not path.is_file():
+        pytest.skip("no shared CoNLL-2003 here (never needed: a smoke check of the loader)")
+    assert read_labelled(path, tag_column=1).task == Task("tag", "none")
+    assert read_labelled(path, tag_column=2).task == Task("span", "iob2")
+    assert read_labelled(path, convert_to="bioes").task == Task("span", "bioes")

@@ -73,6 +73,6 @@ def test_vectorized_rule_matches_reference():
         first[0] = True
         starts = np.flatnonzero(table.starts(ids, first))
         bounds = np.append(starts, len(ids))
-        groups = [(a, b, labels[ids[a]].split("-", 1)[-1]) for a, b in zip(bounds[:-1], bounds[1:])
+        groups = [(a, b, labels[ids[a]].split("-", 1)[-1]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
                   if labels[ids[a]] != "O"]
         assert groups == spans([labels[i] for i in ids]), [labels[i] for i in ids]

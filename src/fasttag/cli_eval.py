@@ -21,7 +21,9 @@ from fasttag.options import MODES, SCHEMES, EngineOptions, engine_options
                    "joined until a text has at least N words.")
 @click.option("--mode", type=click.Choice(MODES), default="strict", show_default=True,
               help="Word-level seqeval mode: strict IOB2, or seqeval's lenient default mode.")
-@click.option("--tag-column", default="ner_tags", show_default=True, help="Tag list column of JSONL/Parquet data.")
+@click.option("--tag-column", metavar="INDEX|NAME",
+              help="The tags: in CoNLL files a column index (1 = the second column, -1 = the last; default -1), "
+                   "in JSONL/Parquet data a column name (default ner_tags), as 'fasttag train' reads them.")
 @click.option("--labels", default=None, metavar="O,B-PER,...", help="Label list naming integer tags.")
 @click.option("--scheme", type=click.Choice(SCHEMES), default="auto", show_default=True,
               help="Tag scheme of the data; IOB1 is converted to IOB2.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fasttag.options import SCHEMES
+from fasttag.options import CONVERT_SCHEMES, SCHEMES
 
 FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -24,14 +24,21 @@ FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--validation", "validation_file", type=FILE,
               help="Validation data: evaluated every epoch; the best epoch is kept.")
 @click.option("--test", "test_file", type=FILE, help="Test data, evaluated once at the end.")
-@click.option("--tag-column", default="ner_tags", show_default=True,
-              help="Tag list column of JSONL, Parquet and hub data.")
+@click.option("--tag-column", metavar="INDEX|NAME",
+              help="The tags: in CoNLL files a column index (1 = the second column, -1 = the last; default -1; "
+                   "CoNLL-2003 holds word, POS, chunk, NER: 1 trains a POS tagger), in JSONL, Parquet and hub "
+                   "data a column name (default ner_tags).")
 @click.option("--labels", metavar="O,B-PER,...",
-              help="The complete label list, comma separated: fixes the label order (unless the model "
-                   "already has a head for exactly these labels: its order is kept), names integer tags, "
+              help="The complete label list of the data, comma separated: fixes the label order (unless the "
+                   "model already has a head for exactly these labels: its order is kept), names integer tags, "
                    "and makes any other tag an error.")
 @click.option("--scheme", type=click.Choice(SCHEMES), default="auto", show_default=True,
-              help="Tag scheme of the data; IOB1 is converted to IOB2.")
+              help="Tag scheme of the data: auto detects it (no prefixes: a tag task such as POS; E-/S-: BIOES; "
+                   "L-/U-: BILOU; else IOB1 or IOB2); none is a tag task. IOB1 is converted to IOB2, the others "
+                   "are kept.")
+@click.option("--convert-to", type=click.Choice(CONVERT_SCHEMES),
+              help="Convert span tags to this scheme as they are read (e.g. bioes: train a BIOES model from IOB2 "
+                   "data); validation and test are converted alike.")
 @click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=3,
               show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-5,
@@ -66,23 +73,26 @@ def train_command(
     labels: str | None,
     **options,
 ) -> None:
-    """Fine-tune an encoder for token classification (NER) and save it for `fasttag export`.
+    """Fine-tune an encoder for token classification (NER, POS, chunking, ...) and save it for `fasttag export`.
 
-    Labels are IOB2 (IOB1 data is converted). Each epoch is evaluated on --validation by
-    entity-level F1, the best epoch is kept, and per-type scores are printed at the end and
-    written to OUTPUT_DIR/metrics.json.
+    The task follows the tags: span tags (IOB2, BIOES, BILOU; IOB1 is converted to IOB2) are a span
+    task, evaluated each epoch on --validation by entity F1 (seqeval strict, in their scheme); tags
+    without prefixes (POS) are a tag task, evaluated by word accuracy. The best epoch is kept, and
+    per-type (per-tag) scores are printed at the end and written to OUTPUT_DIR/metrics.json.
 
     \b
-    Example:
+    Examples:
       fasttag train --model bert-base-cased --train train.txt --validation valid.txt \\
           --test test.txt --output-dir ckpt --epochs 3
+      fasttag train --model bert-base-cased --train train.txt --tag-column 1 --output-dir pos
+      fasttag train --model bert-base-cased --train train.txt --convert-to bioes --output-dir ner-bioes
     """
     if dataset is not None and train_file is not None:
         raise click.UsageError("--dataset and --train cannot be used together: give one of them.")
     if dataset is None and train_file is None:
         raise click.UsageError("Give the training data with --train FILE (or --dataset NAME).")
 
-    from fasttag.metrics import format_scores_table
+    from fasttag.metrics import format_scores_table, format_tag_table
     from fasttag.train import train
 
     metrics = train(
@@ -98,6 +108,7 @@ def train_command(
         if split in metrics:
             click.echo()
             title = f"{split} ({metrics['data'][split]['source']})"
-            click.echo(format_scores_table(metrics[split], title=title))
+            table = format_tag_table if metrics["kind"] == "tag" else format_scores_table
+            click.echo(table(metrics[split], title=title))
     click.echo()
     click.echo(f"Saved the model to {output_dir} (metrics in {output_dir / 'metrics.json'})")

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from fasttag.errors import MissingExtraError, ModelError, OutputError, UsageError
-from fasttag.labelled import LabelledData, is_tag, read_labelled
+from fasttag.labelled import LabelledData, TagColumn, is_tag, read_labelled
 from fasttag.options import Mode, Scheme
 from fasttag.tagger import Tagger
 
@@ -21,7 +21,7 @@ def evaluate(
     tagger: Tagger,
     data: str | Path,
     mode: Mode = "strict",
-    tag_column: str = "ner_tags",
+    tag_column: TagColumn = None,
     labels: list[str] | None = None,
     scheme: Scheme = "auto",
 ) -> dict:
@@ -156,7 +156,7 @@ def evaluate_end_to_end(
     tagger: Tagger,
     data: str | Path,
     documents: str | int = "sentences",
-    tag_column: str = "ner_tags",
+    tag_column: TagColumn = None,
     labels: list[str] | None = None,
     scheme: Scheme = "auto",
 ) -> dict:

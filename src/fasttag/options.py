@@ -32,7 +32,8 @@ Precision = Literal["fp32", "fp16", "int8"]  # of an export
 Mode = Literal["strict", "default"]  # seqeval's scoring mode
 OnError = Literal["stop", "skip"]  # what a bad JSONL line does
 Engine = Literal["local", "ray"]
-Scheme = Literal["auto", "iob1", "iob2"]  # tag scheme of labelled data
+Scheme = Literal["auto", "iob1", "iob2", "bioes", "bilou", "none"]  # tag scheme of labelled data; none: a tag task
+ConvertScheme = Literal["iob2", "bioes", "bilou"]  # span scheme labelled data can be converted to for training
 
 AGGREGATIONS: tuple[Aggregation, ...] = get_args(Aggregation)
 WORD_BOUNDARIES: tuple[WordBoundaries, ...] = get_args(WordBoundaries)
@@ -42,6 +43,7 @@ MODES: tuple[Mode, ...] = get_args(Mode)
 ON_ERROR: tuple[OnError, ...] = get_args(OnError)
 ENGINES: tuple[Engine, ...] = get_args(Engine)
 SCHEMES: tuple[Scheme, ...] = get_args(Scheme)
+CONVERT_SCHEMES: tuple[ConvertScheme, ...] = get_args(ConvertScheme)
 
 
 def _option(default: Any, help: str, *, minimum: int | None = None, cli: bool = True, resume: bool = False,

@@ -59,9 +59,11 @@ class Task:
     kind: Kind
     scheme: TagScheme
 
-    def describe(self) -> str:
-        """``span (IOB2)`` / ``tag (no scheme)``, as `fasttag info` shows it."""
-        return f"span ({self.scheme.upper()})" if self.kind == "span" else "tag (one label per word)"
+    def describe(self, n_labels: int | None = None) -> str:
+        """``span (BIOES)`` / ``tag (45 labels)`` (``tag (one label per word)`` without a count), as `info` shows it."""
+        if self.kind == "span":
+            return f"span ({self.scheme.upper()})"
+        return f"tag ({n_labels} labels)" if n_labels is not None else "tag (one label per word)"
 
 
 def split_label(label: str) -> tuple[str | None, str]:

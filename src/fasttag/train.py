@@ -1,13 +1,19 @@
 """Fine-tune a transformer encoder for token classification: the classic HuggingFace recipe.
 
 Words are tokenized with ``is_split_into_words=True``; each word's label sits on its first
-sub-token (on every sub-token with ``label_all_tokens``, continuations taking the ``I-`` label);
-a `Trainer` evaluates and saves every epoch and keeps the best checkpoint by entity F1.
+sub-token (on every sub-token with ``label_all_tokens``: continuations of a ``B-X`` word take
+``I-X``, every other word's continuations its own label); a `Trainer` evaluates and saves every
+epoch and keeps the best checkpoint by the task's metric.
 
-The F1 reported here is the one a separate evaluator of the exported model gets: each word's
-prediction is read at its first sub-token (also with ``label_all_tokens``, whose evaluation labels
-stay first-sub-token only), a word with no sub-token or past ``max_length`` counts as ``O``, and
-entities are scored strictly as IOB2 by `fasttag.metrics.entity_scores` (seqeval's strict mode).
+The task (`fasttag.schemes.Task`) is the training data's: a *span* task (IOB2, BIOES or BILOU tags)
+is scored by entity F1, strictly in its scheme (`fasttag.metrics.entity_scores`, seqeval's strict
+mode); a *tag* task (tags without prefixes, such as POS) by word accuracy, with per-tag and macro
+precision/recall/F1 beside it (`fasttag.metrics.tag_scores`). The task is saved in the checkpoint's
+config.json (``fasttag_task``), from which `fasttag export` records it in the manifest.
+
+The figures reported here are the ones a separate evaluator of the exported model gets: each
+word's prediction is read at its first sub-token (also with ``label_all_tokens``, whose evaluation
+labels stay first-sub-token only), and a word with no sub-token or past ``max_length`` counts as ``O``.
 
 torch, transformers and accelerate are imported inside the functions: ``import fasttag.train``
 stays cheap, and a missing ``train`` extra is reported as such.
@@ -25,14 +31,17 @@ from typing import Any
 from fasttag.errors import InputError, MissingExtraError, ModelError, OutputError, UsageError
 from fasttag.labelled import (
     LabelledData,
+    TagColumn,
     make_labelled,
     order_labels,
     parse_labels,
     read_labelled,
+    tag_column_of,
 )
-from fasttag.metrics import entity_scores
+from fasttag.metrics import entity_scores, tag_scores
 from fasttag.model import check_source_model, is_within
-from fasttag.options import SCHEMES, Scheme
+from fasttag.options import CONVERT_SCHEMES, SCHEMES, ConvertScheme, Scheme
+from fasttag.schemes import OUTSIDE, Task, split_label
 
 Log = Callable[[str], None]
 
@@ -154,7 +163,7 @@ def pack_context(
         tags.append(word_tags)
         locations.append(data.locations[i] if data.locations else i + 1)
         i = j
-    packed = LabelledData(tokens, tags, data.source, locations, data.unit, data.scheme, data.repaired)
+    packed = LabelledData(tokens, tags, data.source, locations, data.unit, data.scheme, data.repaired, task=data.task)
     return packed, len(tokens)
 
 
@@ -178,14 +187,38 @@ def flat_scores(scores: dict) -> dict[str, float]:
     return flat
 
 
+def flat_tag_scores(scores: dict) -> dict[str, float]:
+    """A tag task's accuracy, macro P/R/F1 and per-tag F1 as one flat dict, for the Trainer's logs."""
+    flat = {key: float(scores[key]) for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1")}
+    for tag, s in scores["tags"].items():
+        flat[f"{tag}_f1"] = float(s["f1"])
+    return flat
+
+
+def metric_of(task: Task) -> str:
+    """The figure the best epoch is chosen by: entity F1 for span tasks, word accuracy for tag tasks."""
+    return "accuracy" if task.kind == "tag" else "f1"
+
+
+def score(task: Task, y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]]) -> dict:
+    """The task's scores of predicted word tags: `tag_scores` for tag tasks, strict `entity_scores` in the scheme."""
+    if task.kind == "tag":
+        return tag_scores(y_true, y_pred)
+    return entity_scores(y_true, y_pred, scheme=task.scheme)
+
+
 def load_hub_dataset(
     name: str,
     *,
-    tag_column: str = "ner_tags",
+    tag_column: TagColumn = None,
     labels: Sequence[str] | None = None,
     scheme: Scheme = "auto",
+    convert_to: ConvertScheme | None = None,
 ) -> dict[str, LabelledData]:
     """The train/validation/test splits of a HuggingFace hub dataset, tags mapped to strings."""
+    column = tag_column_of(tag_column, "hub", f"dataset {name!r}")
+    assert isinstance(column, str)
+    tag_column = column
     try:
         import datasets
     except ImportError as exc:
@@ -219,6 +252,7 @@ def load_hub_dataset(
             f"{name}[{found}]",
             labels=labels,
             scheme=scheme,
+            convert_to=convert_to,
             locations=[i + 1 for i in keep],
             unit="row",
         )
@@ -233,31 +267,47 @@ def load_splits(
     validation_file: str | Path | None = None,
     test_file: str | Path | None = None,
     dataset: str | None = None,
-    tag_column: str = "ner_tags",
+    tag_column: TagColumn = None,
     labels: Sequence[str] | None = None,
     scheme: Scheme = "auto",
+    convert_to: ConvertScheme | None = None,
     log: Log = print,
 ) -> dict[str, LabelledData]:
     """Read the labelled splits from files or a hub dataset (files override its splits).
 
-    Reports through ``log`` each file read as IOB1 and each IOB2 file with stray ``I-`` tags.
+    Every split must hold one task: with ``scheme="auto"``, the other files are read in the scheme
+    the training data was detected as when that is BIOES, BILOU or none (so a file that does not
+    fit is an error at its first tag that does not), and a mismatch left over is an error. Reports
+    through ``log`` each file read as IOB1, each IOB2 file with stray ``I-`` tags, each conversion.
     """
     if (train_file is None) == (dataset is None):
         raise UsageError("give either a training file or a dataset name, not both or neither")
     splits = (
-        load_hub_dataset(dataset, tag_column=tag_column, labels=labels, scheme=scheme)
+        load_hub_dataset(dataset, tag_column=tag_column, labels=labels, scheme=scheme, convert_to=convert_to)
         if dataset is not None
         else {}
     )
     files = {"train": train_file, "validation": validation_file, "test": test_file}
     for split, path in files.items():
         if path is not None:
-            splits[split] = read_labelled(path, tag_column=tag_column, labels=labels, scheme=scheme)
+            rest = scheme
+            if split != "train" and scheme == "auto" and splits["train"].scheme in ("bioes", "bilou", "none"):
+                rest = splits["train"].scheme  # type: ignore[assignment]
+            splits[split] = read_labelled(path, tag_column=tag_column, labels=labels, scheme=rest,
+                                          convert_to=convert_to)
+    for split, data in splits.items():
+        if data.task != splits["train"].task:
+            raise InputError(f"{split} data {data.source} holds a {data.task.describe()} task, but the training "
+                             f"data {splits['train'].source} a {splits['train'].task.describe()} one: give every "
+                             "split in one scheme (or --convert-to one)")
     for data in splits.values():
         if data.scheme == "iob1":
             log(f"{data.source}: read as IOB1 and converted to IOB2")
         elif data.repaired:
             log(f"Warning: {data.repaired} invalid I- tags repaired as B- in {data.source}")
+        held = "iob2" if data.scheme in ("iob1", "iob2") else data.scheme
+        if convert_to is not None and held != convert_to:
+            log(f"{data.source}: {held.upper()} tags converted to {convert_to.upper()}")
     return splits
 
 
@@ -268,9 +318,10 @@ def train(
     validation_file: str | Path | None = None,
     test_file: str | Path | None = None,
     dataset: str | None = None,
-    tag_column: str = "ner_tags",
+    tag_column: TagColumn = None,
     labels: Sequence[str] | str | None = None,
     scheme: Scheme = "auto",
+    convert_to: ConvertScheme | None = None,
     epochs: float = 3,
     lr: float = 5e-5,
     batch_size: int = 16,
@@ -290,16 +341,22 @@ def train(
 ) -> dict:
     """Fine-tune ``model`` (a hub name or local folder) and save it with its tokenizer.
 
-    Writes the best model (by validation entity F1) to ``output_dir``, epoch checkpoints below it,
-    and ``output_dir/metrics.json``; returns the same metrics: ``settings``, ``data``, ``epochs``
-    (one evaluation entry per epoch), ``log_history``, ``validation`` and ``test`` scores (see
-    `fasttag.metrics.entity_scores`). Warnings and progress notes go to ``log``.
+    Writes the best model (by the task's metric on validation: entity F1, or word accuracy for a tag
+    task) to ``output_dir``, epoch checkpoints below it, and ``output_dir/metrics.json``; returns the
+    same metrics: ``settings``, ``kind``, ``scheme`` and ``metric`` (the task and the figure the best
+    epoch was chosen by), ``data``, ``epochs`` (one evaluation entry per epoch), ``log_history``,
+    ``validation`` and ``test`` scores (`fasttag.metrics.entity_scores` or `tag_scores`). ``tag_column``:
+    a CoNLL column index or a JSONL/Parquet/hub column name. ``labels`` names the data's tags; with
+    ``convert_to`` the model's labels are those labels' types in the scheme converted to. Warnings and
+    progress notes go to ``log``.
     """
     settings = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in locals().items() if k != "log"
     }
     labels = parse_labels(labels)
     _check_settings(scheme, epochs, lr, batch_size, max_length, fp16, bf16, max_steps)
+    if convert_to is not None and convert_to not in CONVERT_SCHEMES:
+        raise UsageError(f"--convert-to must be one of {', '.join(CONVERT_SCHEMES)}, not {convert_to!r}")
     if context is not None and context < 16:
         raise UsageError("--context must be at least 16 sub-tokens")
     check_source_model(model)
@@ -323,10 +380,14 @@ def train(
         tag_column=tag_column,
         labels=labels,
         scheme=scheme,
+        convert_to=convert_to,
         log=log,
     )
+    task = splits["train"].task
     if labels is None:
-        labels = order_labels(tag for data in splits.values() for s in data.tags for tag in s)
+        labels = order_labels((tag for data in splits.values() for s in data.tags for tag in s), task)
+    elif convert_to is not None:  # --labels named the data's tags; the model's are their types in the new scheme
+        labels = order_labels(labels, task)
 
     transformers.set_seed(seed)
     config, tokenizer, labels = _load_config_and_tokenizer(model, labels)
@@ -344,6 +405,7 @@ def train(
         )
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {model!r}: {_one_line(exc)}") from exc
+    net.config.fasttag_task = {"kind": task.kind, "scheme": task.scheme}  # saved in config.json, read by export
 
     sentences = {split: len(data) for split, data in splits.items()}  # before any packing
     windows = None
@@ -366,14 +428,19 @@ def train(
     for split, data in splits.items():
         packed = f" in {windows} windows" if split == "train" and windows is not None else ""
         log(f"{split}: {sentences[split]} sentences{packed}, {data.n_words} words from {data.source}")
-    log(f"labels: {', '.join(labels)}")
-    types = lambda data: {t[2:] for s in data.tags for t in s if t != "O"}  # noqa: E731
-    if not types(splits["train"]):
-        log("Warning: the training data has no entities (every tag is O): the model can only predict O")
+    log(f"task: {task.describe(len(labels))}; labels: {', '.join(labels)}")
+    if task.kind == "tag":
+        types = lambda data: {t for s in data.tags for t in s}  # noqa: E731
+        what = "tags"
+    else:
+        types = lambda data: {split_label(t)[1] for s in data.tags for t in s if t != OUTSIDE}  # noqa: E731
+        what = "entity types"
+        if not types(splits["train"]):
+            log("Warning: the training data has no entities (every tag is O): the model can only predict O")
     for split, data in splits.items():
         missing = sorted(types(data) - types(splits["train"]))
         if split != "train" and missing:
-            log(f"Warning: {split} has entity types the training data lacks: {', '.join(missing)} "
+            log(f"Warning: {split} has {what} the training data lacks: {', '.join(missing)} "
                 "(the model gets labels for them but never sees an example)")
     if encoded["train"].truncated:
         log(
@@ -396,14 +463,15 @@ def train(
         y_pred = first_subtoken_tags(
             eval_pred.predictions, encoded["validation"].positions, id2label
         )
-        return flat_scores(entity_scores(validation.tags, y_pred))
+        scores = score(task, validation.tags, y_pred)
+        return flat_tag_scores(scores) if task.kind == "tag" else flat_scores(scores)
 
     args = transformers.TrainingArguments(
         output_dir=str(output_dir),
         eval_strategy="epoch" if validation is not None else "no",
         save_strategy="epoch",
         load_best_model_at_end=validation is not None,
-        metric_for_best_model="f1" if validation is not None else None,
+        metric_for_best_model=metric_of(task) if validation is not None else None,
         greater_is_better=True,
         save_total_limit=2,
         learning_rate=lr,
@@ -454,12 +522,15 @@ def train(
         if split in splits:
             prediction = trainer.predict(encoded[split].features, metric_key_prefix=split)
             y_pred = first_subtoken_tags(prediction.predictions, encoded[split].positions, id2label)
-            final[split] = entity_scores(splits[split].tags, y_pred)
+            final[split] = score(task, splits[split].tags, y_pred)
             final[split]["loss"] = prediction.metrics.get(f"{split}_loss")
 
     history = trainer.state.log_history
     metrics = {
         "settings": settings,
+        "kind": task.kind,
+        "scheme": task.scheme,
+        "metric": metric_of(task),
         "labels": labels,
         "data": {
             split: {
