@@ -64,6 +64,7 @@ def info(model, as_json):
     bundle = ModelBundle.load(model)
     check_graph(bundle.onnx_path)  # a truncated or corrupt model.onnx is an error, not a healthy summary
     m = bundle.manifest
+    task = bundle.task
     has_manifest = bool(m)
     precision, inferred = m.get("precision"), False
     if not precision:
@@ -71,6 +72,7 @@ def info(model, as_json):
     data: dict[str, Any] = {
         "path": str(bundle.path),
         "labels": bundle.labels,
+        "task": {"kind": task.kind, "scheme": task.scheme},  # recorded in the manifest, else detected from the labels
         "precision": precision,  # None: unknown
         "precision_inferred": inferred and precision is not None,
         "max_length": bundle.max_length,
@@ -89,6 +91,7 @@ def info(model, as_json):
         shown += " (inferred from the graph)"
     click.echo(f"model:      {data['path']}")
     click.echo(f"labels:     {', '.join(data['labels'])}")
+    click.echo(f"task:       {task.describe(len(bundle.labels))}")
     click.echo(f"precision:  {shown}    max length: {data['max_length']}    opset: {data['opset'] or 'unknown'}")
     if data["source_model"]:
         click.echo(f"source:     {data['source_model']}")

@@ -24,6 +24,7 @@ from fasttag.model import (
     max_length_from,
 )
 from fasttag.options import PRECISIONS, Precision
+from fasttag.schemes import SchemeError, recorded_task
 
 DEFAULT_OPSET = 18
 FP32_ATOL = 1e-3
@@ -151,6 +152,10 @@ def export(
         config = json.loads((work / "config.json").read_text())
         check_token_classification(config, model)  # a hub model, seen only now
         labels = [config["id2label"][k] for k in sorted(config["id2label"], key=int)]
+        try:  # what `fasttag train` recorded, else what the labels say
+            task = recorded_task(config.get("fasttag_task"), labels, where=f"the labels of {model}")
+        except SchemeError as exc:
+            raise ModelError(f"cannot export {model}: {exc}") from exc
         validation = None
         if validate:
             validation = validate_against_torch(model, work / ONNX_FILE, precision, local)
@@ -161,6 +166,8 @@ def export(
         manifest = {
             "format": 1,
             "task": "token-classification",
+            "kind": task.kind,  # span or tag (fasttag.schemes)
+            "scheme": task.scheme,
             "labels": labels,
             "max_length": max_length_from(config, work),
             "precision": precision,

@@ -7,10 +7,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fasttag.errors import ModelError, first_line
+
+if TYPE_CHECKING:
+    from fasttag.schemes import Task
 
 MANIFEST = "fasttag.json"
 ONNX_FILE = "model.onnx"
@@ -49,6 +53,17 @@ class ModelBundle:
         if self.manifest.get("precision"):
             return str(self.manifest["precision"])
         return graph_precision(self.onnx_path) or "unknown"
+
+    @property
+    def task(self) -> Task:
+        """The model's task: the manifest's ``kind`` and ``scheme`` where it records them (checked against the
+        labels), else detected from the labels (older exports, folders other tools exported)."""
+        from fasttag.schemes import SchemeError, recorded_task
+
+        try:
+            return recorded_task(self.manifest, self.labels, where=f"the labels of {self.path}")
+        except SchemeError as exc:
+            raise ModelError(str(exc)) from exc
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> ModelBundle:

@@ -101,6 +101,21 @@ def detect_task(labels: Iterable[str], where: str = "the labels") -> Task:
     return Task("span", "iob2")
 
 
+def recorded_task(recorded: object, labels: Sequence[str], where: str = "the labels") -> Task:
+    """A model's task: ``recorded`` (``{"kind": ..., "scheme": ...}``, as a manifest or a checkpoint's
+    ``fasttag_task`` holds it) when it is one and the labels fit it, else `detect_task` of the labels.
+
+    This is the one rule every command uses to tell what a model is. Raises `SchemeError` for labels
+    that do not fit the recorded scheme, or (nothing recorded) that mix schemes.
+    """
+    if isinstance(recorded, dict):
+        kind, scheme = recorded.get("kind"), recorded.get("scheme")
+        if kind in KINDS and scheme in TAG_SCHEMES and (kind == "tag") == (scheme == "none"):
+            check_scheme(labels, scheme, where=where)
+            return Task(kind, scheme)
+    return detect_task(labels, where=where)
+
+
 def check_scheme(labels: Iterable[str], scheme: TagScheme, where: str = "the labels") -> None:
     """Raise `SchemeError` unless every label fits `scheme` (``none``: no prefixes at all)."""
     labels = list(labels)
