@@ -9,6 +9,7 @@ import traceback
 import click
 
 from fasttag import __version__
+from fasttag.cli_convert import convert
 from fasttag.cli_eval import evaluate
 from fasttag.cli_model import export, info
 from fasttag.cli_run import run
@@ -69,7 +70,7 @@ def cli() -> None:
 
 
 # Each command is defined in its own module (cli_*.py, which never imports this one) and registered here.
-for command in (train_command, export, run, show, evaluate, info):
+for command in (train_command, export, run, show, convert, evaluate, info):
     cli.add_command(command)
 
 
