@@ -20,46 +20,57 @@ from fasttag.options import MODES, SCHEMES, EngineOptions, engine_options
               help="With --end-to-end: a text per sentence, per -DOCSTART- document, or consecutive sentences "
                    "joined until a text has at least N words.")
 @click.option("--mode", type=click.Choice(MODES), default="strict", show_default=True,
-              help="Word-level seqeval mode: strict IOB2, or seqeval's lenient default mode.")
+              help="Span tasks, word level: seqeval's strict mode in the model's scheme (IOB2, IOBES for BIOES, "
+                   "BILOU), or its lenient default mode. Tag tasks are scored by word accuracy.")
 @click.option("--tag-column", metavar="INDEX|NAME",
               help="The tags: in CoNLL files a column index (1 = the second column, -1 = the last; default -1), "
                    "in JSONL/Parquet data a column name (default ner_tags), as 'fasttag train' reads them.")
 @click.option("--labels", default=None, metavar="O,B-PER,...", help="Label list naming integer tags.")
 @click.option("--scheme", type=click.Choice(SCHEMES), default="auto", show_default=True,
-              help="Tag scheme of the data; IOB1 is converted to IOB2.")
+              help="Tag scheme of the data (auto detects it; none: a tag task). Span tags in another scheme than "
+                   "the model's are converted to the model's (IOB2 data scores a BIOES model).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the figures to this JSON file.")
 @click.pass_context
 def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode, tag_column, labels, scheme, json_path):
-    """Entity-level precision, recall and F1 of an exported model on labelled data.
+    """Scores of an exported model on labelled data, by its task.
 
-    By default, word level: each word's prediction is taken from its first sub-token, as 'fasttag
-    train' does, so that for the same fp32 model and data the F1 equals the one training reported.
-    With --end-to-end, what 'fasttag run' returns on the same words as raw text, sentences or
-    documents. Needs neither torch nor transformers (only the 'eval' extra: seqeval).
+    Span tasks (NER, chunking; IOB2, BIOES or BILOU models): entity-level precision, recall and F1,
+    overall and per type. Tag tasks (POS): word accuracy, per-tag precision, recall and F1, and their
+    macro average. By default, word level: each word's prediction is taken from its first sub-token,
+    as 'fasttag train' does, so that for the same fp32 model and data the figure equals the one
+    training reported. With --end-to-end (span tasks), what 'fasttag run' returns on the same words as
+    raw text, sentences or documents. Needs neither torch nor transformers (span tasks need the
+    'eval' extra: seqeval).
 
     \b
     Examples:
       fasttag eval --model my-export --data test.txt --json test-scores.json
+      fasttag eval --model pos-export --data test.txt --tag-column 1
       fasttag eval --data test.txt --end-to-end --documents 300
     """
     from fasttag.errors import UsageError
     from fasttag.evaluate import evaluate as word_eval
     from fasttag.evaluate import evaluate_end_to_end, require_seqeval, write_json
     from fasttag.labelled import parse_labels
-    from fasttag.metrics import format_scores_table
+    from fasttag.metrics import format_scores_table, format_tag_table
 
     if not end_to_end:
-        for name in ("aggregation", "word_boundaries", "documents"):
+        for name in ("aggregation", "word_boundaries", "documents", "level"):
             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
                 raise UsageError(f"--{name.replace('_', '-')} applies to --end-to-end scoring only "
                                  "(word-level scoring reads each word's first sub-token)")
-        require_seqeval()  # word-level scoring needs seqeval; end-to-end scoring does not
     if json_path:
         check_writable(json_path)
     from fasttag.tagger import Tagger
 
     tagger = Tagger.load(options=engine_opts)
+    task = tagger.bundle.task
+    if task.kind == "tag" and ctx.get_parameter_source("mode") == ParameterSource.COMMANDLINE:
+        raise UsageError("--mode applies to span tasks (entity scores); this model is a tag task, scored by word "
+                         "accuracy")
+    if not end_to_end and task.kind == "span":
+        require_seqeval()  # word-level entity scoring needs seqeval; end-to-end and tag scoring do not
     if end_to_end:
         scores = evaluate_end_to_end(tagger, data, documents=documents, tag_column=tag_column,
                                      labels=parse_labels(labels), scheme=scheme)
@@ -71,6 +82,8 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
                f"model {tagger.bundle.path} ({tagger.bundle.precision}); {scores['seconds']:.1f}s", err=True)
     if d["repaired_tags"]:
         click.echo(f"note: {d['repaired_tags']:,} I- tags that started an entity were read as B- (IOB2)", err=True)
+    if d.get("converted_to"):
+        click.echo(f"note: the data's tags were converted to {d['converted_to'].upper()}, the model's scheme", err=True)
     if scores.get("labels_unknown_to_model"):
         click.echo(f"warning: the data has labels the model lacks: {', '.join(scores['labels_unknown_to_model'])}",
                    err=True)
@@ -81,7 +94,8 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
         p = scores["partial"]
         click.echo(f"partial overlap: precision {p['precision']:.4f}  recall {p['recall']:.4f}  f1 {p['f1']:.4f}")
     else:
-        click.echo(format_scores_table(scores, title=f"entity scores ({mode})"))
+        click.echo(format_tag_table(scores, title="tag scores (word level)") if task.kind == "tag"
+                   else format_scores_table(scores, title=f"entity scores ({mode}, {task.scheme.upper()})"))
     if json_path:
         write_json(scores, json_path)
 
