@@ -72,3 +72,61 @@ def test_engine_word_options_refused_without_end_to_end(tmp_path):
     data.write_text("Ada B-PER\n")
     res = CliRunner().invoke(cli, ["eval", "--data", str(data), "--aggregation", "first"])
     assert res.exit_code == 2 and "--end-to-end" in res.output
+
+
+# --- every span scheme and tag tasks (issue 16) ----------------------------------------------
+
+POS = ["DT", "IN", "JJ", "NN", "NNP", "NNS", "VBD", "VBZ", "."]
+BIOES = ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC", "B-PER", "I-PER", "E-PER", "S-PER"]
+THREE_COLUMNS = "Ada NNP B-PER\nLovelace NNP I-PER\nvisited VBD O\nLondon NNP B-LOC\n. . O\n\nthe DT O\nend NN O\n"
+
+
+def test_gold_spans_in_every_scheme():
+    words = ["Ada", "Lovelace", "in", "Paris", "Rome"]
+    text = " ".join(words)
+    for tags in ("B-PER I-PER O B-LOC B-LOC", "B-PER E-PER O S-LOC S-LOC", "B-PER L-PER O U-LOC U-LOC"):
+        found = [(text[a:b], k) for a, b, k in gold_spans(words, tags.split())]
+        assert found == [("Ada Lovelace", "PER"), ("Paris", "LOC"), ("Rome", "LOC")], tags
+
+
+def test_eval_tag_task_model(tmp_path, bert_export):
+    from test_tasks import relabelled_export
+
+    model = relabelled_export(bert_export, tmp_path / "pos", POS, drop_task=True)
+    data = tmp_path / "test.txt"
+    data.write_text(THREE_COLUMNS)
+    out = tmp_path / "scores.json"
+    res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data), "--tag-column", "1",
+                                   "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "tag scores (word level)" in res.output and "macro avg" in res.output
+    scores = json.loads(out.read_text())
+    assert (scores["kind"], scores["metric"], scores["words"]) == ("tag", "accuracy", 7)
+    assert 0 <= scores["accuracy"] <= 1 and set(scores["tags"]) >= {"NNP", "VBD", "DT", "NN", "."}
+    assert sum(t["support"] for t in scores["tags"].values()) == 7
+    for extra, message in ((["--mode", "strict"], "--mode applies to span tasks"),
+                           (["--end-to-end"], "this model is a tag task")):
+        res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data), "--tag-column", "1", *extra])
+        assert res.exit_code == 2 and message in res.output, res.output
+    res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data)])  # the NER column
+    assert res.exit_code == 1 and "holds span tags (IOB2), but the model is a tag (9 labels) task" in res.output
+    res = CliRunner().invoke(cli, ["eval", "--data", str(data), "--tag-column", "1"])  # an NER model, POS data
+    assert res.exit_code == 1 and "holds tags without entity prefixes" in res.output, res.output
+
+
+def test_eval_bioes_model_converts_iob2_gold(tmp_path, bert_export):
+    from test_tasks import relabelled_export
+
+    model = relabelled_export(bert_export, tmp_path / "bioes", BIOES, kind="span", scheme="bioes")
+    data = tmp_path / "test.txt"
+    data.write_text(THREE_COLUMNS)
+    out = tmp_path / "scores.json"
+    res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "converted to BIOES" in res.output and "entity scores (strict, BIOES)" in res.output
+    scores = json.loads(out.read_text())
+    assert scores["scheme"] == "bioes" and scores["data"]["converted_to"] == "bioes" and scores["support"] == 2
+    res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data), "--end-to-end", "--json",
+                                   str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["types"]["PER"]["support"] == 1

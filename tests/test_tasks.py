@@ -16,7 +16,7 @@ from fasttag.schemes import SchemeError, Task, recorded_task
 POS = ["DT", "IN", "JJ", "NN", "NNP", "NNS", "VBD", "VBZ", "."]
 
 
-def _relabelled(src, dst, labels, *, kind=None, scheme=None, drop_task=False):
+def relabelled_export(src, dst, labels, *, kind=None, scheme=None, drop_task=False):
     """A copy of an export whose head is read as `labels` (same count), with the manifest's task changed."""
     shutil.copytree(src, dst)
     config = json.loads((dst / "config.json").read_text())
@@ -46,12 +46,12 @@ def test_recorded_task_or_detected():
 
 def test_bundle_task_from_manifest_and_from_labels(tmp_path, bert_export):
     assert ModelBundle.load(bert_export).task == Task("span", "iob2")
-    old = _relabelled(bert_export, tmp_path / "old", POS, drop_task=True)  # an export from before issue 16
+    old = relabelled_export(bert_export, tmp_path / "old", POS, drop_task=True)  # an export from before issue 16
     assert ModelBundle.load(old).task == Task("tag", "none")
     bioes = ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC", "B-PER", "I-PER", "E-PER", "S-PER"]
-    assert ModelBundle.load(_relabelled(bert_export, tmp_path / "b", bioes, kind="span", scheme="bioes")).task == \
-        Task("span", "bioes")
-    wrong = _relabelled(bert_export, tmp_path / "w", bioes, kind="span", scheme="iob2")
+    recorded = relabelled_export(bert_export, tmp_path / "b", bioes, kind="span", scheme="bioes")
+    assert ModelBundle.load(recorded).task == Task("span", "bioes")
+    wrong = relabelled_export(bert_export, tmp_path / "w", bioes, kind="span", scheme="iob2")
     with pytest.raises(ModelError, match="not IOB2 labels"):
         ModelBundle.load(wrong).task  # noqa: B018
 
@@ -60,7 +60,7 @@ def test_info_shows_the_task(tmp_path, bert_export):
     res = CliRunner().invoke(cli, ["info", str(bert_export)])
     assert res.exit_code == 0, res.output
     assert "task:       span (IOB2)" in res.output
-    pos = _relabelled(bert_export, tmp_path / "pos", POS, drop_task=True)
+    pos = relabelled_export(bert_export, tmp_path / "pos", POS, drop_task=True)
     res = CliRunner().invoke(cli, ["info", str(pos)])
     assert res.exit_code == 0 and "task:       tag (9 labels)" in res.output, res.output
     data = json.loads(CliRunner().invoke(cli, ["info", str(pos), "--json"]).output)

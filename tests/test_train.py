@@ -494,3 +494,94 @@ def test_train_with_context_packs_documents_and_evaluates_in_order(tmp_path, tin
     assert train["sentences"] == 80 and 2 <= train["windows"] < 80
     assert metrics["settings"]["context"] == 64
     assert len(metrics["epochs"]) == 1 and 0 <= metrics["validation"]["f1"] <= 1
+
+
+# --- other tasks: a tag task (POS) and a BIOES model from IOB2 data (issue 16) ----------------
+
+POS_OF = {"the": "DT", "in": "IN", "for": "IN", "was": "VBD", "visited": "VBD", "opened": "VBD", "works": "VBZ",
+          "happened": "VBD", ".": "."}
+
+
+def write_three_columns(path: Path, sentences) -> Path:
+    """CoNLL-2003-like columns: word, a POS tag, the NER tag."""
+    def pos(word: str, tag: str) -> str:
+        return "NNP" if tag != "O" else POS_OF.get(word, "NN")
+
+    blocks = ["\n".join(f"{w} {pos(w, t)} {t}" for w, t in zip(words, tags, strict=True)) for words, tags in sentences]
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def three_columns(tmp_path_factory):
+    root = tmp_path_factory.mktemp("three-columns")
+    for name, n, seed in (("train", 60, 2), ("valid", 15, 3), ("test", 15, 4)):
+        write_three_columns(root / f"{name}.txt", make_sentences(n, seed))
+    return root
+
+
+def _train_export(tiny_bert, data: Path, out: Path, *extra: str) -> tuple[Path, dict]:
+    args = ["train", "--model", str(tiny_bert), "--output-dir", str(out), "--train", str(data / "train.txt"),
+            "--validation", str(data / "valid.txt"), "--test", str(data / "test.txt"), "--epochs", "2",
+            "--batch-size", "8", "--lr", "5e-3", *extra]
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    onnx = out.parent / f"{out.name}-onnx"
+    res2 = CliRunner().invoke(cli, ["export", str(out), "-o", str(onnx)], catch_exceptions=False)
+    assert res2.exit_code == 0, res2.output
+    return onnx, {"output": res.output, **json.loads((out / "metrics.json").read_text())}
+
+
+def test_tag_task_trains_by_accuracy_and_eval_reproduces_it(tmp_path, tiny_bert, three_columns):
+    """POS from column 1: word accuracy chooses the epoch, and eval of the export gives train's figures."""
+    onnx, metrics = _train_export(tiny_bert, three_columns, tmp_path / "pos", "--tag-column", "1")
+    assert (metrics["kind"], metrics["scheme"], metrics["metric"]) == ("tag", "none", "accuracy")
+    assert metrics["labels"] == [".", "DT", "IN", "NN", "NNP", "VBD", "VBZ"]  # sorted
+    assert "task: tag (7 labels)" in metrics["output"] and "macro avg" in metrics["output"]
+    assert {"eval_accuracy", "eval_macro_f1", "eval_NNP_f1"} <= set(metrics["epochs"][-1])
+    assert metrics["validation"]["accuracy"] > 0.5, "the tiny model should learn a little"
+    config = json.loads((tmp_path / "pos" / "config.json").read_text())
+    assert config["fasttag_task"] == {"kind": "tag", "scheme": "none"}
+    manifest = json.loads((onnx / "fasttag.json").read_text())
+    assert (manifest["kind"], manifest["scheme"]) == ("tag", "none")
+    info = CliRunner().invoke(cli, ["info", str(onnx)])
+    assert "task:       tag (7 labels)" in info.output, info.output
+    for split, name in (("validation", "valid.txt"), ("test", "test.txt")):
+        report = tmp_path / f"{split}.json"
+        res = CliRunner().invoke(cli, ["eval", "--model", str(onnx), "--data", str(three_columns / name),
+                                       "--tag-column", "1", "--json", str(report)], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        assert "macro avg" in res.output and "accuracy" in res.output
+        scores = json.loads(report.read_text())
+        assert scores["metric"] == "accuracy" and scores["words"] == metrics[split]["words"]
+        assert abs(scores["accuracy"] - metrics[split]["accuracy"]) <= 0.001
+        assert abs(scores["macro_f1"] - metrics[split]["macro_f1"]) <= 0.001
+        assert scores["tags"].keys() == metrics[split]["tags"].keys()
+
+
+def test_bioes_model_from_iob2_data_and_eval_on_iob2_data(tmp_path, tiny_bert, three_columns):
+    """--convert-to bioes trains a BIOES model from the IOB2 NER column; eval converts IOB2 gold to match."""
+    onnx, metrics = _train_export(tiny_bert, three_columns, tmp_path / "bioes", "--convert-to", "bioes")
+    assert (metrics["kind"], metrics["scheme"], metrics["metric"]) == ("span", "bioes", "f1")
+    assert metrics["labels"][:5] == ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
+    assert "IOB2 tags converted to BIOES" in metrics["output"]
+    assert json.loads((onnx / "fasttag.json").read_text())["scheme"] == "bioes"
+    report = tmp_path / "test.json"
+    res = CliRunner().invoke(cli, ["eval", "--model", str(onnx), "--data", str(three_columns / "test.txt"),
+                                   "--json", str(report)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "converted to BIOES" in res.output and "strict, BIOES" in res.output
+    scores = json.loads(report.read_text())
+    assert scores["support"] == metrics["test"]["support"] > 0
+    assert abs(scores["f1"] - metrics["test"]["f1"]) <= 0.001
+
+
+def test_splits_of_different_tasks_are_refused(tmp_path, tiny_bert, three_columns):
+    args = ["train", "--model", str(tiny_bert), "--output-dir", str(tmp_path / "o"), "--train",
+            str(three_columns / "train.txt"), "--tag-column", "1", "--max-steps", "1"]
+    bad = tmp_path / "valid.txt"
+    bad.write_text("Paris S-LOC\n")
+    res = CliRunner().invoke(cli, [*args, "--validation", str(bad)])
+    assert res.exit_code == 1 and f"{bad}:1: tag 'S-LOC' carries an entity prefix" in res.output, res.output
+    res = CliRunner().invoke(cli, [*args, "--scheme", "none", "--tag-column", "-1"])
+    assert res.exit_code == 1 and "carries an entity prefix, but the scheme is none" in res.output, res.output

@@ -1,4 +1,9 @@
-"""`fasttag eval`: entity-level P/R/F1 of an exported model on labelled data, through the run engine."""
+"""`fasttag eval`: scores of an exported model on labelled data, through the run engine.
+
+The scores follow the model's task (`ModelBundle.task`): a span task is scored by seqeval's
+entity-level precision, recall and F1 in the model's scheme; a tag task by word accuracy, per-tag
+precision, recall and F1 and their macro average (`fasttag.metrics`), as `fasttag train` scores.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,45 @@ import json
 import time
 from pathlib import Path
 
-from fasttag.errors import MissingExtraError, ModelError, OutputError, UsageError
-from fasttag.labelled import LabelledData, TagColumn, is_tag, read_labelled
+from fasttag.errors import InputError, MissingExtraError, OutputError, UsageError
+from fasttag.labelled import LabelledData, TagColumn, read_labelled
 from fasttag.options import Mode, Scheme
+from fasttag.schemes import Task, convert, spans
 from fasttag.tagger import Tagger
 
 # How `evaluate_end_to_end` groups sentences into texts: one text per sentence, one per -DOCSTART-
 # document, or a whole number N: consecutive sentences until a text has at least N words.
 GROUPINGS = ("sentences", "docstart")
 Span = tuple[int, int, str]
+
+
+def read_gold(
+    data: str | Path,
+    task: Task,
+    task_labels: list[str],
+    tag_column: TagColumn = None,
+    labels: list[str] | None = None,
+    scheme: Scheme = "auto",
+) -> LabelledData:
+    """The labelled data as the model's task reads it.
+
+    For a span-task model the data may be in any span scheme: tags in another scheme than the
+    model's are converted to it (`fasttag.schemes.convert`, by the lenient span rule), as ``fasttag
+    train --convert-to`` converted the data the model was trained on. Data of the other kind is an
+    error (data of nothing but ``O`` tags fits a tag-task model too).
+    """
+    gold = read_labelled(data, tag_column=tag_column, labels=labels, scheme=scheme)
+    if task.kind == "tag" and gold.task.kind == "span" and all(t == "O" for s in gold.tags for t in s):
+        gold.task = task
+    if gold.task.kind != task.kind:
+        what = ("tags without entity prefixes (a tag task)" if gold.task.kind == "tag"
+                else f"span tags ({gold.task.scheme.upper()})")
+        raise InputError(f"{data} holds {what}, but the model is a {task.describe(len(task_labels))} task: give "
+                         "data of its kind (in CoNLL files, choose the tag column with --tag-column)")
+    if gold.task.scheme != task.scheme:
+        gold.tags = [convert(sentence, task.scheme) for sentence in gold.tags]
+        gold.task = task
+    return gold
 
 
 def evaluate(
@@ -25,29 +60,35 @@ def evaluate(
     labels: list[str] | None = None,
     scheme: Scheme = "auto",
 ) -> dict:
-    """seqeval scores of `tagger` on `data`; each word's prediction comes from its first sub-token."""
-    from fasttag.metrics import entity_scores
+    """Scores of `tagger` on `data`, each word's prediction from its first sub-token, by the model's task.
 
-    not_iob = [label for label in tagger.labels if not is_tag(label)]
-    if not_iob:
-        raise ModelError(
-            f"the model's labels are not IOB2 tags ({', '.join(not_iob[:5])}{', ...' if len(not_iob) > 5 else ''}): "
-            "eval scores IOB2 entities, so it needs a model trained on O/B-X/I-X labels (its config.json id2label)"
-        )
-    gold = read_labelled(data, tag_column=tag_column, labels=labels, scheme=scheme)
+    Span tasks: seqeval entity scores (``mode`` strict in the model's scheme, or default); tag tasks:
+    `fasttag.metrics.tag_scores` (``mode`` does not apply). ``scores["metric"]`` names the headline
+    figure (``f1`` or ``accuracy``), as ``metrics.json`` of `fasttag train` does.
+    """
+    from fasttag.metrics import entity_scores, tag_scores
+
+    task = tagger.bundle.task
+    gold = read_gold(data, task, tagger.labels, tag_column=tag_column, labels=labels, scheme=scheme)
     started = time.perf_counter()
     predicted = tagger.predict_words(gold.tokens)
     seconds = time.perf_counter() - started
-    scores = entity_scores(gold.tags, predicted, mode=mode)
+    if task.kind == "tag":
+        scores = tag_scores(gold.tags, predicted)
+    else:
+        scores = entity_scores(gold.tags, predicted, mode=mode, scheme=task.scheme)
+    scores["kind"], scores["scheme"] = task.kind, task.scheme
+    scores["metric"] = "accuracy" if task.kind == "tag" else "f1"
     scores["data"] = {
         "path": str(data),
         "sentences": len(gold),
         "words": gold.n_words,
         "scheme": gold.scheme,
         "repaired_tags": gold.repaired,
+        **({"converted_to": task.scheme} if _converted(gold, task) else {}),
     }
     scores["model"] = {"path": str(tagger.bundle.path), "precision": tagger.bundle.precision}
-    scores["mode"] = mode
+    scores["mode"] = mode if task.kind == "span" else None
     scores["seconds"] = seconds
     unknown = sorted({t for s in gold.tags for t in s} - set(tagger.labels))
     if unknown:
@@ -55,23 +96,21 @@ def evaluate(
     return scores
 
 
+def _converted(gold: LabelledData, task: Task) -> bool:
+    """Whether the data's tags were read in another scheme than the model's (IOB1 is read as IOB2)."""
+    return task.kind == "span" and ("iob2" if gold.scheme == "iob1" else gold.scheme) != task.scheme
+
+
 def gold_spans(words: list[str], tags: list[str], base: int = 0) -> list[Span]:
-    """Character spans (start, end, type) of the IOB2 entities of one sentence whose words are joined by spaces."""
-    spans: list[Span] = []
-    pos = base
-    open_: list | None = None
-    for word, tag in zip(words, tags, strict=True):
-        if open_ is not None and (tag[:2] != "I-" or tag[2:] != open_[2]):
-            spans.append(tuple(open_))
-            open_ = None
-        if tag[:2] == "B-" or (tag[:2] == "I-" and open_ is None):
-            open_ = [pos, pos + len(word), tag[2:]]
-        elif tag[:2] == "I-" and open_ is not None:
-            open_[1] = pos + len(word)
+    """Character spans (start, end, type) of the entities of one sentence whose words are joined by spaces.
+
+    Entities are read by the span rule of `fasttag.schemes` (any span scheme).
+    """
+    starts, pos = [], base
+    for word in words:
+        starts.append(pos)
         pos += len(word) + 1
-    if open_ is not None:
-        spans.append(tuple(open_))
-    return spans
+    return [(starts[a], starts[b - 1] + len(words[b - 1]), kind) for a, b, kind in spans(tags)]
 
 
 def labelled_texts(gold: LabelledData, documents: str | int = "sentences") -> tuple[list[str], list[list[Span]]]:
@@ -115,18 +154,14 @@ def labelled_texts(gold: LabelledData, documents: str | int = "sentences") -> tu
     return texts, spans
 
 
-def _prf(tp: int, n_pred: int, n_gold: int) -> dict:
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": n_gold}
-
-
 def span_scores(gold: list[list[Span]], predicted: list[list[Span]]) -> dict:
     """Exact-match (start, end, label) scores, overall and per type, and a partial-overlap figure.
 
     Partial: a predicted span counts when it overlaps a gold span of its type, a gold span when a
     predicted span of its type overlaps it.
     """
+    from fasttag.metrics import prf
+
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold texts but {len(predicted)} predicted")
     kinds = sorted({s[2] for doc in gold for s in doc} | {s[2] for doc in predicted for s in doc})
@@ -143,8 +178,8 @@ def span_scores(gold: list[list[Span]], predicted: list[list[Span]]) -> dict:
             tp[s[2]] += s in g_set
         pred_hit += sum(any(g[2] == p[2] and p[0] < g[1] and g[0] < p[1] for g in g_doc) for p in p_doc)
         gold_hit += sum(any(g[2] == p[2] and p[0] < g[1] and g[0] < p[1] for p in p_doc) for g in g_doc)
-    scores = _prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
-    scores["types"] = {k: _prf(tp[k], n_pred[k], n_gold[k]) for k in kinds if n_gold[k] or n_pred[k]}
+    scores = prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
+    scores["types"] = {k: prf(tp[k], n_pred[k], n_gold[k]) for k in kinds if n_gold[k] or n_pred[k]}
     total_pred, total_gold = sum(n_pred.values()), sum(n_gold.values())
     p = pred_hit / total_pred if total_pred else 0.0
     r = gold_hit / total_gold if total_gold else 0.0
@@ -162,8 +197,12 @@ def evaluate_end_to_end(
 ) -> dict:
     """What `fasttag run` gets on raw text: the labelled words joined by spaces into texts (sentences or
     documents), tagged through the run path (the tagger's aggregation, word rule, windows and batches),
-    scored as exact character spans against the gold entities."""
-    gold = read_labelled(data, tag_column=tag_column, labels=labels, scheme=scheme)
+    scored as exact character spans against the gold entities. Span-task models only (any scheme)."""
+    task = tagger.bundle.task
+    if task.kind == "tag":
+        raise UsageError("--end-to-end scores entities on raw text, and this model is a tag task; score its words "
+                         "without --end-to-end (word accuracy, the figure 'fasttag train' reports)")
+    gold = read_gold(data, task, tagger.labels, tag_column=tag_column, labels=labels, scheme=scheme)
     texts, gold_sp = labelled_texts(gold, documents)
     started = time.perf_counter()
     predicted = [[(e.start, e.end, e.label) for e in ents] for ents in tagger.tag(texts)]

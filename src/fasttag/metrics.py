@@ -71,7 +71,8 @@ def _check_lengths(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[st
             raise ValueError(f"sequence {n}: {len(true)} true tags but {len(pred)} predicted")
 
 
-def _prf(tp: int, n_pred: int, n_gold: int) -> dict:
+def prf(tp: int, n_pred: int, n_gold: int) -> dict:
+    """Precision, recall and F1 from counts (0 where undefined), with the gold count as support."""
     p = tp / n_pred if n_pred else 0.0
     r = tp / n_gold if n_gold else 0.0
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": n_gold}
@@ -96,7 +97,7 @@ def tag_scores(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]])
             if t == p:
                 tp[t] = tp.get(t, 0) + 1
     words, correct = sum(n_gold.values()), sum(tp.values())
-    tags = {tag: _prf(tp.get(tag, 0), n_pred.get(tag, 0), n_gold.get(tag, 0)) for tag in sorted(n_gold.keys() | n_pred)}
+    tags = {tag: prf(tp.get(tag, 0), n_pred.get(tag, 0), n_gold.get(tag, 0)) for tag in sorted(n_gold.keys() | n_pred)}
     macro = {key: sum(s[key] for s in tags.values()) / len(tags) if tags else 0.0
              for key in ("precision", "recall", "f1")}
     return {"accuracy": correct / words if words else 0.0, "correct": correct, "words": words,
