@@ -128,6 +128,28 @@ def test_spacy_docbin_loads_back_with_spacy(tmp_path, files, spacy, alignment):
     assert f"{len(ROWS)} documents (1 empty)" in summary
 
 
+def test_overlapping_entities_are_dropped_where_a_format_cannot_hold_them(tmp_path, spacy):
+    from spacy.tokens import DocBin
+
+    text = "AdaBob and New York City"  # spaCy keeps AdaBob one token: Ada and Bob both expand to it
+    corpus, output = tmp_path / "c.jsonl", tmp_path / "e.jsonl"
+    corpus.write_text(json.dumps({"text": text}) + "\n")
+    entities = [ent(text, "Ada", "PER"), ent(text, "Bob", "PER"), ent(text, "New York City", "LOC"),
+                ent(text, "York", "LOC")]  # hand-made: York overlaps New York City
+    output.write_text(json.dumps({"row": 0, "entities": entities}) + "\n")
+    res = invoke("convert", output, "--input", corpus, "--to", "spacy", "-o", tmp_path / "x.spacy")
+    assert res.exit_code == 0, res.output
+    assert "2 entities of 4; 1 expanded to spaCy token boundaries (--alignment expand); " \
+           "2 dropped: overlapping an earlier entity" in res.stderr
+    (doc,) = DocBin().from_disk(tmp_path / "x.spacy").get_docs(spacy.blank("xx").vocab)
+    assert [(e.text, e.label_) for e in doc.ents] == [("AdaBob", "PER"), ("New York City", "LOC")]
+    res = invoke("convert", output, "--input", corpus, "--to", "conll", "-o", tmp_path / "x.conll")
+    assert "3 entities of 4; 1 dropped: overlapping an earlier entity" in res.stderr
+    assert read_labelled(tmp_path / "x.conll").tags == [["B-PER", "B-PER", "O", "B-LOC", "I-LOC", "I-LOC"]]
+    res = invoke("convert", output, "--input", corpus, "--to", "label-studio", "-o", tmp_path / "x.json")
+    assert "4 entities" in res.stderr and "dropped" not in res.stderr  # Label Studio holds overlapping spans
+
+
 def test_spacy_lang_tokenizes_cjk_by_character(tmp_path, files, spacy):
     from spacy.tokens import DocBin
 

@@ -310,11 +310,11 @@ def _write_spacy(docs: Iterable[Document], path: Path, options: ConvertOptions, 
             if span is None:
                 stats.unaligned += 1
                 continue
-            if (span.start_char, span.end_char) != (e.start, e.end):
-                stats.adjusted += 1
             if spans and span.start < spans[-1].end:  # an expanded entity can reach into the next one
                 stats.overlapping += 1
                 continue
+            if (span.start_char, span.end_char) != (e.start, e.end):
+                stats.adjusted += 1
             spans.append(span)
         doc.ents = spans
         doc.user_data["id"] = _json_id(d.id)
