@@ -5,6 +5,7 @@ non-ASCII text, entities at the edges of a text, empty documents and rows withou
 import importlib.util
 import json
 import re
+import subprocess
 import sys
 import tracemalloc
 
@@ -187,6 +188,17 @@ def test_spacy_needs_its_extra(tmp_path, files, monkeypatch):
     assert res.exit_code == 1
     assert "needs the 'spacy' extra" in res.output and "pip install 'fasttag[spacy]'" in res.output
     assert not list(tmp_path.glob("*.spacy")) and not list(tmp_path.glob(".fasttag-*"))
+
+
+def test_spacy_is_imported_only_for_spacy(tmp_path, files):
+    output, corpus = files
+    code = ("import sys; from fasttag.cli import main\n"
+            f"try: main(['convert', {str(output)!r}, '--input', {str(corpus)!r}, '--to', 'conll', '-o', "
+            f"{str(tmp_path / 'x.conll')!r}])\n"
+            "except SystemExit as e: assert not e.code, e.code\n"
+            "assert 'spacy' not in sys.modules and 'torch' not in sys.modules")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
 
 
 # -- label-studio ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fasttag.errors import ModelError, first_line
+from fasttag.errors import ModelError, UsageError, first_line
 
 if TYPE_CHECKING:
     from fasttag.schemes import Task
@@ -34,6 +34,31 @@ def default_model_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "export" / "default"
 
 
+# The forms a model given to --model comes in (fasttag.resolve tells them apart).
+MODEL_FORMS = ("default", "export", "onnx", "checkpoint", "hub")
+
+
+@dataclass(frozen=True)
+class ModelOrigin:
+    """What `--model` named, and where the folder that runs it came from."""
+
+    form: str  # one of MODEL_FORMS
+    name: str  # as given: a folder, a hub id (the default model: its folder)
+    commit: str | None = None  # a hub model's resolved commit
+    cache_key: str | None = None  # the export cache's entry (checkpoints and hub ids)
+    exported: bool = False  # exported by this load (else found in the cache)
+
+    def describe(self, precision: str) -> str:
+        """As a command's first line tells it: `dslim/bert-base-NER @ 1a2b3c4 (hub, exported to the cache as fp32)`."""
+        name = f"{self.name} @ {self.commit[:7]}" if self.commit else self.name
+        if self.form in ("checkpoint", "hub"):
+            how = f"exported to the cache as {precision}" if self.exported else f"{precision} export from the cache"
+            return f"{name} ({self.form}, {how})"
+        what = {"default": "embedded default model", "export": "export folder",
+                "onnx": "ONNX folder without fasttag.json"}.get(self.form, self.form)
+        return f"{name} ({what}, {precision})"
+
+
 @dataclass
 class ModelBundle:
     """Everything the run path needs from an export folder; loading it needs neither torch nor transformers."""
@@ -42,6 +67,7 @@ class ModelBundle:
     labels: list[str]
     max_length: int
     manifest: dict = field(default_factory=dict)
+    origin: ModelOrigin | None = None  # what --model named (None: a folder loaded as it is)
 
     @property
     def onnx_path(self) -> Path:
@@ -65,10 +91,34 @@ class ModelBundle:
         except SchemeError as exc:
             raise ModelError(str(exc)) from exc
 
+    def describe(self) -> str:
+        """Which model this is and in what form it was found, as each command's first line says it."""
+        return (self.origin or ModelOrigin("export", str(self.path))).describe(self.precision)
+
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> ModelBundle:
-        explicit = path is not None
-        p = Path(path) if path is not None else default_model_dir()
+    def load(cls, path: str | os.PathLike | None = None, *, revision: str | None = None,
+             precision: str | None = None, device: str = "auto", log=None) -> ModelBundle:
+        """The model `path` names: an export folder, an ONNX folder, a checkpoint folder or a hub id (see
+        `fasttag.resolve`; the last two are exported once into fasttag's cache); None: the default model."""
+        from fasttag.resolve import resolve
+
+        folder, origin = resolve(None if path is None else os.fspath(path), revision=revision, precision=precision,
+                                 device=device, log=log)
+        bundle = cls.from_folder(folder, explicit=path is not None)
+        bundle.origin = origin
+        ready_made = origin.form in ("default", "export", "onnx")  # --precision cannot change an ONNX folder
+        if precision and ready_made and bundle.precision not in ("unknown", precision):
+            name = "the default model" if origin.form == "default" else origin.name
+            raise UsageError(
+                f"--precision {precision}: {name} is an ONNX model in {bundle.precision} already; --precision chooses "
+                f"the export fasttag makes of a checkpoint or hub id (for {precision}, export the checkpoint: "
+                f"fasttag export CHECKPOINT -o DIR --precision {precision})")
+        return bundle
+
+    @classmethod
+    def from_folder(cls, path: str | os.PathLike, explicit: bool = True) -> ModelBundle:
+        """An ONNX folder as it is (an export, or one with model.onnx, config.json and tokenizer.json)."""
+        p = Path(path)
         if not p.exists():
             if explicit:
                 raise ModelError(f"model folder {p} does not exist")
@@ -227,7 +277,8 @@ def source_display(manifest: dict) -> str | None:
     source = str(source)
     if manifest.get("source_is_local") or Path(source).is_absolute() or looks_like_path(source):
         return f"{Path(source).name or source} (a local folder)"
-    return source
+    revision = manifest.get("source_revision")  # the hub commit an export from fasttag's cache was made of
+    return f"{source} @ {str(revision)[:7]}" if revision else source
 
 
 def is_within(path: str | Path, folder: str | Path) -> bool:
@@ -313,6 +364,60 @@ def _fields(buf, start: int, end: int):
 
 def _strings(buf, span: tuple[int, int]):
     return ((n, v) for n, v in _fields(buf, *span) if isinstance(v, tuple))
+
+
+def graph_io(path: Path) -> tuple[dict[str, list], dict[str, list]] | None:
+    """The graph's inputs and outputs, each name with its shape (an int, a symbolic dim's name, or None per
+    dimension); None when the file cannot be read as a graph (onnxruntime then says what is wrong)."""
+    import mmap
+
+    try:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            graph = next((v for n, v in _fields(buf, 0, len(buf)) if n == 7 and isinstance(v, tuple)), None)
+            if graph is None:
+                return None
+            found: tuple[dict[str, list], dict[str, list]] = ({}, {})
+            initializers = set()
+            for num, value in _strings(buf, graph):
+                if num in (11, 12):  # GraphProto.input, GraphProto.output: ValueInfoProto
+                    name, shape = _value_info(buf, value)
+                    found[num - 11][name] = shape
+                elif num == 5:  # GraphProto.initializer -> TensorProto.name (8)
+                    initializers.update(bytes(buf[a:b]).decode("utf-8", "replace")
+                                        for n, (a, b) in _strings(buf, value) if n == 8)
+            for name in initializers & set(found[0]):  # graphs before IR 4 list their weights as inputs too
+                del found[0][name]
+            return found
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _value_info(buf, span: tuple[int, int]) -> tuple[str, list]:
+    """ValueInfoProto -> (name, dims): name (1), type (2) -> tensor_type (1) -> shape (2) -> dim (1)."""
+    name, dims = "", []
+    for num, value in _strings(buf, span):
+        if num == 1:
+            name = bytes(buf[value[0]:value[1]]).decode("utf-8", "replace")
+        elif num == 2:
+            for tnum, tensor in _strings(buf, value):
+                if tnum != 1:
+                    continue
+                for snum, shape in _strings(buf, tensor):
+                    if snum != 2:
+                        continue
+                    for dnum, dim in _strings(buf, shape):
+                        if dnum == 1:
+                            dims.append(_dim(buf, dim))
+    return name, dims
+
+
+def _dim(buf, span: tuple[int, int]) -> int | str | None:
+    for num, value in _fields(buf, *span):
+        if num == 1 and isinstance(value, int):  # dim_value
+            return value
+        if num == 2 and isinstance(value, tuple):  # dim_param
+            return bytes(buf[value[0]:value[1]]).decode("utf-8", "replace")
+    return None
 
 
 def check_graph(path: Path) -> None:
