@@ -47,14 +47,14 @@ CONVERT_SCHEMES: tuple[ConvertScheme, ...] = get_args(ConvertScheme)
 
 
 def _option(default: Any, help: str, *, minimum: int | None = None, cli: bool = True, resume: bool = False,
-            flag: str | None = None) -> Any:
+            flag: str | None = None, metavar: str | None = None) -> Any:
     """A field of `EngineOptions`: its default and how the CLI, the checks and resume state treat it.
 
     `minimum`: an integer option (None always means "the default"); `cli=False`: the API's only;
     `resume`: it changes the rows written, so `--resume` refuses a run whose value differs.
     """
     return field(default=default, metadata={"help": help, "minimum": minimum, "cli": cli, "resume": resume,
-                                            "flag": flag})
+                                            "flag": flag, "metavar": metavar})
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,16 @@ class EngineOptions:
     """How the engine tags: the model, windows, batches, device and aggregation (None: the default)."""
 
     model_dir: str | None = _option(
-        None, "Export folder made by 'fasttag export' (default: the embedded default model).", flag="--model")
+        None, "The model: an export folder ('fasttag export'), an ONNX folder (optimum-cli export onnx), a "
+        "transformers checkpoint folder or a hub model id such as dslim/bert-base-NER; the last two are exported to "
+        "ONNX once, into fasttag's cache (see 'fasttag cache'). Default: the embedded default model.", flag="--model",
+        metavar="MODEL")
+    revision: str | None = _option(
+        None, "With a hub model id: the branch, tag or commit to use (default: the repository's main branch).",
+        resume=True, metavar="REV")
+    precision: Precision | None = _option(
+        None, "Precision of the export made of a checkpoint or hub model (default: fp16 where CUDA runs, else fp32); "
+        "an ONNX folder must already be in it.", resume=True)
     aggregation: Aggregation = _option(
         "first", "How tokens become entities, as transformers' pipeline aggregation_strategy: first (a word "
         "takes its first sub-token's label), average, max, or simple (token by token, the pipeline's answers "
@@ -98,6 +107,10 @@ class EngineOptions:
         # the choices Tagger checked before it loaded anything; device and word boundaries are checked where used
         if self.aggregation not in AGGREGATIONS:
             raise UsageError(f"--aggregation must be one of {', '.join(AGGREGATIONS)}")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
+        if self.revision is not None and (not isinstance(self.revision, str) or not self.revision.strip()):
+            raise UsageError(f"--revision must be a branch, tag or commit name, got {self.revision!r}")
 
     def replace(self, **changes: Any) -> EngineOptions:
         """A copy with `changes` (keyword arguments named as the fields; an unknown one is a TypeError)."""
@@ -168,8 +181,14 @@ def _click_option(f: dataclasses.Field, hint: Any) -> Callable:
     if f.metadata["minimum"] is not None:
         return click.option(flag_of(f.name), f.name, type=EngineInt(f.name), default=f.default,
                             help=f.metadata["help"])
-    return click.option(flag_of(f.name), f.name, type=click.Path(file_okay=False), default=f.default,
+    return click.option(flag_of(f.name), f.name, type=str, default=f.default, metavar=f.metadata.get("metavar"),
                         help=f.metadata["help"])
+
+
+def engine_option(name: str) -> Callable:
+    """One engine option, for a command that takes only some of them (`fasttag info`: --revision, --precision)."""
+    f = next(f for f in dataclasses.fields(EngineOptions) if f.name == name)
+    return _click_option(f, get_type_hints(EngineOptions)[name])
 
 
 def engine_options(command: Callable) -> Callable:

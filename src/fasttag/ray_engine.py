@@ -260,7 +260,9 @@ def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_col
         if ds is not None:
             ds = ds.map_batches(
                 TagBatches,
-                fn_constructor_args=([ray.put(files)], engine_opts.replace(model_dir=None), text_column, id_name),
+                # the workers load the resolved export folder: no hub revision applies to it
+                fn_constructor_args=([ray.put(files)], engine_opts.replace(model_dir=None, revision=None), text_column,
+                                     id_name),
                 batch_size=batch_rows,
                 batch_format="pyarrow",
                 compute=ray.data.ActorPoolStrategy(size=workers),

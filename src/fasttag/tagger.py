@@ -122,10 +122,24 @@ class Tagger:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, options: EngineOptions | None = None,
              **kwargs: Any) -> Tagger:
-        """Load an export folder (None: `options.model_dir`, else the embedded default model); options as for
-        the constructor."""
+        """Load the model `path` names (None: `options.model_dir`, else the embedded default model); options as for
+        the constructor.
+
+        `path` is an export folder, an ONNX folder without fasttag.json (optimum's), a transformers checkpoint
+        folder or a hub model id (`options.revision` picks its version); the last two are exported to ONNX once,
+        into fasttag's cache (`options.precision`; see `fasttag.resolve`), saying so on stderr.
+        """
+        from fasttag.options import PRECISIONS
+
         options = _engine_options(options, kwargs)
-        return cls(ModelBundle.load(path if path is not None else options.model_dir), options)
+        bundle = ModelBundle.load(path if path is not None else options.model_dir, revision=options.revision,
+                                  precision=options.precision, device=options.device)
+        tagger = cls(bundle, options)
+        # what --resume records: the commit a hub revision resolved to, and the precision that ran
+        commit = bundle.origin.commit if bundle.origin else None
+        tagger.options = tagger.options.replace(revision=commit or options.revision,
+                                                precision=bundle.precision if bundle.precision in PRECISIONS else None)
+        return tagger
 
     @property
     def provider(self) -> str:
