@@ -79,7 +79,7 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
     d = scores["data"]
     texts = f", {d['texts']:,} texts ({d['documents']})" if end_to_end else ""
     click.echo(f"{data}: {d['sentences']:,} sentences, {d['words']:,} words ({d['scheme']}){texts}; "
-               f"model {tagger.bundle.path} ({tagger.bundle.precision}); {scores['seconds']:.1f}s", err=True)
+               f"model {tagger.bundle.describe()}; {scores['seconds']:.1f}s", err=True)
     if d["repaired_tags"]:
         click.echo(f"note: {d['repaired_tags']:,} I- tags that started an entity were read as B- (IOB2)", err=True)
     if d.get("converted_to"):

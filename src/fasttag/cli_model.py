@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from fasttag.options import PRECISIONS
+from fasttag.options import PRECISIONS, engine_option
 
 
 @click.command()
@@ -45,23 +45,28 @@ def export(model, out_dir, precision, opset, per_channel, no_validate, overwrite
 
 
 @click.command()
-@click.argument("model", metavar="[MODEL]", required=False, type=click.Path(file_okay=False))
+@click.argument("model", metavar="[MODEL]", required=False)
+@engine_option("revision")
+@engine_option("precision")
 @click.option("--json", "as_json", is_flag=True, help="Print the information as JSON.")
-def info(model, as_json):
-    """Show an exported model's labels, precision, max length, opset, file sizes and the available providers.
+def info(model, revision, precision, as_json):
+    """Show a model's labels, precision, max length, opset, file sizes and the available providers.
 
-    Without MODEL, shows the embedded default model. Checks that onnxruntime loads the graph (a broken
-    model.onnx is an error); for a folder without fasttag.json, the precision is inferred from the graph
-    and what only the manifest records is shown as unknown.
+    MODEL is what --model of 'fasttag run' takes: an export folder, an ONNX folder, a transformers
+    checkpoint folder or a hub model id (the last two are exported once into fasttag's cache, and the
+    export is what is shown). Without MODEL, shows the embedded default model. Checks that onnxruntime
+    loads the graph (a broken model.onnx is an error); for a folder without fasttag.json, the precision
+    is inferred from the graph and what only the manifest records is shown as unknown.
 
     \b
     Example:
       fasttag info my-export
+      fasttag info dslim/bert-base-NER --revision main
     """
     from fasttag.infer import available_providers
     from fasttag.model import MANIFEST, ModelBundle, check_graph, graph_precision, source_display
 
-    bundle = ModelBundle.load(model)
+    bundle = ModelBundle.load(model, revision=revision, precision=precision)
     check_graph(bundle.onnx_path)  # a truncated or corrupt model.onnx is an error, not a healthy summary
     m = bundle.manifest
     task = bundle.task
@@ -69,7 +74,12 @@ def info(model, as_json):
     precision, inferred = m.get("precision"), False
     if not precision:
         precision, inferred = graph_precision(bundle.onnx_path), True
+    origin = bundle.origin
     data: dict[str, Any] = {
+        "model": bundle.describe(),
+        "form": origin.form if origin else "export",  # default, export, onnx, checkpoint or hub
+        "commit": origin.commit if origin else None,
+        "cache_key": origin.cache_key if origin else None,
         "path": str(bundle.path),
         "labels": bundle.labels,
         "task": {"kind": task.kind, "scheme": task.scheme},  # recorded in the manifest, else detected from the labels
@@ -89,7 +99,9 @@ def info(model, as_json):
     shown = data["precision"] or "unknown"
     if data["precision_inferred"]:
         shown += " (inferred from the graph)"
-    click.echo(f"model:      {data['path']}")
+    click.echo(f"model:      {data['model']}")
+    if data["path"] != (origin.name if origin else data["path"]):
+        click.echo(f"folder:     {data['path']}")
     click.echo(f"labels:     {', '.join(data['labels'])}")
     click.echo(f"task:       {task.describe(len(bundle.labels))}")
     click.echo(f"precision:  {shown}    max length: {data['max_length']}    opset: {data['opset'] or 'unknown'}")

@@ -76,7 +76,7 @@ def run(input, output, engine_opts: EngineOptions, text_column, id_column, on_er
         if quiet:
             return
         note = f" ({tagger.model.note})" if tagger.model.note else ""
-        click.echo(f"fasttag: {tagger.bundle.path} on {tagger.provider}{note}", err=True)
+        click.echo(f"fasttag: {tagger.bundle.describe()} on {tagger.provider}{note}", err=True)
         if sys.stderr.isatty():
             from tqdm import tqdm
 

@@ -73,9 +73,11 @@ def show(input, n, text_column, entities_path, input_path, on_error, html_path, 
         from fasttag.tagger import Tagger
 
         tagger = Tagger.load(options=engine_opts)
+        if not html_path:  # on stderr: which model ran (the page's heading says it)
+            click.echo(f"fasttag: {tagger.bundle.describe()} on {tagger.provider}", err=True)
         docs = [(t if isinstance(t, str) else "", ents) for t, ents in zip(texts, tagger.tag(texts), strict=True)]
         titles = None
-        heading = f"{input}: model {tagger.bundle.path}"
+        heading = f"{input}: model {tagger.bundle.describe()}"
     _show(docs, titles, heading, html_path)
 
 
