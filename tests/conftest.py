@@ -63,6 +63,18 @@ def _export(tmp_path_factory, family: str, precision: str = "fp32") -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_export_cache(tmp_path_factory):
+    """fasttag's export cache (checkpoints and hub ids given to --model) in a temporary folder, never the user's."""
+    saved = os.environ.get("FASTTAG_CACHE")
+    os.environ["FASTTAG_CACHE"] = str(tmp_path_factory.getbasetemp() / "fasttag-cache")
+    yield
+    if saved is None:
+        os.environ.pop("FASTTAG_CACHE", None)
+    else:
+        os.environ["FASTTAG_CACHE"] = saved
+
+
 @pytest.fixture(scope="session", params=FAMILIES)
 def family(request) -> str:
     return request.param

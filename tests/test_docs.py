@@ -22,7 +22,11 @@ OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
 
 def option_names(command: click.Command) -> set[str]:
-    return {name for p in command.params if isinstance(p, click.Option) for name in (*p.opts, *p.secondary_opts)}
+    """A command's options; a group's with those of its subcommands (`fasttag cache clear --all`)."""
+    names = {name for p in command.params if isinstance(p, click.Option) for name in (*p.opts, *p.secondary_opts)}
+    if isinstance(command, click.Group):
+        names |= set().union(*(option_names(c) for c in command.commands.values()))
+    return names
 
 
 ALL_OPTIONS = set().union(*(option_names(c) for c in COMMANDS.values()), option_names(cli), GLOBAL_OPTIONS)
@@ -166,8 +170,8 @@ def run_quick_start(tmp_path: Path, command: str, monkeypatch) -> dict:
 
 def render_quick_start(run: dict) -> str:
     """The output block as README.md shows it: model path shortened, the first row wrapped one entity a line."""
-    model_line = re.sub(r"^fasttag: (\S+) on ",
-                        lambda m: "fasttag: /…/" + "/".join(Path(m.group(1)).parts[-2:]) + " on ",
+    model_line = re.sub(r"^fasttag: (\S+) (\([^)]*\) )?on ",  # the model's path, and what form it is in
+                        lambda m: "fasttag: /…/" + "/".join(Path(m.group(1)).parts[-2:]) + f" {m.group(2) or ''}on ",
                         run["model_line"])
     row = run["first_row"]
     head = json.dumps({k: v for k, v in row.items() if k != "entities"}, ensure_ascii=False)[:-1]
@@ -186,7 +190,7 @@ def parse_shown(block: str) -> dict:
 
 def differences(shown: dict, run: dict) -> list[str]:
     problems = []
-    if not re.match(r"fasttag: \S+ on CPUExecutionProvider", shown["model_line"]):
+    if not re.match(r"fasttag: \S+ (\([^)]*\) )?on CPUExecutionProvider", shown["model_line"]):
         problems.append(f"the first line should say the default model ran on the CPU: {shown['model_line']!r}")
     real = SUMMARY.search(run["summary_line"]).groups()
     if shown["summary"] != real:
