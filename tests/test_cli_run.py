@@ -313,7 +313,7 @@ def test_ids_json_lacks_are_written_as_text(tmp_path, bert_export):
         assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == want, name
 
 
-def test_eval_of_a_model_without_iob2_labels_is_one_line(tmp_path, bert_export):
+def test_eval_of_a_model_whose_labels_do_not_fit_is_one_line(tmp_path, bert_export):
     import shutil
 
     model = tmp_path / "plain"
@@ -329,6 +329,13 @@ def test_eval_of_a_model_without_iob2_labels_is_one_line(tmp_path, bert_export):
         (model / name).write_text(json.dumps(cfg))
     data = tmp_path / "d.txt"
     data.write_text("Ada B-PER\nlives O\n\n")
-    res = invoke("eval", "--data", data, "--model", model)
-    assert res.exit_code == 1 and "the model's labels are not IOB2 tags (LABEL_0, LABEL_1" in res.output
+    res = invoke("eval", "--data", data, "--model", model)  # the manifest still says span (IOB2)
+    assert res.exit_code == 1 and f"the labels of {model}: LABEL_0, LABEL_1, LABEL_2 (and 6 more) are not IOB2" \
+        in res.output
     assert "Traceback" not in res.output and "unexpected" not in res.output
+    manifest = json.loads((model / "fasttag.json").read_text())
+    del manifest["kind"], manifest["scheme"]
+    (model / "fasttag.json").write_text(json.dumps(manifest))
+    res = invoke("eval", "--data", data, "--model", model)  # LABEL_0... without prefixes: a tag task (issue 16)
+    assert res.exit_code == 1 and "holds span tags (IOB2), but the model is a tag (9 labels) task" in res.output
+    assert len(res.output.strip().splitlines()) == 1
