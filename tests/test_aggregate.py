@@ -62,12 +62,15 @@ def test_word_strategies(strategy, expected):
     assert got == [(0, 6, expected)]
 
 
-def test_labels_without_prefix_group_like_the_pipeline():
+def test_labels_without_prefix_are_a_tag_task_one_span_per_word():
+    """No prefixes: a tag task (fasttag.schemes), whose labels are tags of words, not entities. The entities
+    level refuses it; grouping its units anyway gives each tagged unit a span of its own, never a run."""
     scheme = LabelScheme.from_labels(["O", "PER", "LOC"])
+    assert scheme.kind == "tag" and scheme.word_labels == ["O", "PER", "LOC"]
     probs = np.eye(3, dtype=np.float32)[[1, 1, 0, 2]]
     sp = decode_spans(probs, np.array([(0, 1), (1, 2), (2, 3), (3, 4)]), np.array([0, 4]), scheme)
     got = [(int(a), int(b), scheme.group_labels[lab]) for a, b, lab in zip(sp.start, sp.end, sp.label, strict=True)]
-    assert got == [(0, 2, "PER"), (3, 4, "LOC")]
+    assert got == [(0, 1, "PER"), (1, 2, "PER"), (3, 4, "LOC")]
 
 
 def test_empty_input():
@@ -110,3 +113,83 @@ def test_decomposed_text_gets_whole_letters_end_to_end():
     assert ents and all(e.text == text[e.start:e.end] for e in ents)
     assert all(e.end == len(text) or text[e.end] not in "\u0301\u0308" for e in ents)
     assert any(e.text.endswith("ller") and e.text.startswith("Zoe\u0308") for e in ents)
+
+
+# -- every span scheme by one rule (fasttag.schemes), and the words and tokens levels ----------------------
+BIOES = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
+BILOU = ["O", "B-PER", "I-PER", "L-PER", "U-PER", "B-creative-work", "I-creative-work", "L-creative-work",
+         "U-creative-work"]
+
+
+def decode_with(labels, tags, strategy="simple", level="entities"):
+    from fasttag.aggregate import decode_words
+
+    scheme = LabelScheme.from_labels(labels)
+    probs = np.full((len(tags), len(labels)), 0.01, dtype=np.float32)
+    probs[np.arange(len(tags)), [labels.index(t) for t in tags]] = 0.9
+    offsets = np.array([(2 * i, 2 * i + 1) for i in range(len(tags))])
+    decode = decode_words if level == "words" else decode_spans
+    sp = decode(probs, offsets, np.array([0, len(tags)]), scheme, strategy, is_subword=np.zeros(len(tags), bool))
+    names = scheme.word_labels if level == "words" else scheme.group_labels
+    if level == "words":
+        return [names[lab] for lab in sp.label]
+    return [(int(a) // 2, (int(b) + 1) // 2, names[lab]) for a, b, lab in zip(sp.start, sp.end, sp.label, strict=True)]
+
+
+@pytest.mark.parametrize("tags, expected", [
+    ("S-PER S-PER", [(0, 1, "PER"), (1, 2, "PER")]),  # two one-word entities (the pipeline: one S-PER... group)
+    ("B-PER I-PER E-PER", [(0, 3, "PER")]),  # one entity (the pipeline: B-PER I-PER, then E-PER apart)
+    ("B-PER E-PER S-PER", [(0, 2, "PER"), (2, 3, "PER")]),
+    ("O E-PER O", [(1, 2, "PER")]),  # a stray E- is a one-word entity, never dropped
+    ("B-PER E-PER I-PER", [(0, 2, "PER"), (2, 3, "PER")]),  # an I- after E- starts a new entity
+    ("B-PER I-LOC E-LOC", [(0, 1, "PER"), (1, 3, "LOC")]),  # a type change starts one
+    ("I-PER I-PER", [(0, 2, "PER")]),  # a stray I- starts one and the next continues it, as the pipeline reads IOB2
+])
+@pytest.mark.parametrize("strategy", ["simple", "first"])
+def test_bioes_entities(tags, expected, strategy):
+    assert decode_with(BIOES, tags.split(), strategy) == expected
+
+
+def test_bilou_and_hyphenated_types():
+    assert decode_with(BILOU, "U-PER B-creative-work L-creative-work U-creative-work".split()) == [
+        (0, 1, "PER"), (1, 3, "creative-work"), (3, 4, "creative-work")]
+
+
+@pytest.mark.parametrize("labels", [LABELS, BIOES, BILOU])
+def test_vectorized_decoding_is_the_reference_span_rule(labels):
+    from fasttag.schemes import spans
+
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        tags = [labels[i] for i in rng.integers(0, len(labels), size=rng.integers(1, 10))]
+        assert decode_with(labels, tags) == spans(tags), tags
+
+
+def test_words_carry_iob2_tags_by_the_span_rule():
+    # S- begins and ends; E- continues and ends; a stray E- begins; an I- after E- begins a new entity
+    assert decode_with(BIOES, "S-PER B-PER E-PER O E-LOC I-LOC I-LOC".split(), "first", "words") == \
+        "B-PER B-PER I-PER O B-LOC B-LOC I-LOC".split()
+    assert decode_with(LABELS, "I-PER I-PER O B-LOC".split(), "first", "words") == "B-PER I-PER O B-LOC".split()
+    assert decode_with(BILOU, "U-creative-work L-creative-work".split(), "first", "words") == [
+        "B-creative-work", "B-creative-work"]
+
+
+def test_tokens_level_keeps_full_labels_and_drops_o():
+    from fasttag.aggregate import decode_tokens
+
+    scheme = LabelScheme.from_labels(BIOES)
+    tags = "O S-PER B-LOC O E-LOC".split()
+    probs = np.eye(len(BIOES), dtype=np.float32)[[BIOES.index(t) for t in tags]]
+    sp = decode_tokens(probs, np.array([(i, i + 1) for i in range(5)]), np.array([0, 2, 5]), scheme,
+                       skip=np.array([False, False, False, False, True]))
+    assert [scheme.labels[lab] for lab in sp.label] == ["S-PER", "B-LOC"]
+    assert sp.doc.tolist() == [0, 1] and sp.token.tolist() == [1, 2]
+
+
+def test_text_slices_are_the_python_slices():
+    from fasttag.entities import text_slices
+
+    texts = ["Zoë 🚀 Ünïcode", "", "abc", "東京都で"]
+    doc, start, end = np.array([0, 0, 2, 3, 0]), np.array([0, 4, 1, 1, 6]), np.array([3, 5, 3, 4, 13])
+    expected = [texts[d][a:b] for d, a, b in zip(doc, start, end, strict=True)]
+    assert text_slices(texts, doc, start, end).to_pylist() == expected

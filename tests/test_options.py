@@ -25,7 +25,8 @@ def test_every_engine_option_of_a_command_is_generated_from_the_table(command):
         assert options.flag_of(f.name) in param.opts
         if isinstance(param.type, click.Choice):
             hint = {"aggregation": options.Aggregation, "device": options.Device,
-                    "word_boundaries": options.WordBoundaries, "precision": options.Precision}[f.name]
+                    "word_boundaries": options.WordBoundaries, "level": options.Level,
+                    "precision": options.Precision}[f.name]
             assert tuple(param.type.choices) == get_args(hint)
 
 
@@ -56,7 +57,8 @@ def test_tagger_takes_options_or_keywords_alike(bert_export):
     assert by_keywords.options == by_options.options
     # defaults resolved: what --resume records
     state = by_keywords.options.resume_state()
-    assert state == {"revision": None, "precision": "fp32", "aggregation": "first", "max_length": 64, "stride": 31, "batch_tokens": 1024,
+    assert state == {"revision": None, "precision": "fp32",
+                     "aggregation": "first", "level": "entities", "max_length": 64, "stride": 31, "batch_tokens": 1024,
                      "word_boundaries": EngineOptions().word_boundaries, "max_batch_size": 16}
     with pytest.raises(TypeError):
         Tagger.load(bert_export, no_such_option=1)

@@ -69,21 +69,27 @@ def local_run(src, tmp_path, model, *args) -> pa.Table:
 
 
 def assert_same_rows(ray_table: pa.Table, local: pa.Table, key: str) -> None:
-    """Row for row (the folder's files come in no set order): same ids, same entities, scores within 1e-5."""
+    """Row for row (the folder's files come in no set order): same ids, same results in every result column
+    (entities, words, tokens; tags), scores within 1e-5."""
     assert ray_table.schema == local.schema
     ray_table = ray_table.sort_by(key)
     local = local.sort_by(key)
     assert ray_table.column(key).to_pylist() == local.column(key).to_pylist()
 
-    def spans(table):
-        return [[(e["start"], e["end"], e["label"], e["text"]) for e in row]
-                for row in table.column("entities").to_pylist()]
+    def results(table, name):
+        rows = table.column(name).to_pylist()
+        if name == "scores":
+            return [], [s for row in rows for s in row if s is not None]
+        if name == "tags":
+            return rows, []
+        return ([[{k: v for k, v in e.items() if k != "score"} for e in row] for row in rows],
+                [e["score"] for row in rows for e in row])
 
-    def scores(table):
-        return [e["score"] for row in table.column("entities").to_pylist() for e in row]
-
-    assert spans(ray_table) == spans(local)
-    assert scores(ray_table) == pytest.approx(scores(local), abs=1e-5)
+    for name in local.column_names:
+        if name != key:
+            (ray_items, ray_scores), (local_items, local_scores) = results(ray_table, name), results(local, name)
+            assert ray_items == local_items, name
+            assert ray_scores == pytest.approx(local_scores, abs=1e-5), name
 
 
 @needs_ray
@@ -130,6 +136,18 @@ def test_parquet_folder_numbered_across_files_with_limit(ray_cluster, inputs, tm
     table = pq.read_table(out)
     assert sorted(table.column("row").to_pylist()) == list(range(250))
     assert_same_rows(table, local_run(inputs / "folder", tmp_path, bert_export, "--limit", "250"), "row")
+
+
+@needs_ray
+@pytest.mark.parametrize("level", ["words", "tokens"])
+def test_every_level_gives_the_local_engines_rows(ray_cluster, inputs, tmp_path, bert_export, level):
+    out = tmp_path / "out"
+    res = invoke("run", inputs / "corpus.jsonl", "-o", out, "--model", bert_export, "--engine", "ray",
+                 "--workers", "2", "--chunk-rows", "50", "--level", level, "-q")
+    assert res.exit_code == 0, res.output
+    table = pq.read_table(out)
+    assert table.column_names == ["row", level]
+    assert_same_rows(table, local_run(inputs / "corpus.jsonl", tmp_path, bert_export, "--level", level), "row")
 
 
 @needs_ray

@@ -15,6 +15,10 @@ from fasttag.options import ENGINES, ON_ERROR, EngineOptions, engine_options
               help="Output .parquet or .jsonl (.jsonl.gz) file, or - for JSONL on stdout; with --engine ray, a folder.")
 @engine_options
 @click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
+@click.option("--tokens-column", default=None, metavar="NAME",
+              help="Tag pre-tokenized rows instead: NAME holds each row's tokens (a list of strings). The output has "
+                   "one tag and score per token ('tags', 'scores'; a span task's tags in IOB2) and, for a span task, "
+                   "'entities' in token indices.")
 @click.option("--id-column", default=None,
               help="Column copied to the output to identify rows (default: 'row', the 0-based row number).")
 @click.option("--on-error", type=click.Choice(ON_ERROR), default="stop", show_default=True,
@@ -35,13 +39,17 @@ from fasttag.options import ENGINES, ON_ERROR, EngineOptions, engine_options
               help="[ray] Actors, each holding one model session (default: the cluster's CPUs / --threads, or GPUs).")
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=None,
               help="[ray] GPUs each worker reserves (e.g. 1, or 0.5 to share a GPU between two workers).")
-def run(input, output, engine_opts: EngineOptions, text_column, id_column, on_error, overwrite, resume, limit,
-        chunk_rows, quiet, engine, ray_address, workers, gpus_per_worker):
-    """Tag every row of INPUT and write one row of entities per input row to OUTPUT.
+def run(input, output, engine_opts: EngineOptions, text_column, tokens_column, id_column, on_error, overwrite,
+        resume, limit, chunk_rows, quiet, engine, ray_address, workers, gpus_per_worker):
+    """Tag every row of INPUT and write one row of results per input row to OUTPUT.
 
     INPUT is a .parquet file or a folder of them, a .jsonl/.ndjson file (optionally .gz), or - for JSONL on
-    stdin. Each output row holds the id column (or 'row') and 'entities': a list of
-    {start, end, label, score, text} with character offsets into the input text.
+    stdin. Each output row holds the id column (or 'row') and the results, in a column named for the level
+    (--level): 'entities' (the default for a span task such as NER), a list of {start, end, label, score,
+    text} with character offsets into the input text; 'words' (the default for a tag task such as
+    part-of-speech), every word with its tag, in the same form; or 'tokens', every sub-token not tagged O,
+    with its index and vocabulary token too. With --tokens-column: 'tags' and 'scores', one per input
+    token, and for a span task 'entities' as {token_start, token_end, label, score}.
 
     INPUT and OUTPUT may be s3://, gs:// or hdfs:// URIs. --engine ray runs on a Ray cluster and writes
     OUTPUT as a folder of Parquet part files (same rows as a local run).
@@ -49,6 +57,8 @@ def run(input, output, engine_opts: EngineOptions, text_column, id_column, on_er
     \b
     Example:
       fasttag run corpus.parquet -o entities.parquet --id-column doc_id
+      fasttag run corpus.jsonl -o pos.jsonl --model my-pos-export --level words
+      fasttag run sentences.parquet -o tags.parquet --tokens-column tokens
       cat docs.jsonl | fasttag run - -o - --model my-export > entities.jsonl
       fasttag run s3://bucket/corpus/ -o s3://bucket/entities/ --engine ray --ray-address auto
     """
@@ -64,7 +74,8 @@ def run(input, output, engine_opts: EngineOptions, text_column, id_column, on_er
         options = RayOptions(address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker or 0.0,
                              cpus_per_worker=float(engine_opts.threads or 1))
         ray_summary = run_ray(engine_opts, input, output, text_column=text_column, id_column=id_column,
-                              limit=limit, overwrite=overwrite, batch_rows=chunk_rows, options=options, quiet=quiet)
+                              limit=limit, overwrite=overwrite, batch_rows=chunk_rows, options=options, quiet=quiet,
+                              tokens_column=tokens_column)
         if not quiet:
             click.echo(f"fasttag: {ray_summary.line()}", err=True)
         return
@@ -92,7 +103,7 @@ def run(input, output, engine_opts: EngineOptions, text_column, id_column, on_er
     try:
         summary = run_corpus(engine_opts, input, output, text_column=text_column, id_column=id_column, limit=limit,
                              on_error=on_error, overwrite=overwrite, resume=resume, chunk_rows=chunk_rows,
-                             progress=progress, on_loaded=loaded)
+                             progress=progress, on_loaded=loaded, tokens_column=tokens_column)
     finally:
         if bar is not None:
             bar.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fasttag.errors import ModelError, UsageError, first_line
+from fasttag.schemes import OUTSIDE, Kind, SpanTable, split_label
 
 if TYPE_CHECKING:
     from fasttag.schemes import Task
@@ -195,38 +197,76 @@ _OFFSET_POSITION_MODELS = {"roberta", "xlm-roberta", "camembert", "longformer", 
 
 @dataclass(frozen=True)
 class LabelScheme:
-    """How each label id groups into entities, as the transformers pipeline does (B-/I- prefixes)."""
+    """How each label id groups into entities (by the span rule of `fasttag.schemes`) and reads at each level.
+
+    A span task (any label with a B-/I-/E-/S-/L-/U- prefix) groups words into entities by
+    `SpanTable.starts`: for IOB2 labels exactly the transformers pipeline's grouping, for BIOES/BILOU
+    the deliberate difference that ``S-X`` is one entity and ``B-X ... E-X`` one entity. Its plain
+    labels (``O``, and any other label without a prefix) are outside every entity. A tag task (no
+    prefixes: part-of-speech tags, say) has no entities; each of its labels is a word's tag.
+    """
 
     labels: list[str]
-    tag_id: np.ndarray  # label id -> id of its tag (label without B-/I-)
-    is_begin: np.ndarray  # label id -> True for B-X
-    group_label_id: np.ndarray  # label id -> index into group_labels (pipeline's label.split("-", 1)[-1])
+    kind: Kind  # "span" or "tag" (see fasttag.schemes)
+    spans: SpanTable
+    group_label_id: np.ndarray  # label id -> index into group_labels: its type (PER for B-PER, E-PER and S-PER)
     group_labels: list[str]
-    ignored_group: np.ndarray  # group label index -> True if it is not an entity ("O")
+    ignored_group: np.ndarray  # group label index -> True if it is not an entity (O, and plain labels of a span task)
+    ignored_label: np.ndarray  # label id -> True if it is in `ignore` (the pipeline's ignore_labels, full labels)
+    # label id -> whether a whitespace word's trailing punctuation with this label is split off as a word of its own:
+    # where it is outside the entity in a span task; always in a tag task (punctuation is a word there, as in CoNLL)
+    splits_trailing: np.ndarray
+    word_labels: list[str]  # the labels of the words level: O, B-X, I-X per type (span task), the labels (tag task)
+    word_begin: np.ndarray  # label id -> index into word_labels for a word that starts its entity (B-X; O; a tag)
+    word_inside: np.ndarray  # label id -> index into word_labels for a word inside an entity (I-X; O; a tag)
 
     @classmethod
-    def from_labels(cls, labels: list[str], ignore: tuple[str, ...] = ("O",)) -> LabelScheme:
-        tags: dict[str, int] = {}
+    def from_labels(cls, labels: Sequence[str], ignore: tuple[str, ...] = ("O",), kind: Kind | None = None
+                    ) -> LabelScheme:
+        """The scheme of a model's labels (id order); `kind` defaults to span when any label has a prefix."""
+        labels = [str(x) for x in labels]
+        split = [split_label(x) for x in labels]
+        if kind is None:
+            kind = "span" if any(prefix is not None for prefix, _ in split) else "tag"
         groups: dict[str, int] = {}
-        tag_id, is_begin, group_id = [], [], []
-        for label in labels:
-            if label.startswith("B-"):
-                bi, tag = True, label[2:]
-            elif label.startswith("I-"):
-                bi, tag = False, label[2:]
-            else:
-                bi, tag = False, label
-            tag_id.append(tags.setdefault(tag, len(tags)))
-            is_begin.append(bi)
-            group_id.append(groups.setdefault(label.split("-", 1)[-1], len(groups)))
+        group_id = [groups.setdefault(kind_ if prefix else label, len(groups))
+                    for label, (prefix, kind_) in zip(labels, split, strict=True)]
         group_labels = list(groups)
+        plain = {label for label, (prefix, _) in zip(labels, split, strict=True) if prefix is None}
+        # a span task's plain labels are outside every entity (the span rule); a tag task has no entities, and
+        # grouping its words (which the entities level refuses) gives each word a span of its own
+        ignored_group = [g in ignore or (kind == "span" and g in plain) for g in group_labels]
+        ignored_label = np.asarray([x in ignore for x in labels], dtype=bool)
+        if kind == "span":
+            word_labels: list[str] = []
+            begin: list[int] = []
+            inside: list[int] = []
+            for label, g in zip(labels, group_id, strict=True):
+                if ignored_group[g]:
+                    names = (OUTSIDE if label in ignore else label,) * 2
+                else:
+                    names = ("B-" + group_labels[g], "I-" + group_labels[g])
+                for name, ids in zip(names, (begin, inside), strict=True):
+                    if name not in word_labels:
+                        word_labels.append(name)
+                    ids.append(word_labels.index(name))
+            splits = np.asarray([ignored_group[g] for g in group_id], dtype=bool)
+        else:
+            word_labels = list(labels)
+            begin = inside = list(range(len(labels)))
+            splits = np.ones(len(labels), dtype=bool)
         return cls(
-            labels=list(labels),
-            tag_id=np.asarray(tag_id, dtype=np.int64),
-            is_begin=np.asarray(is_begin, dtype=bool),
+            labels=labels,
+            kind=kind,
+            spans=SpanTable.from_labels(labels),
             group_label_id=np.asarray(group_id, dtype=np.int64),
             group_labels=group_labels,
-            ignored_group=np.asarray([g in ignore for g in group_labels], dtype=bool),
+            ignored_group=np.asarray(ignored_group, dtype=bool),
+            ignored_label=ignored_label,
+            splits_trailing=splits,
+            word_labels=word_labels,
+            word_begin=np.asarray(begin, dtype=np.int64),
+            word_inside=np.asarray(inside, dtype=np.int64),
         )
 
 

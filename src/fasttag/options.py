@@ -16,16 +16,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast, get_args, get_type_hints
+from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hints
 
 import click
 
 from fasttag.errors import UsageError
 
 # -- choice lists: each a Literal (for type hints) and its values (for Click and checks) ---------------
-Aggregation = Literal["simple", "first", "average", "max"]  # transformers' pipeline aggregation_strategy
+Aggregation = Literal["simple", "first", "average", "max", "none"]  # transformers' pipeline aggregation_strategy
+Level = Literal["entities", "words", "tokens"]  # what each output row lists
 WordBoundaries = Literal["whitespace", "tokenizer", "pipeline"]
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
 Precision = Literal["fp32", "fp16", "int8"]  # of an export
@@ -37,6 +39,7 @@ ConvertScheme = Literal["iob2", "bioes", "bilou"]  # span scheme labelled data c
 
 AGGREGATIONS: tuple[Aggregation, ...] = get_args(Aggregation)
 WORD_BOUNDARIES: tuple[WordBoundaries, ...] = get_args(WordBoundaries)
+LEVELS: tuple[Level, ...] = get_args(Level)
 DEVICES: tuple[Device, ...] = get_args(Device)
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 MODES: tuple[Mode, ...] = get_args(Mode)
@@ -73,9 +76,14 @@ class EngineOptions:
         None, "Precision of the export made of a checkpoint or hub model (default: fp16 where CUDA runs, else fp32); "
         "an ONNX folder must already be in it.", resume=True)
     aggregation: Aggregation = _option(
-        "first", "How tokens become entities, as transformers' pipeline aggregation_strategy: first (a word "
-        "takes its first sub-token's label), average, max, or simple (token by token, the pipeline's answers "
-        "exactly; words can be cut into pieces).", resume=True)
+        "first", "How tokens become words and entities, as transformers' pipeline aggregation_strategy: first (a "
+        "word takes its first sub-token's label), average, max, simple (token by token, the pipeline's entities "
+        "exactly; words can be cut into pieces), or none (every sub-token with its own label: --level tokens).",
+        resume=True)
+    level: Level | None = _option(
+        None, "What each output row lists: entities (labelled spans; the default for a span task such as NER), "
+        "words (every word with its tag, O included; the default for a tag task such as part-of-speech), or "
+        "tokens (every sub-token not tagged O, with its full label, as --aggregation none).", resume=True)
     max_length: int | None = _option(
         None, "Tokens per model window, special tokens included (default: the model's, at most 512).",
         minimum=8, resume=True)
@@ -111,6 +119,14 @@ class EngineOptions:
             raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
         if self.revision is not None and (not isinstance(self.revision, str) or not self.revision.strip()):
             raise UsageError(f"--revision must be a branch, tag or commit name, got {self.revision!r}")
+        if self.level is not None and self.level not in LEVELS:
+            raise UsageError(f"--level must be one of {', '.join(LEVELS)}")
+        if self.aggregation == "none" and self.level not in (None, "tokens"):
+            raise UsageError(f"--aggregation none lists sub-tokens (--level tokens); it cannot give --level "
+                             f"{self.level}")
+        if self.aggregation == "simple" and self.level == "words":
+            raise UsageError("--level words takes --aggregation first, average or max (simple labels sub-tokens, "
+                             "not words)")
 
     def replace(self, **changes: Any) -> EngineOptions:
         """A copy with `changes` (keyword arguments named as the fields; an unknown one is a TypeError)."""
@@ -174,7 +190,9 @@ class EngineInt(click.ParamType):
 
 
 def _click_option(f: dataclasses.Field, hint: Any) -> Callable:
-    choices = get_args(hint) if getattr(hint, "__origin__", None) is Literal else ()
+    if get_origin(hint) in (Union, types.UnionType):  # Level | None: the choices of the Literal
+        hint = next(a for a in get_args(hint) if a is not type(None))
+    choices = get_args(hint) if get_origin(hint) is Literal else ()
     if choices:
         return click.option(flag_of(f.name), f.name, type=click.Choice(choices), default=f.default,
                             show_default=True, help=f.metadata["help"])

@@ -164,7 +164,8 @@ def _filesystem_and_path(path: str):
 class TagBatches:
     """A Ray Data actor: one Tagger (one onnxruntime session) loaded in `__init__`, used for every batch."""
 
-    def __init__(self, model_ref: list, engine_opts: EngineOptions, text_column: str, id_name: str):
+    def __init__(self, model_ref: list, engine_opts: EngineOptions, text_column: str, id_name: str,
+                 tokens_column: str | None = None):
         import ray
 
         from fasttag.tagger import Tagger
@@ -179,27 +180,44 @@ class TagBatches:
         finally:
             shutil.rmtree(folder, ignore_errors=True)  # the session and tokenizer are in memory now
         self.text_column = text_column
+        self.tokens_column = tokens_column
         self.id_name = id_name
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        texts, _ = texts_from_column(batch.column(self.text_column), self.text_column)
-        texts = [t if isinstance(t, str) else "" for t in texts]
-        tagged = self.tagger.finish_chunk(self.tagger.tokenize(texts))
-        entities = self.tagger.entities_array(tagged)
-        return pa.table({self.id_name: batch.column(self.id_name), "entities": entities})
+        if self.tokens_column:
+            values = _checked_token_lists(batch, self.tokens_column, self.id_name)
+        else:
+            values, _ = texts_from_column(batch.column(self.text_column), self.text_column)
+        tagged = self.tagger.finish_chunk(self.tagger.prepare(values, pretokenized=self.tokens_column is not None))
+        return pa.table({self.id_name: batch.column(self.id_name), **self.tagger.result_arrays(tagged)})
 
 
-def _model_files(engine_opts: EngineOptions) -> dict[str, bytes]:
-    """The export folder's files, once the model and options proved loadable here.
+def _checked_token_lists(batch: pa.Table, column: str, id_name: str) -> list:
+    """A batch's token lists; a bad one is an `InputError` naming its row by its id (or row number)."""
+    from fasttag.read import token_list_error
+
+    values = batch.column(column).to_pylist()
+    for i, value in enumerate(values):
+        if value is not None and (why := token_list_error(value)):
+            raise InputError(f"tokens column {column!r}, the row with {id_name} {batch.column(id_name)[i].as_py()!r}: "
+                             f"{why}; --engine local can skip such rows (--on-error skip)")
+    return values
+
+
+def _model_files(engine_opts: EngineOptions, tokens_column: str | None = None
+                 ) -> tuple[dict[str, bytes], list[pa.Field]]:
+    """The export folder's files and the result columns, once the model and options proved loadable here.
 
     (A bad model or option is then one line, not a worker's traceback.)
     """
     from fasttag.tagger import Tagger
 
     tagger = Tagger.load(options=engine_opts.replace(device="cpu", threads=1, streams=1))
-    path = tagger.bundle.path
+    if tokens_column:
+        tagger.check_pretokenized()
+    path, fields = tagger.bundle.path, tagger.result_fields(pretokenized=tokens_column is not None)
     del tagger
-    return {f.name: f.read_bytes() for f in sorted(path.iterdir()) if f.is_file()}
+    return {f.name: f.read_bytes() for f in sorted(path.iterdir()) if f.is_file()}, fields
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -214,16 +232,18 @@ def run_ray(
     batch_rows: int = 2048,
     options: RayOptions | None = None,
     quiet: bool = False,
+    tokens_column: str | None = None,
 ) -> RaySummary:
     """Tag every row of `input` into the Parquet folder `output` on Ray; same rows as `fasttag.run.run`.
 
     Each worker runs one session (`engine_opts.streams` is ignored) on `engine_opts.threads` threads (default 1).
+    With `tokens_column`, each row's token list is tagged instead of its text (as `fasttag.run.run` does).
     """
     options = options or RayOptions()
     engine_opts = engine_opts.replace(threads=engine_opts.threads or 1, streams=1)
     check_ray_paths(input, output, overwrite)
     ray = import_ray()
-    files = _model_files(engine_opts)
+    files, fields = _model_files(engine_opts, tokens_column)
     started_here = False
     with _ray_logs(quiet):
         if not ray.is_initialized():
@@ -235,15 +255,17 @@ def run_ray(
                 raise UsageError(f"cannot join the Ray cluster at {options.address}: {first_line(exc)}") from exc
             started_here = True
         try:
-            return _run_dataset(ray, files, engine_opts, input, output, text_column, id_column, limit, overwrite,
-                                batch_rows, options, quiet)
+            return _run_dataset(ray, files, engine_opts, input, output, tokens_column or text_column, id_column, limit,
+                                overwrite, batch_rows, options, quiet, fields, tokens_column)
         finally:
             if started_here:
                 ray.shutdown()
 
 
 def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_column, id_column, limit, overwrite,
-                 batch_rows, options: RayOptions, quiet: bool) -> RaySummary:
+                 batch_rows, options: RayOptions, quiet: bool, fields: list[pa.Field],
+                 tokens_column: str | None = None) -> RaySummary:
+    """The run on Ray: `text_column` (with `tokens_column`, that column: the same name) read and tagged."""
     ctx = ray.data.DataContext.get_current()
     # No progress bars and no "Starting execution ..." lines under --quiet (print_on_execution_start: Ray >= 2.40)
     settings = {"enable_progress_bars": not quiet, "print_on_execution_start": not quiet}
@@ -253,7 +275,8 @@ def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_col
             setattr(ctx, name, settings[name])
         workers = options.workers or _default_workers(ray, options)
         started = time.perf_counter()
-        ds, id_name, rows = _read(ray, input, text_column, id_column, limit, workers, batch_rows)
+        ds, id_name, rows = _read(ray, input, text_column, id_column, limit, workers, batch_rows,
+                                  tokens_column is not None)
         if overwrite:
             _clear_output(output)
         fs, path = _filesystem_and_path(output)
@@ -263,6 +286,7 @@ def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_col
                 # the workers load the resolved export folder: no hub revision applies to it
                 fn_constructor_args=([ray.put(files)], engine_opts.replace(model_dir=None, revision=None), text_column,
                                      id_name),
+                fn_constructor_kwargs={"tokens_column": tokens_column},
                 batch_size=batch_rows,
                 batch_format="pyarrow",
                 compute=ray.data.ActorPoolStrategy(size=workers),
@@ -273,7 +297,7 @@ def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_col
                 ds.write_parquet(path, filesystem=fs)
             except Exception as exc:  # a task's exception, as Ray re-raises it on the driver
                 raise _job_error(exc) from exc
-        _finish(output, fs, path, id_column, empty=ds is None)
+        _finish(output, fs, path, id_column, fields, empty=ds is None)
         return RaySummary(rows=rows, workers=workers, seconds=time.perf_counter() - started)
     finally:
         for name, value in saved.items():
@@ -347,8 +371,9 @@ def _actor_cpus(ray, options: RayOptions, workers: int) -> float:
 
 
 def _read(ray, input: str, text_column: str, id_column: str | None, limit: int | None, workers: int,
-          batch_rows: int):
-    """The input as numbered blocks: the text column, the id column (or `row`), in input order.
+          batch_rows: int, pretokenized: bool = False):
+    """The input as numbered blocks: the text (or, `pretokenized`, tokens) column, the id column (or `row`), in
+    input order.
 
     Ray Data reads the input with its own readers, in file order (`preserve_order`), into the object
     store. Each block's row count then gives its first row, so every row is numbered by its position
@@ -364,13 +389,13 @@ def _read(ray, input: str, text_column: str, id_column: str | None, limit: int |
         if corpus_format(input) == "parquet":
             # The local engine's file list and order (Ray would sort a folder's files differently).
             paths = [_filesystem_and_path(str(f))[1] for f in parquet_files(input)]
-            schema = _check_parquet_columns(input, fs, paths[0], columns)
+            schema = _check_parquet_columns(input, fs, paths[0], columns, pretokenized)
             ds = ray.data.read_parquet(paths, filesystem=fs, columns=columns, schema=schema)
         else:
             # Lines parsed with the local reader's rules (json.loads; a non-string text counts as empty).
             ds = ray.data.read_text(path, filesystem=fs).map_batches(
                 _parse_jsonl, batch_format="pyarrow", fn_kwargs={"text_column": text_column, "id_column": id_column,
-                                                                 "where": input})
+                                                                 "where": input, "pretokenized": pretokenized})
         if limit is not None:
             ds = ds.limit(limit)
         blocks = ds.materialize().to_arrow_refs()
@@ -392,8 +417,11 @@ def _read(ray, input: str, text_column: str, id_column: str | None, limit: int |
     return (ray.data.from_arrow_refs(pieces) if pieces else None), (id_column or "row"), total
 
 
-def _parse_jsonl(batch: pa.Table, text_column: str, id_column: str | None, where: str) -> pa.Table:
-    """JSONL lines (Ray's `text` column) into the text and id columns, as `fasttag.read` parses them."""
+def _parse_jsonl(batch: pa.Table, text_column: str, id_column: str | None, where: str, pretokenized: bool = False
+                 ) -> pa.Table:
+    """JSONL lines (Ray's `text` column) into the text (or tokens) and id columns, as `fasttag.read` parses them."""
+    from fasttag.read import token_list_error
+
     texts, ids = [], []
     for text_line in batch.column("text").to_pylist():
         line = parse_jsonl_line(text_line)
@@ -406,15 +434,22 @@ def _parse_jsonl(batch: pa.Table, text_column: str, id_column: str | None, where
         obj = line.value
         if not isinstance(obj, dict):
             raise InputError(f"{where}: expected a JSON object on every line, got {type(obj).__name__}")
+        what = "tokens" if pretokenized else "text"
         if text_column not in obj:
             found = ", ".join(list(obj)[:20]) or "none"
             raise InputError(
-                f"{where}: no text field {text_column!r}; fields found: {found} (choose one with --text-column)")
+                f"{where}: no {what} field {text_column!r}; fields found: {found} (choose one with --{what}-column)")
         text = obj[text_column]
-        texts.append(text if isinstance(text, str) else None)
+        if pretokenized:
+            if text is not None and (problem := token_list_error(text)):
+                raise InputError(f"{where}: tokens field {text_column!r}: {problem}; --engine local reports the "
+                                 "line and can skip it (--on-error skip)")
+            texts.append(text)
+        else:
+            texts.append(text if isinstance(text, str) else None)
         if id_column:
             ids.append(obj.get(id_column))
-    columns = {text_column: pa.array(texts, type=pa.string())}
+    columns = {text_column: pa.array(texts, type=pa.large_list(pa.large_string()) if pretokenized else pa.string())}
     if id_column and id_column != text_column:
         columns[id_column] = id_array(ids, id_column)
     return pa.table(columns)
@@ -432,11 +467,13 @@ def _cut(table: pa.Table, start: int, length: int, first_row: int | None) -> pa.
     return piece
 
 
-def _check_parquet_columns(input: str, fs, path: str, columns: list[str]) -> pa.Schema:
+def _check_parquet_columns(input: str, fs, path: str, columns: list[str], pretokenized: bool = False) -> pa.Schema:
     """The schema to read `columns` with (the text as `large_string`, whatever each file's text type: files of
-    dictionary and string_view text cannot be joined as they are); a missing column is named here, in one
-    line, rather than deep inside a Ray task."""
+    dictionary and string_view text cannot be joined as they are; token lists as `large_list<large_string>`);
+    a missing column is named here, in one line, rather than deep inside a Ray task."""
     import pyarrow.dataset as pads
+
+    from fasttag.read import is_token_list_type
 
     with storage.remote_errors(input, InputError):
         schema = pads.dataset(path, filesystem=fs, format="parquet").schema
@@ -444,18 +481,24 @@ def _check_parquet_columns(input: str, fs, path: str, columns: list[str]) -> pa.
     if missing:
         raise InputError(f"{input}: no column {missing[0]!r}; columns found: {', '.join(schema.names)}")
     ttype = schema.field(columns[0]).type
-    if not is_text_type(ttype):  # string, large_string, string_view, dictionary: as the local reader
+    if pretokenized:
+        if not is_token_list_type(ttype):
+            raise InputError(f"{input}: tokens column {columns[0]!r} has type {ttype}, expected a list of strings")
+        read_as = pa.large_list(pa.large_string())
+    elif not is_text_type(ttype):  # string, large_string, string_view, dictionary: as the local reader
         raise InputError(f"{input}: text column {columns[0]!r} has type {ttype}, expected string")
-    return pa.schema([pa.field(columns[0], pa.large_string())] + [schema.field(c) for c in columns[1:]])
+    else:
+        read_as = pa.large_string()
+    return pa.schema([pa.field(columns[0], read_as)] + [schema.field(c) for c in columns[1:]])
 
 
-def _finish(output: str, fs, path: str, id_column: str | None, empty: bool) -> None:
+def _finish(output: str, fs, path: str, id_column: str | None, fields: list[pa.Field], empty: bool) -> None:
     """Mark the folder complete with `_SUCCESS`; an empty input still gives a Parquet file with the schema."""
     fs = fs or LocalFileSystem()
     with storage.remote_errors(output, OutputError):
         fs.create_dir(path, recursive=True)
         if empty:
-            schema = output_schema(pa.string() if id_column else None, id_column)
+            schema = output_schema(pa.string() if id_column else None, id_column, fields)
             with fs.open_output_stream(f"{path}/part-empty.parquet", compression=None) as fh:
                 pq.write_table(schema.empty_table(), fh)
         with fs.open_output_stream(f"{path}/{SUCCESS_FILE}", compression=None) as fh:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,31 +26,37 @@ from fasttag.formats import (
 )
 from fasttag.options import ON_ERROR, OnError
 
-__all__ = ["CorpusReader", "RawChunk", "ReadStats", "Rejected", "chunk_digest", "corpus_format", "id_array"]
+__all__ = ["CorpusReader", "RawChunk", "ReadStats", "Rejected", "chunk_digest", "corpus_format", "id_array",
+           "is_token_list_type", "token_list_error", "token_lists"]
 
 
 @dataclass
 class RawChunk:
-    """Consecutive input rows: their ids (or None for row numbers) and texts (None where unusable)."""
+    """Consecutive input rows: their ids (or None for row numbers) and texts (None where unusable).
+
+    With a tokens column, `texts` holds each row's token list (None for a null) instead.
+    """
 
     first_row: int
-    texts: list[str | None]
+    texts: list[Any]
     ids: pa.Array | None = None
     digest: str | None = None  # of the rows as read (see chunk_digest), when the reader was asked for digests
 
 
 @dataclass
 class Rejected:
-    """A JSONL line that could not be read, kept verbatim so nothing is silently lost.
+    """A JSONL line (or a Parquet row of bad tokens) that could not be read, kept verbatim so nothing is lost.
 
     `raw` is the line as text; a line that is not valid UTF-8 also keeps its exact bytes in `raw_base64`
-    (its text has U+FFFD where the invalid bytes were).
+    (its text has U+FFFD where the invalid bytes were). A Parquet row has `row` (its 0-based input row
+    number) instead of `line`, and its value as JSON in `raw`.
     """
 
-    line: int
+    line: int | None
     error: str
     raw: str
     raw_base64: str | None = None
+    row: int | None = None
 
 
 @dataclass
@@ -75,9 +82,15 @@ class CorpusReader:
         skip_rows: int = 0,
         digests: bool = False,
         on_skipped: Callable[[int, str | None], None] | None = None,
+        tokens_column: str | None = None,
     ):
         """`skip_rows` (whole chunks) are read but not yielded; `on_skipped(first_row, digest)` sees each of
         them. With `digests`, every chunk carries the `chunk_digest` of its rows, skipped ones included.
+
+        With `tokens_column`, that column (a list of strings per row) is read instead of the text column;
+        a row whose value is not a list of strings, is empty, or holds an empty or whitespace token is
+        bad: with `on_error="stop"` an `InputError` naming its line (JSONL) or row (Parquet), else it is
+        skipped and recorded in `stats.rejected`.
         """
         if on_error not in ON_ERROR:
             raise UsageError(f"--on-error must be one of {', '.join(ON_ERROR)}")
@@ -89,6 +102,8 @@ class CorpusReader:
                 raise InputError(f"input {path} does not exist" + (f" ({why})" if why else ""))
         self.format = corpus_format(path)
         self.text_column = text_column
+        self.tokens_column = tokens_column
+        self.column = tokens_column or text_column  # the column read
         self.id_column = id_column
         self.chunk_rows = chunk_rows
         self.limit = limit
@@ -100,6 +115,7 @@ class CorpusReader:
         self.id_type: pa.DataType | None = None  # fixed by the first non-null ids; later ones are cast to it
         self._accepted = 0  # rows parsed so far, so that --limit stops reading at once
         self._id_kind: str | None = None  # JSON kind of the first non-null id (str, int, float, bool, nested)
+        self._parquet_rows = 0  # Parquet rows read so far, kept or rejected (a rejected row's number)
         if path != "-" and not storage.is_remote(path) and not Path(path).exists():
             raise InputError(f"input {path} does not exist")
 
@@ -116,7 +132,10 @@ class CorpusReader:
         row = 0
         for piece_texts, piece_ids in self._pieces():  # pieces stop at --limit rows (see _room)
             self.stats.rows += len(piece_texts)
-            self.stats.null_texts += sum(1 for t in piece_texts if not isinstance(t, str))
+            if self.tokens_column:
+                self.stats.null_texts += sum(1 for t in piece_texts if t is None)
+            else:
+                self.stats.null_texts += sum(1 for t in piece_texts if not isinstance(t, str))
             texts.extend(piece_texts)
             if piece_ids is not None:
                 ids.append(piece_ids)
@@ -193,15 +212,18 @@ class CorpusReader:
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{f}: not a readable Parquet file ({exc})") from exc
             names = pf.schema_arrow.names
-            for col in (self.text_column, self.id_column):
+            what = "tokens" if self.tokens_column else "text"
+            for col in (self.column, self.id_column):
                 if col and col not in names:
-                    what = "text" if col == self.text_column else "id"
-                    raise InputError(f"{f}: no {what} column {col!r}; columns found: {', '.join(names)}")
-            ttype = pf.schema_arrow.field(self.text_column).type
-            if not is_text_type(ttype):
+                    raise InputError(f"{f}: no {what if col == self.column else 'id'} column {col!r}; columns found: "
+                                     f"{', '.join(names)}")
+            ttype = pf.schema_arrow.field(self.column).type
+            if self.tokens_column and not is_token_list_type(ttype):
+                raise InputError(f"{f}: tokens column {self.column!r} has type {ttype}, expected a list of strings")
+            if not self.tokens_column and not is_text_type(ttype):
                 raise InputError(f"{f}: text column {self.text_column!r} has type {ttype}, expected string")
-            with_id = self.id_column and self.id_column != self.text_column
-            columns = [self.text_column] + ([self.id_column] if with_id else [])
+            with_id = self.id_column and self.id_column != self.column
+            columns = [self.column] + ([self.id_column] if with_id else [])
             if self.id_column and self.id_type is None:
                 declared = pf.schema_arrow.field(self.id_column).type
                 self.id_type = None if pa.types.is_null(declared) else declared  # all-null: the next file decides
@@ -212,11 +234,40 @@ class CorpusReader:
                         return
                     if room is not None and batch.num_rows > room:
                         batch = batch.slice(0, room)
-                    self._accepted += batch.num_rows
                     ids = batch.column(self.id_column) if self.id_column else None
-                    yield _texts(batch.column(self.text_column), self.stats), ids
+                    if self.tokens_column:
+                        values, keep = self._parquet_tokens(batch.column(self.column), str(f))
+                        if keep is not None:
+                            ids = ids.filter(pa.array(keep)) if ids is not None else None
+                    else:
+                        values = _texts(batch.column(self.text_column), self.stats)
+                    self._parquet_rows += batch.num_rows
+                    self._accepted += len(values)
+                    yield values, ids
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from exc
+
+    def _parquet_tokens(self, column: pa.Array, where: str) -> tuple[list, list[bool] | None]:
+        """A batch's token lists, bad rows rejected (see __init__); `keep` marks the rows kept (None: all)."""
+        try:
+            values = column.to_pylist()
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{where}: tokens column {self.column!r} holds invalid UTF-8 ({exc.reason})") from exc
+        keep: list[bool] | None = None
+        for i, value in enumerate(values):
+            if value is None or (why := token_list_error(value)) is None:
+                continue
+            row = self._parquet_rows + i
+            if self.on_error == "stop":
+                raise InputError(f"{where}, row {row:,}: tokens column {self.column!r}: {why} (use --on-error skip "
+                                 "to skip and record such rows)")
+            self.stats.rejected.append(Rejected(None, f"{where}: tokens column {self.column!r}: {why}",
+                                                json.dumps(value, ensure_ascii=False, default=str), row=row))
+            keep = keep or [True] * len(values)
+            keep[i] = False
+        if keep is not None:
+            values = [v for v, k in zip(values, keep, strict=True) if k]
+        return values, keep
 
     # -- JSONL ----------------------------------------------------------------------------------
     def _reject(self, lineno: int, raw: bytes, error: str) -> None:
@@ -249,23 +300,28 @@ class CorpusReader:
                 if not isinstance(obj, dict):
                     self._reject(lineno, raw, f"expected a JSON object, got {type(obj).__name__}")
                     continue
-                if self.text_column not in obj and self._accepted:
+                what = "tokens" if self.tokens_column else "text"
+                if self.column not in obj and self._accepted:
                     # the field exists elsewhere in the file: this one line is bad, like a malformed one
                     found = ", ".join(list(obj)[:20]) or "none"
-                    self._reject(lineno, raw, f"no text field {self.text_column!r} (fields: {found})")
+                    self._reject(lineno, raw, f"no {what} field {self.column!r} (fields: {found})")
                     continue
-                if self.text_column not in obj:
+                if self.column not in obj:
                     found = ", ".join(list(obj)[:20]) or "none"
                     raise InputError(
-                        f"{self.path}, line {lineno}: no text field {self.text_column!r}; fields found: {found} "
-                        "(choose one with --text-column)"
+                        f"{self.path}, line {lineno}: no {what} field {self.column!r}; fields found: {found} "
+                        f"(choose one with --{what}-column)"
                     )
+                value = obj[self.column]
+                if self.tokens_column and value is not None and (why := token_list_error(value)):
+                    self._reject(lineno, raw, f"tokens field {self.column!r}: {why}")
+                    continue
                 if self.id_column and self.id_column not in obj and self._accepted == 0:
                     found = ", ".join(list(obj)[:20]) or "none"
                     raise InputError(
                         f"{self.path}, line {lineno}: no id field {self.id_column!r}; fields found: {found}"
                     )
-                texts.append(obj[self.text_column])
+                texts.append(value)
                 if self.id_column:
                     ids.append(obj.get(self.id_column))
                 self._accepted += 1
@@ -315,6 +371,46 @@ def _texts(column: pa.Array, stats: ReadStats) -> list:
     texts, invalid = column_texts(column)
     stats.invalid_utf8 += invalid
     return texts
+
+
+def token_list_error(value: Any) -> str | None:
+    """Why `value` cannot be a row's tokens (None when it can): not a list of strings, empty, or holding an
+    empty or whitespace token (the tokenizer would drop it, leaving the token without a tag)."""
+    if not isinstance(value, list):
+        return f"expected a list of strings, got {_kind_name(value)}"
+    if not value:
+        return "the token list is empty"
+    if all(type(t) is str and t and not t.isspace() for t in value):
+        return None
+    for i, t in enumerate(value):
+        if not isinstance(t, str):
+            return f"token {i} is not a string ({_kind_name(t)}: {t!r:.40})"
+        if not t or t.isspace():
+            return f"token {i} is {'an empty string' if not t else 'whitespace'} ({t!r})"
+    return None
+
+
+def _kind_name(value: Any) -> str:
+    return {dict: "an object", str: "a string", type(None): "null", bool: "a boolean"}.get(
+        type(value), type(value).__name__)
+
+
+def is_token_list_type(t: pa.DataType) -> bool:
+    """A list (large, view or fixed-size too) of strings (any text type `is_text_type` takes)."""
+    lists = (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+             or pa.types.is_list_view(t) or pa.types.is_large_list_view(t))
+    return lists and is_text_type(t.value_type)
+
+
+def token_lists(column: pa.Array | pa.ChunkedArray, name: str, where: str = "") -> list[list[str] | None]:
+    """The token lists of a tokens column (None for nulls); a bad row is an `InputError` naming it."""
+    if not is_token_list_type(column.type):
+        raise InputError(f"{where}tokens column {name!r} has type {column.type}, expected a list of strings")
+    values = column.to_pylist()
+    for i, value in enumerate(values):
+        if value is not None and (why := token_list_error(value)):
+            raise InputError(f"{where}tokens column {name!r}, row {i:,}: {why}")
+    return values
 
 
 def _json_kind(value: Any) -> str:

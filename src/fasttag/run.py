@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pyarrow.fs import FileType
 
 from fasttag import storage
-from fasttag.entities import ENTITIES_TYPE
+from fasttag.entities import RESULT_COLUMNS, result_fields
 from fasttag.errors import InputError, Interrupted, OutputError, UsageError
 from fasttag.formats import corpus_format, output_format, parquet_files
 from fasttag.options import EngineOptions, OnError
@@ -41,7 +41,9 @@ class RunSummary:
     rows: int = 0
     windows: int = 0
     tokens: int = 0
-    entities: int = 0
+    entities: int = 0  # results: entities, words or tokens (`result_name`)
+    result_name: str = "entity"
+    tokens_column: bool = False
     null_texts: int = 0
     rejected: int = 0
     seconds: float = 0.0
@@ -57,25 +59,32 @@ class RunSummary:
         rows = plural(self.rows, "row") + (f" ({new_rows:,} tagged now, {self.resumed_rows:,} done earlier)"
                                            if self.resumed_rows else "")
         text = (
-            f"{rows}, {plural(self.windows, 'window')}, {plural(self.entities, 'entity')} in {self.seconds:.1f}s "
+            f"{rows}, {plural(self.windows, 'window')}, {plural(self.entities, self.result_name)} in "
+            f"{self.seconds:.1f}s "
             f"({new_rows / s:,.0f} rows/s, {self.tokens / s:,.0f} tokens/s) on {self.provider}"
         )
         if self.repaired_texts:
             text += (f"; {plural(self.repaired_texts, 'text')} had invalid characters "
                      "(invalid UTF-8 or lone surrogates) replaced by U+FFFD")
-        if self.null_texts:
-            text += f"; {plural(self.null_texts, 'row')} with null or non-string text (empty entities)"
+        if self.null_texts and self.tokens_column:
+            text += f"; {plural(self.null_texts, 'row')} with null tokens (empty tags)"
+        elif self.null_texts:
+            text += f"; {plural(self.null_texts, 'row')} with null or non-string text (empty results)"
         if self.byte_order_marks:
             text += f"; {plural(self.byte_order_marks, 'UTF-8 byte-order mark')} skipped"
         if self.rejected:
-            text += f"; {plural(self.rejected, 'bad line')} skipped, written to {self.rejects_path}"
+            what = "bad row" if self.tokens_column else "bad line"
+            text += f"; {plural(self.rejected, what)} skipped, written to {self.rejects_path}"
         return text
 
 
-def output_schema(id_type: pa.DataType | None, id_column: str | None) -> pa.Schema:
+def output_schema(id_type: pa.DataType | None, id_column: str | None, fields: list[pa.Field] | None = None
+                  ) -> pa.Schema:
+    """The id column (or `row`) and the result columns (`fields`; default: the entities level's)."""
+    fields = fields if fields is not None else result_fields("entities")
     if id_column:
-        return pa.schema([pa.field(id_column, id_type or pa.null()), pa.field("entities", ENTITIES_TYPE)])
-    return pa.schema([pa.field("row", pa.int64()), pa.field("entities", ENTITIES_TYPE)])
+        return pa.schema([pa.field(id_column, id_type or pa.null()), *fields])
+    return pa.schema([pa.field("row", pa.int64()), *fields])
 
 
 def check_engine_options(engine: str, ray_address=None, workers=None, gpus_per_worker=None, resume=False,
@@ -101,9 +110,9 @@ STDOUT_REJECTS = "fasttag.rejects.jsonl"  # -o - with --on-error skip: the rejec
 
 
 def check_columns(id_column: str | None) -> None:
-    """The output has two columns, the id (or "row") and "entities": the id column cannot take the second name."""
-    if id_column == "entities":
-        raise UsageError("--id-column cannot be 'entities': the output's entity column has that name "
+    """The output has the id (or "row") and the result columns: the id column cannot take a result column's name."""
+    if id_column in RESULT_COLUMNS:
+        raise UsageError(f"--id-column cannot be {id_column!r}: an output result column has that name "
                          "(rename the input column)")
 
 
@@ -186,6 +195,7 @@ def run(
     chunk_rows: int = 2048,
     progress: Callable[[int, int], None] | None = None,
     on_loaded: Callable[[Tagger], None] | None = None,
+    tokens_column: str | None = None,
 ) -> RunSummary:
     """Tag every row of `input` into `output`; one output row per input row, in input order.
 
@@ -195,17 +205,22 @@ def run(
     Rows are written as one part per chunk; `resume=True` keeps the parts an interrupted run of the
     same job left and tags only the rest, giving the same output as an uninterrupted run. While it
     runs, it holds a lock on a local `output`: another run on the same output is refused.
+
+    With `tokens_column`, each row's token list (that column) is tagged instead of its text: one tag and
+    score per token (see `Tagger.tag_pretokenized`).
     """
     check_columns(id_column)
     check_paths(input, output, overwrite, resume)
     if isinstance(tagger, EngineOptions):
         tagger = Tagger.load(options=tagger)
+    if tokens_column:
+        tagger.check_pretokenized()
     if on_loaded is not None:
         on_loaded(tagger)
     lock = OutputLock.acquire(output) if output != "-" and not storage.is_remote(output) else None
     try:
         return _run(tagger, input, output, text_column, id_column, limit, on_error, overwrite, resume, chunk_rows,
-                    progress)
+                    progress, tokens_column)
     finally:
         if lock is not None:
             lock.release()
@@ -213,8 +228,10 @@ def run(
 
 def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: str | None, limit: int | None,
          on_error: OnError, overwrite: bool, resume: bool, chunk_rows: int,
-         progress: Callable[[int, int], None] | None) -> RunSummary:
-    state = job_state(tagger, input, text_column, id_column, limit, on_error, chunk_rows)
+         progress: Callable[[int, int], None] | None, tokens_column: str | None = None) -> RunSummary:
+    state = job_state(tagger, input, text_column, id_column, limit, on_error, chunk_rows, tokens_column)
+    pretokenized = tokens_column is not None
+    fields = tagger.result_fields(pretokenized)
     digests: list[str] = []
     if resume and (saved := saved_state(output)) is not None:
         check_same_job(saved, state, input)
@@ -233,8 +250,12 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
 
     parts_output = output != "-"
     reader = CorpusReader(input, text_column, id_column, chunk_rows=chunk_rows, limit=limit, on_error=on_error,
-                          skip_rows=done_parts * chunk_rows, digests=parts_output, on_skipped=check_done_chunk)
-    summary = RunSummary(provider=tagger.provider, resumed_rows=done_parts * chunk_rows)
+                          skip_rows=done_parts * chunk_rows, digests=parts_output, on_skipped=check_done_chunk,
+                          tokens_column=tokens_column)
+    result_name = ("word" if tagger.level == "words" else "entity") if pretokenized else \
+        {"entities": "entity", "words": "word", "tokens": "tagged token"}[tagger.level]
+    summary = RunSummary(provider=tagger.provider, resumed_rows=done_parts * chunk_rows, result_name=result_name,
+                         tokens_column=pretokenized)
     started = time.perf_counter()
     writer = None
 
@@ -243,8 +264,7 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
         raw = next(chunks, None)
         if raw is None:
             return None
-        texts = [t if isinstance(t, str) else "" for t in raw.texts]
-        return raw, tagger.tokenize(texts)
+        return raw, tagger.prepare(raw.texts, pretokenized)
 
     def open_writer():
         if output == "-":
@@ -261,15 +281,15 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
                 raw, tokenized = ready
                 pending = pool.submit(prepare)
                 tagged = tagger.finish_chunk(tokenized)
-                entities = tagger.entities_array(tagged)
+                results = tagger.result_arrays(tagged)
                 if writer is None:
                     writer = open_writer()
                 ids = raw.ids if id_column else pa.array(np.arange(raw.first_row, raw.first_row + len(raw.texts)))
-                writer.write(raw.first_row // chunk_rows, pa.table({id_column or "row": ids, "entities": entities}),
+                writer.write(raw.first_row // chunk_rows, pa.table({id_column or "row": ids, **results}),
                              digest=raw.digest)
                 summary.windows += tagged.n_windows
                 summary.tokens += tagged.n_tokens
-                summary.entities += len(tagged.spans)
+                summary.entities += tagged.n_results
                 summary.repaired_texts += tokenized.repaired
                 if progress:
                     progress(len(raw.texts), tagged.n_tokens)
@@ -285,7 +305,7 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
         summary.repaired_texts += reader.stats.invalid_utf8
         summary.byte_order_marks = reader.stats.byte_order_marks
         summary.rejected = len(reader.stats.rejected)
-        writer.commit(output_schema(id_type, id_column))
+        writer.commit(output_schema(id_type, id_column, fields))
         if reader.stats.rejected:
             summary.rejects_path = _write_rejects(output, reader, overwrite)
         elif output != "-" and not storage.is_remote(output):
@@ -308,7 +328,8 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
     return summary
 
 
-def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_error, chunk_rows) -> dict:
+def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_error, chunk_rows,
+              tokens_column: str | None = None) -> dict:
     """What must not change between a run and its --resume (anything that changes the rows written)."""
     if storage.is_remote(input):
         name, info = input, storage.resolve(input).info()
@@ -322,6 +343,7 @@ def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_erro
         "input_size": size,
         "input_mtime_ns": mtime_ns,
         "text_column": text_column,
+        "tokens_column": tokens_column,
         "id_column": id_column,
         "limit": limit,
         "on_error": on_error,
@@ -330,7 +352,7 @@ def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_erro
         "model_files": {f: [st.st_size, int(st.st_mtime)] for f in ("model.onnx", "tokenizer.json")
                         if (st := (tagger.bundle.path / f).stat())},
         "input_files": _input_fingerprint(input),
-        # aggregation, max_length, stride, word_boundaries, batch_tokens, max_batch_size, defaults resolved
+        # aggregation, level, max_length, stride, word_boundaries, batch_tokens, max_batch_size, defaults resolved
         **tagger.options.resume_state(),
     }
 
@@ -361,6 +383,7 @@ def check_same_job(saved: dict, state: dict, input: str) -> None:
     if changed:
         raise UsageError(f"cannot resume: {input} changed since the interrupted run ({'; '.join(changed)}); "
                          "pass --overwrite to start over")
+    saved = {"level": "entities", **saved}  # runs made before --level wrote entities
     differs = sorted(k for k in set(saved) | set(state) if k not in INPUT_KEYS and saved.get(k) != state.get(k))
     if differs:
         raise UsageError(
@@ -423,7 +446,7 @@ def _write_rejects(output: str, reader: CorpusReader, overwrite: bool = False) -
     fd, tmp = tempfile.mkstemp(prefix=".fasttag-rejects-", dir=None if remote else (Path(path).resolve().parent))
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         for r in reader.stats.rejected:
-            record = {"line": r.line, "error": r.error, "raw": r.raw}
+            record = ({"line": r.line} if r.row is None else {"row": r.row}) | {"error": r.error, "raw": r.raw}
             if r.raw_base64 is not None:
                 record["raw_base64"] = r.raw_base64
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")

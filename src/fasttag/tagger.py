@@ -14,14 +14,38 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from fasttag.aggregate import Spans, decode_spans
+from fasttag.aggregate import (
+    Spans,
+    Units,
+    decode_spans,
+    decode_tokens,
+    decode_words,
+    group_units,
+    word_tags,
+    word_units,
+)
 from fasttag.batch import Batch, TokenBudgetBatcher
-from fasttag.entities import ENTITIES_TYPE, ENTITY_TYPE, Entity
+from fasttag.entities import (
+    LEVEL_TYPES,
+    SCORES_TYPE,
+    TAGS_TYPE,
+    TOKEN_SPAN_TYPE,
+    TOKEN_SPANS_TYPE,
+    Entity,
+    Token,
+    TokenSpan,
+    TokenTags,
+    Word,
+    result_fields,
+    text_slices,
+)
 from fasttag.errors import InputError, UsageError
 from fasttag.infer import OnnxModel, cpu_count, default_streams, default_threads, softmax
 from fasttag.model import LabelScheme, ModelBundle, _read_json
-from fasttag.options import EngineOptions
+from fasttag.options import EngineOptions, Level
+from fasttag.schemes import Task
 from fasttag.tokenization import DocumentTokenizer, TokenizedChunk
 
 MAX_LENGTH_CAP = 512
@@ -33,12 +57,43 @@ GPU_BATCH_TOKENS, GPU_MAX_BATCH = 65536, 1024
 
 @dataclass
 class TaggedChunk:
-    """A chunk's documents and their entity spans (span.doc indexes `texts`)."""
+    """A chunk's documents and their results at the tagger's level (span.doc indexes `texts`).
+
+    `spans` holds the entities, words or tokens (for pre-tokenized input: the entities, in token indices);
+    `index` the tokens level's positions in the model input; `tags`/`scores` pre-tokenized input's tag (an
+    index into `LabelScheme.word_labels`, -1 for none) and score of each input token, `word_offsets` each
+    row's first input token.
+    """
 
     texts: list[str]
     spans: Spans
     n_windows: int
     n_tokens: int
+    index: np.ndarray | None = None
+    token_ids: np.ndarray | None = None
+    tags: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    word_offsets: np.ndarray | None = None
+
+    @property
+    def n_results(self) -> int:
+        """Entities, words or tokens found (pre-tokenized input: entities, or tagged tokens at the words level)."""
+        if self.tags is not None and not len(self.spans):
+            return int((self.tags >= 0).sum())
+        return len(self.spans)
+
+
+def resolve_level(options: EngineOptions, task: Task) -> Level:
+    """The level `options` ask for, by the task when not given; a level the task cannot give is refused."""
+    level: Level = "tokens" if options.aggregation == "none" else (
+        options.level or ("entities" if task.kind == "span" else "words"))
+    if level == "entities" and task.kind == "tag":
+        raise UsageError("--level entities needs a span task (labels such as B-PER, I-PER); this model is a tag "
+                         "task (one label per word, no entity prefixes): use --level words (its default) or tokens")
+    if level == "words" and options.aggregation == "simple":
+        raise UsageError("--aggregation simple labels sub-tokens one by one, but the words level (the default for "
+                         "a tag task) labels words: use --aggregation first, average or max")
+    return level
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -67,6 +122,10 @@ class Tagger:
         max_batch_size, device, threads, streams = (options.max_batch_size, options.device, options.threads,
                                                     options.streams)
         self.bundle = bundle
+        self.task: Task = bundle.task  # span or tag: the manifest's record, else what the labels say
+        self.level = resolve_level(options, self.task)
+        if self.level == "tokens":
+            aggregation = "none"
         self.aggregation = aggregation
         model_max = min(bundle.max_length, MAX_LENGTH_CAP)
         if max_length is not None and max_length > bundle.max_length:
@@ -107,7 +166,8 @@ class Tagger:
             pad_id=config.get("pad_token_id"),
             unk_token=unk,
         )
-        self.scheme = LabelScheme.from_labels(bundle.labels)
+        self.scheme = LabelScheme.from_labels(bundle.labels, kind=self.task.kind)
+        self._vocab: pa.Array | None = None
         self.batcher = TokenBudgetBatcher(
             batch_tokens or (GPU_BATCH_TOKENS if on_gpu else CPU_BATCH_TOKENS),
             max_batch_size or (GPU_MAX_BATCH if on_gpu else CPU_MAX_BATCH),
@@ -117,7 +177,8 @@ class Tagger:
         # the options as they apply here, defaults resolved (what --resume records)
         self.options = options.replace(model_dir=str(bundle.path), max_length=self.max_length, stride=stride,
                                        batch_tokens=self.batcher.budget_tokens,
-                                       max_batch_size=self.batcher.max_batch_size)
+                                       max_batch_size=self.batcher.max_batch_size, level=self.level,
+                                       aggregation=aggregation)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, options: EngineOptions | None = None,
@@ -151,7 +212,24 @@ class Tagger:
 
     # -- engine steps -------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> TokenizedChunk:
-        return self.tokenizer(list(texts), word_level=self.aggregation != "simple")
+        return self.tokenizer(list(texts), word_level=self.level != "tokens" and self.aggregation != "simple")
+
+    def prepare(self, values: Sequence[Any], pretokenized: bool = False) -> TokenizedChunk:
+        """A chunk of input values tokenized: texts (None and non-strings as empty texts), or with `pretokenized`
+        token lists (None as an empty list), each token a word (see `check_pretokenized`)."""
+        if pretokenized:
+            self.check_pretokenized()
+            return self.tokenizer.pretokenized([list(v) if v is not None else [] for v in values])
+        return self.tokenize([t if isinstance(t, str) else "" for t in values])
+
+    def check_pretokenized(self) -> None:
+        """Refuse the options pre-tokenized input cannot take: it gets one tag per input token."""
+        if self.level == "tokens":
+            raise UsageError("--tokens-column gives one tag per input token; --level tokens (--aggregation none) "
+                             "lists sub-tokens of a text: use --text-column")
+        if self.aggregation == "simple":
+            raise UsageError("--tokens-column tags whole tokens: --aggregation simple (sub-token by sub-token) does "
+                             "not apply; use first, average or max")
 
     def model_inputs(self, chunk: TokenizedChunk, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """input_ids and attention_mask of one batch: [prefix specials] window tokens [suffix specials] padding."""
@@ -226,55 +304,137 @@ class Tagger:
                 future.cancel()
 
     def decode(self, chunk: TokenizedChunk, probs: np.ndarray) -> Spans:
-        return decode_spans(
-            probs, chunk.offsets, chunk.doc_offsets, self.scheme, self.aggregation, chunk.skip, chunk.is_subword,
-            chunk.trailing, chunk.texts,
-        )
+        """The level's results from a chunk's probabilities: entities, words or tokens."""
+        args = (probs, chunk.offsets, chunk.doc_offsets, self.scheme)
+        if self.level == "tokens":
+            return decode_tokens(*args, chunk.skip)
+        decode = decode_words if self.level == "words" else decode_spans
+        return decode(*args, self.aggregation, chunk.skip, chunk.is_subword, chunk.trailing, chunk.texts)
 
-    def tag_chunk(self, texts: Sequence[str]) -> TaggedChunk:
-        chunk = self.tokenize(texts)
-        return self.finish_chunk(chunk)
+    def tag_chunk(self, values: Sequence[Any], pretokenized: bool = False) -> TaggedChunk:
+        return self.finish_chunk(self.prepare(values, pretokenized))
 
     def finish_chunk(self, chunk: TokenizedChunk) -> TaggedChunk:
-        spans = self.decode(chunk, self.infer(chunk))
-        return TaggedChunk(chunk.texts, spans, len(chunk.windows), chunk.n_tokens)
+        probs = self.infer(chunk)
+        if chunk.word_ids is not None:
+            return self._finish_pretokenized(chunk, probs)
+        spans = self.decode(chunk, probs)
+        tagged = TaggedChunk(chunk.texts, spans, len(chunk.windows), chunk.n_tokens)
+        if self.level == "tokens" and spans.token is not None:
+            # the token's position in its document's model input: [CLS] (the template's prefix) is 0
+            tagged.index = spans.token - chunk.doc_offsets[spans.doc] + len(self.tokenizer.prefix_ids)
+            tagged.token_ids = chunk.ids[spans.token]
+        return tagged
+
+    def _finish_pretokenized(self, chunk: TokenizedChunk, probs: np.ndarray) -> TaggedChunk:
+        """Each input token's tag and score from its sub-tokens (by the aggregation), and the entities in token
+        indices; a token the tokenizer turns into nothing gets no tag, and breaks an entity."""
+        assert chunk.word_ids is not None and chunk.word_offsets is not None
+        keep = np.flatnonzero(~chunk.skip & (chunk.word_ids >= 0))
+        word_of = chunk.word_ids[keep]
+        doc_offsets = np.searchsorted(keep, chunk.doc_offsets)
+        doc_of = np.repeat(np.arange(len(chunk.texts), dtype=np.int64), np.diff(doc_offsets))
+        sub = np.zeros(len(keep), dtype=bool)
+        sub[1:] = (word_of[1:] == word_of[:-1]) & (doc_of[1:] == doc_of[:-1])
+        units = word_units(probs[keep], chunk.offsets[keep], doc_offsets, self.scheme, self.aggregation,
+                           is_subword=sub)
+        word = word_of[units.first]
+        gap = np.ones(len(units), dtype=bool)
+        gap[1:] = (word[1:] != word[:-1] + 1) | (units.doc[1:] != units.doc[:-1])
+        units = Units(units.doc, keep[units.first], word, word + 1, units.label, units.score, units.first_in_doc | gap)
+        flat = chunk.word_offsets[units.doc] + word
+        n_words = int(chunk.word_offsets[-1])
+        tags = np.full(n_words, -1, dtype=np.int64)
+        tags[flat] = word_tags(units, self.scheme)
+        scores = np.zeros(n_words, dtype=np.float32)
+        scores[flat] = units.score
+        spans = group_units(units, self.scheme) if self.level == "entities" else Spans.empty()
+        return TaggedChunk(chunk.texts, spans, len(chunk.windows), chunk.n_tokens, tags=tags, scores=scores,
+                           word_offsets=chunk.word_offsets)
 
     # -- public API ---------------------------------------------------------------------------
-    def tag(self, texts: Iterable[str | None]) -> list[list[Entity]]:
-        """Entities of each text, in order; None (or a null) gives an empty list.
+    def tag(self, texts: Iterable[str | None]) -> list[list[Any]]:
+        """The results of each text, in order, at the tagger's level: lists of `Entity` (the entities level),
+        `Word` (words) or `Token` (tokens); None (or a null) gives an empty list.
 
         `texts` is a list (or other iterable) of strings, a pyarrow string Array or ChunkedArray, a
         NumPy array of str or object, or a pandas Series of strings. One string is not a list of
         texts: it raises `TypeError` (use `tag_text`).
         """
-        out: list[list[Entity]] = []
+        out: list[list[Any]] = []
         for chunk in bounded_chunks(as_texts(texts)):
-            out.extend(self._entities(chunk))
+            out.extend(self._results(chunk))
         return out
 
-    def tag_iter(self, texts: Iterable[str | None]) -> Iterator[list[Entity]]:
-        """Entities of each text of a stream, in order, as `tag` gives them; the stream is read lazily.
+    def tag_iter(self, texts: Iterable[str | None]) -> Iterator[list[Any]]:
+        """The results of each text of a stream, in order, as `tag` gives them; the stream is read lazily.
 
         `texts` is anything `tag` takes; a generator is read a bounded chunk at a time (at most
-        TAG_CHUNK_TEXTS texts or TAG_CHUNK_CHARS characters), as its entities are asked for.
+        TAG_CHUNK_TEXTS texts or TAG_CHUNK_CHARS characters), as its results are asked for.
         """
         for chunk in bounded_chunks(iter_texts(texts)):
-            yield from self._entities(chunk)
+            yield from self._results(chunk)
 
-    def _entities(self, texts: Sequence[str | None]) -> list[list[Entity]]:
-        tagged = self.tag_chunk([t or "" for t in texts])
+    def _results(self, texts: Sequence[str | None]) -> list[list[Any]]:
+        """Python results straight from the arrays (pyarrow's converters would import pandas)."""
+        tagged = self.tag_chunk(texts)
         texts = tagged.texts  # as tokenized: lone surrogates repaired
-        out: list[list[Entity]] = [[] for _ in texts]
-        labels = self.scheme.group_labels
         sp = tagged.spans
-        for d, a, b, lab, sc in zip(
-            sp.doc.tolist(), sp.start.tolist(), sp.end.tolist(), sp.label.tolist(), sp.score.tolist(), strict=True
-        ):
-            out[d].append(Entity(a, b, labels[lab], sc, texts[d][a:b]))
+        out: list[list[Any]] = [[] for _ in texts]
+        names = {"entities": self.scheme.group_labels, "words": self.scheme.word_labels,
+                 "tokens": self.scheme.labels}[self.level]
+        columns = [sp.doc.tolist(), sp.start.tolist(), sp.end.tolist(), sp.label.tolist(), sp.score.tolist()]
+        if self.level == "tokens":
+            assert tagged.index is not None and tagged.token_ids is not None
+            tok = self.tokenizer
+            for d, a, b, lab, sc, i, t in zip(*columns, tagged.index.tolist(), tagged.token_ids.tolist(),
+                                              strict=True):
+                text = texts[d][a:b]
+                token = text if t == tok.unk_id else (tok.tokenizer.id_to_token(t) or "")
+                out[d].append(Token(a, b, names[lab], sc, text, i, token))
+            return out
+        cls = Entity if self.level == "entities" else Word
+        for d, a, b, lab, sc in zip(*columns, strict=True):
+            out[d].append(cls(a, b, names[lab], sc, texts[d][a:b]))
         return out
 
-    def tag_text(self, text: str) -> list[Entity]:
-        """Entities of one text (a document of any length)."""
+    def tag_pretokenized(self, sentences: Iterable[Sequence[str] | None]) -> list[TokenTags]:
+        """One tag and score per token of each token list (a span task's tags in IOB2), and for a span task at
+        the entities level its entities in token indices; None gives empty lists.
+
+        The tokens are the words: each is tokenized into sub-tokens as training tokenizes pre-split words,
+        and long lists run through the same windows as long texts. A list that is empty, or holds a token
+        that is not a string, empty or whitespace, is a `ValueError` naming it.
+        """
+        from fasttag.read import token_list_error
+
+        checked: list[list[str] | None] = []
+        for i, tokens in enumerate(sentences):
+            if isinstance(tokens, tuple):
+                tokens = list(tokens)
+            if tokens is not None and (why := token_list_error(tokens)):
+                raise ValueError(f"sentences[{i}]: {why}")
+            checked.append(tokens)  # type: ignore[arg-type]
+        out: list[TokenTags] = []
+        names = self.scheme.word_labels
+        for a in range(0, len(checked), TAG_CHUNK_TEXTS):
+            tagged = self.tag_chunk(checked[a:a + TAG_CHUNK_TEXTS], pretokenized=True)
+            assert tagged.tags is not None and tagged.scores is not None and tagged.word_offsets is not None
+            tags = [names[t] if t >= 0 else None for t in tagged.tags.tolist()]
+            scores = [sc if t >= 0 else None for t, sc in zip(tagged.tags.tolist(), tagged.scores.tolist(),
+                                                               strict=True)]
+            sp = tagged.spans
+            entities: list[list[TokenSpan]] = [[] for _ in tagged.texts]
+            for d, x, y, lab, sc in zip(sp.doc.tolist(), sp.start.tolist(), sp.end.tolist(), sp.label.tolist(),
+                                        sp.score.tolist(), strict=True):
+                entities[d].append(TokenSpan(x, y, self.scheme.group_labels[lab], sc))
+            bounds = tagged.word_offsets.tolist()
+            out.extend(TokenTags(tags[x:y], scores[x:y], entities[d] if self.level == "entities" else None)
+                       for d, (x, y) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)))
+        return out
+
+    def tag_text(self, text: str) -> list[Any]:
+        """The results of one text (a document of any length) at the tagger's level (entities by default)."""
         if not isinstance(text, str):
             raise TypeError(f"tag_text() takes one string, got {type(text).__name__}; for many texts use tag(texts)")
         return self.tag([text])[0]
@@ -298,46 +458,104 @@ class Tagger:
             out.append([self.bundle.labels[i] if i >= 0 else "O" for i in ids.tolist()])
         return out
 
-    def entities_array(self, tagged: TaggedChunk) -> pa.ListArray:
-        """The chunk's entities as list<struct<start, end, label, score, text>>, one list per document."""
-        sp, texts = tagged.spans, tagged.texts
-        counts = np.bincount(sp.doc, minlength=len(texts)) if len(sp) else np.zeros(len(texts), dtype=np.int64)
-        list_offsets = np.zeros(len(texts) + 1, dtype=np.int32)
-        np.cumsum(counts, out=list_offsets[1:])
-        labels = pa.array(self.scheme.group_labels, type=pa.string())
-        starts, ends = sp.start.tolist(), sp.end.tolist()
-        text = [texts[d][a:b] for d, a, b in zip(sp.doc.tolist(), starts, ends, strict=True)]
-        structs = pa.StructArray.from_arrays(
-            [
-                pa.array(sp.start, type=pa.int32()),
-                pa.array(sp.end, type=pa.int32()),
-                labels.take(pa.array(sp.label, type=pa.int64())),
-                pa.array(sp.score, type=pa.float32()),
-                pa.array(text, type=pa.string()),
-            ],
-            fields=list(ENTITY_TYPE),
-        )
-        return pa.ListArray.from_arrays(pa.array(list_offsets, type=pa.int32()), structs, type=ENTITIES_TYPE)
+    def result_fields(self, pretokenized: bool = False) -> list[pa.Field]:
+        """The result columns this tagger writes after the id column (see `fasttag.entities.result_fields`)."""
+        return result_fields(self.level, pretokenized)
 
-    def tag_table(self, table: pa.Table, text_column: str = "text", id_column: str | None = None) -> pa.Table:
-        """A table with the id column (or `row`, 0-based) and `entities`, one row per input row."""
+    def result_arrays(self, tagged: TaggedChunk) -> dict[str, pa.Array]:
+        """The chunk's result columns, one list per document: `entities`, `words` or `tokens` (the level's
+        struct type), or for pre-tokenized input `tags`, `scores` (and `entities` in token indices)."""
+        if tagged.tags is not None:
+            return self._pretokenized_arrays(tagged)
+        sp, texts, level = tagged.spans, tagged.texts, self.level
+        names = {"entities": self.scheme.group_labels, "words": self.scheme.word_labels,
+                 "tokens": self.scheme.labels}[level]
+        text = text_slices(texts, sp.doc, sp.start, sp.end)
+        fields = [pa.array(sp.start, type=pa.int32()), pa.array(sp.end, type=pa.int32()),
+                  pa.array(names, type=pa.string()).take(pa.array(sp.label, type=pa.int64())),
+                  pa.array(sp.score, type=pa.float32()), text]
+        if level == "tokens":
+            assert tagged.index is not None and tagged.token_ids is not None
+            vocab = self.vocabulary().take(pa.array(np.minimum(tagged.token_ids, len(self.vocabulary()) - 1)))
+            # an unknown token is its text, as the pipeline gives it
+            token = pc.if_else(pa.array(tagged.token_ids == self.tokenizer.unk_id), text, vocab)
+            fields += [pa.array(tagged.index, type=pa.int32()), token]
+        item = LEVEL_TYPES[level].value_type
+        structs = pa.StructArray.from_arrays(fields, fields=list(item))
+        return {level: pa.ListArray.from_arrays(_list_offsets(sp.doc, len(texts)), structs, type=LEVEL_TYPES[level])}
+
+    def entities_array(self, tagged: TaggedChunk) -> pa.ListArray:
+        """The chunk's results at the tagger's level (entities, words or tokens), one list per document."""
+        return self.result_arrays(tagged)[self.level]
+
+    def _pretokenized_arrays(self, tagged: TaggedChunk) -> dict[str, pa.Array]:
+        assert tagged.tags is not None and tagged.scores is not None and tagged.word_offsets is not None
+        offsets = pa.array(tagged.word_offsets.astype(np.int32))
+        none = tagged.tags < 0
+        tags = pa.array(self.scheme.word_labels, type=pa.string()).take(pa.array(np.maximum(tagged.tags, 0),
+                                                                                  mask=none))
+        scores = pa.array(tagged.scores, type=pa.float32(), mask=none)
+        out = {"tags": pa.ListArray.from_arrays(offsets, tags, type=TAGS_TYPE),
+               "scores": pa.ListArray.from_arrays(offsets, scores, type=SCORES_TYPE)}
+        if self.level == "entities":
+            sp = tagged.spans
+            structs = pa.StructArray.from_arrays(
+                [pa.array(sp.start, type=pa.int32()), pa.array(sp.end, type=pa.int32()),
+                 pa.array(self.scheme.group_labels, type=pa.string()).take(pa.array(sp.label, type=pa.int64())),
+                 pa.array(sp.score, type=pa.float32())], fields=list(TOKEN_SPAN_TYPE))
+            out["entities"] = pa.ListArray.from_arrays(_list_offsets(sp.doc, len(tagged.texts)), structs,
+                                                       type=TOKEN_SPANS_TYPE)
+        return out
+
+    def vocabulary(self) -> pa.Array:
+        """Each token id's vocabulary entry (the tokens level's `token`), built once."""
+        if self._vocab is None:
+            tok = self.tokenizer.tokenizer
+            size = tok.get_vocab_size(with_added_tokens=True)
+            self._vocab = pa.array([tok.id_to_token(i) or "" for i in range(size)], type=pa.string())
+        return self._vocab
+
+    def tag_table(self, table: pa.Table, text_column: str = "text", id_column: str | None = None,
+                  tokens_column: str | None = None) -> pa.Table:
+        """A table with the id column (or `row`, 0-based) and the result columns (`result_fields`), one row per
+        input row; `tokens_column` names a column of token lists to tag instead of the text column."""
         from fasttag.formats import texts_from_column
 
-        if text_column not in table.column_names:
-            raise UsageError(f"no column {text_column!r}; columns: {', '.join(table.column_names)}")
-        texts, _ = texts_from_column(table.column(text_column), text_column)
-        parts = [self.entities_array(self.tag_chunk([t or "" for t in chunk])) for chunk in bounded_chunks(texts)]
-        entities = pa.chunked_array(parts, type=ENTITIES_TYPE)
+        column = tokens_column or text_column
+        if column not in table.column_names:
+            raise UsageError(f"no column {column!r}; columns: {', '.join(table.column_names)}")
+        fields = self.result_fields(pretokenized=tokens_column is not None)
         if id_column:
-            if id_column == "entities":
-                raise UsageError("id_column cannot be 'entities': the output's entity column has that name")
+            if id_column in [f.name for f in fields]:
+                raise UsageError(f"id_column cannot be {id_column!r}: the output's result column has that name")
             if id_column not in table.column_names:
                 raise UsageError(f"no id column {id_column!r}; columns: {', '.join(table.column_names)}")
             ids = table.column(id_column)
             name = id_column
         else:
             ids, name = pa.array(np.arange(table.num_rows, dtype=np.int64)), "row"
-        return pa.table({name: ids, "entities": entities})
+        chunks: list[list[Any]]
+        if tokens_column:
+            from fasttag.read import token_lists
+
+            values = token_lists(table.column(tokens_column), tokens_column)
+            chunks = [values[a:a + TAG_CHUNK_TEXTS] for a in range(0, len(values), TAG_CHUNK_TEXTS)]
+        else:
+            chunks = list(bounded_chunks(texts_from_column(table.column(text_column), text_column)[0]))
+        tag = (lambda chunk: self.tag_chunk(chunk, pretokenized=True)) if tokens_column else self.tag_chunk
+        parts = [self.result_arrays(tag(chunk)) for chunk in chunks]
+        columns = {name: ids}
+        for f in fields:
+            columns[f.name] = pa.chunked_array([p[f.name] for p in parts], type=f.type)
+        return pa.table(columns)
+
+
+def _list_offsets(doc: np.ndarray, n_docs: int) -> pa.Array:
+    """List offsets (int32) grouping results sorted by document into one list per document."""
+    counts = np.bincount(doc, minlength=n_docs) if len(doc) else np.zeros(n_docs, dtype=np.int64)
+    offsets = np.zeros(n_docs + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.array(offsets, type=pa.int32())
 
 
 def _engine_options(options: EngineOptions | None, kwargs: dict[str, Any]) -> EngineOptions:

@@ -50,6 +50,10 @@ class TokenizedChunk:
     # (T,) bool, whitespace words only: the token is in its word's trailing punctuation (or 's), which
     # the decoder splits off as a word of its own unless the model tags it inside the entity.
     trailing: np.ndarray | None = None
+    # Pre-tokenized input (`DocumentTokenizer.pretokenized`): (T,) each token's word in its row (-1: none), and
+    # (D+1,) each row's first word in the chunk's flat word index.
+    word_ids: np.ndarray | None = None
+    word_offsets: np.ndarray | None = None
 
     @property
     def n_tokens(self) -> int:
@@ -146,6 +150,22 @@ class DocumentTokenizer:
         texts = [" ".join(words) for words in sentences]
         chunk, keep, word_ids = self._chunk(texts, encs, 0, False, sentences)
         return chunk, word_ids[keep]
+
+    def pretokenized(self, sentences: Sequence[Sequence[str]]) -> TokenizedChunk:
+        """Token lists given by the user (`--tokens-column`), each token a word: the chunk as `words` makes it,
+        with `word_ids` (each content token's word, -1 for none) and `word_offsets` (each row's first word in
+        the chunk's flat word index); `is_subword` marks the tokens that continue their word."""
+        chunk, word_ids = self.words(sentences)
+        chunk.word_ids = word_ids
+        chunk.word_offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences)),
+                  out=chunk.word_offsets[1:])
+        prev = np.full(len(word_ids), -2, dtype=np.int64)
+        prev[1:] = word_ids[:-1]
+        sub = (word_ids == prev) & (word_ids >= 0)
+        sub[chunk.doc_offsets[:-1][chunk.doc_offsets[:-1] < chunk.doc_offsets[1:]]] = False
+        chunk.is_subword = sub
+        return chunk
 
     def _chunk(self, texts, encs, repaired: int, word_level: bool, sentences=None):
         lens = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))

@@ -24,11 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fasttag import storage
+from fasttag.entities import with_shortest_scores
 from fasttag.errors import OutputError, UsageError
 from fasttag.formats import output_format
 
@@ -157,12 +157,9 @@ def partial_path(output: str) -> Path:
 
 
 def jsonl_lines(table: pa.Table) -> str:
-    rows = table.to_pylist()
-    for row in rows:
-        for e in row.get("entities") or ():
-            # scores are float32: write the shortest decimal that reads back as the same float32
-            # (0.9977015, not the float64 expansion 0.9977015256881714)
-            e["score"] = float(str(np.float32(e["score"])))
+    # scores are float32: write the shortest decimal that reads back as the same float32 (0.9977015, not the
+    # float64 expansion 0.9977015256881714), at every level
+    rows = with_shortest_scores(table).to_pylist()
     # ids of types JSON lacks (dates, decimals, bytes) are written as their text
     return "".join(json.dumps(row, ensure_ascii=False, default=_json_text) + "\n" for row in rows)
 
