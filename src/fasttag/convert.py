@@ -31,7 +31,9 @@ Formats:
     "score"}]}]}``. ``from_name``/``to_name`` name the ``<Labels>`` and ``<Text>`` tags of the labeling
     config (``label`` and ``text`` by default), ``ID`` is the output's id column (or ``row``). The task's
     score is its least confident entity's (so that sorting by score brings the doubtful tasks first); a
-    task without entities has an empty result and no score. Label Studio counts ``start``/``end`` in code
+    task without entities has an empty result and no score. The tasks pass label-studio-sdk 2.1.2's
+    ``LabelInterface.validate_prediction`` for an NER config (checked by hand: the SDK pins an older numpy
+    and pulls in OpenCV, too much for the test extra). Label Studio counts ``start``/``end`` in code
     points, as Python does, since 2022 (label-studio-frontend PR #308, after issue #1347: earlier
     versions counted UTF-16 units, off by one after each emoji).
 ``prodigy``
