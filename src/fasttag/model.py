@@ -417,7 +417,7 @@ def graph_io(path: Path) -> tuple[dict[str, list], dict[str, list]] | None:
             if graph is None:
                 return None
             found: tuple[dict[str, list], dict[str, list]] = ({}, {})
-            initializers = set()
+            initializers: set[str] = set()
             for num, value in _strings(buf, graph):
                 if num in (11, 12):  # GraphProto.input, GraphProto.output: ValueInfoProto
                     name, shape = _value_info(buf, value)
