@@ -193,6 +193,22 @@ def test_the_resume_state_records_what_ran(bert_export):
     assert state["precision"] == "fp32" and state["revision"] is None
 
 
+def test_the_default_precision_is_fp16_only_where_cuda_runs(monkeypatch):
+    import onnxruntime
+
+    from fasttag import resolve
+
+    assert resolve.default_precision("cpu") == "fp32"
+    assert resolve.default_precision("cuda") == resolve.default_precision("tensorrt") == "fp16"
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: providers)
+    for gpus, want in [(0, "fp32"), (1, "fp16")]:
+        monkeypatch.setattr(resolve, "cuda_devices", lambda gpus=gpus: gpus)
+        assert resolve.default_precision("auto") == want
+    providers.remove("CUDAExecutionProvider")  # a GPU, but onnxruntime without its CUDA provider
+    assert resolve.default_precision("auto") == "fp32"
+
+
 # -- forms 3 and 4, refused before any export (no torch needed) ---------------------------------------
 def test_a_checkpoint_without_the_train_extra_is_one_line(tmp_path, bert_export, cache_root, monkeypatch):
     ckpt = fake_checkpoint(tmp_path / "ckpt", bert_export)
