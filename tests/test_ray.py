@@ -151,6 +151,31 @@ def test_every_level_gives_the_local_engines_rows(ray_cluster, inputs, tmp_path,
 
 
 @needs_ray
+def test_tokens_column_gives_the_local_engines_rows(ray_cluster, tmp_path, bert_export):
+    sentences = [t.split() for t in TEXTS[:120] if t.split()] + [None]
+    jsonl, parquet = tmp_path / "tokens.jsonl", tmp_path / "tokens.parquet"
+    jsonl.write_text("".join(json.dumps({"key": f"k{i}", "tokens": s}) + "\n" for i, s in enumerate(sentences)))
+    pq.write_table(pa.table({"key": [f"k{i}" for i in range(len(sentences))], "tokens": sentences}), parquet,
+                   row_group_size=25)
+    for src in (jsonl, parquet):
+        out = tmp_path / f"out-{src.suffix[1:]}"
+        res = invoke("run", src, "-o", out, "--model", bert_export, "--engine", "ray", "--workers", "2",
+                     "--chunk-rows", "30", "--tokens-column", "tokens", "--id-column", "key", "-q")
+        assert res.exit_code == 0, res.output
+        table = pq.read_table(out)
+        assert table.column_names == ["key", "tags", "scores", "entities"]
+        assert_same_rows(table, local_run(src, tmp_path, bert_export, "--tokens-column", "tokens", "--id-column",
+                                          "key"), "key")
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"tokens": [["Ada"], ["  "]]}), bad)
+    res = invoke("run", bad, "-o", tmp_path / "out-bad", "--model", bert_export, "--engine", "ray", "--workers", "1",
+                 "--tokens-column", "tokens", "-q")
+    assert res.exit_code == 1 and res.output.strip().splitlines() == [
+        "Error: tokens column 'tokens', the row with row 1: token 0 is whitespace ('  '); --engine local can skip such "
+        "rows (--on-error skip)"]
+
+
+@needs_ray
 @pytest.mark.s3
 def test_s3_input_and_output_folder(ray_cluster, inputs, tmp_path, bert_export):
     from s3_server import BUCKET, put
