@@ -13,6 +13,10 @@ class UsageError(FasttagError):
     exit_code = 2
 
 
+class SchemeError(UsageError):
+    """A label set that is no known scheme (e.g. mixing prefixed and plain labels, or BIOES with BILOU)."""
+
+
 class InputError(FasttagError):
     """The input corpus or data file is unreadable or malformed."""
 

@@ -32,7 +32,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from fasttag.errors import UsageError
+from fasttag.errors import SchemeError  # defined with the others; importable from here too
 
 Kind = Literal["span", "tag"]
 TagScheme = Literal["iob1", "iob2", "bioes", "bilou", "none"]  # "none": a tag task
@@ -46,10 +46,6 @@ BEGIN_PREFIXES = frozenset("BSU")  # a word with this prefix starts an entity
 END_PREFIXES = frozenset("ESLU")  # a word with this prefix ends its entity
 _SCHEME_PREFIXES = {"iob2": frozenset("BI"), "iob1": frozenset("BI"), "bioes": frozenset("BIES"),
                     "bilou": frozenset("BILU")}
-
-
-class SchemeError(UsageError):
-    """A label set that is no known scheme (e.g. mixing prefixed and plain labels, or BIOES with BILOU)."""
 
 
 @dataclass(frozen=True)
