@@ -436,18 +436,97 @@ def test_skipped_corpus_lines_line_up_with_on_error_skip(tmp_path, files):
     assert res.exit_code == 0, res.output
 
 
-def test_words_column_gives_the_tokens(tmp_path):
-    text = "New-York is big"
-    corpus = tmp_path / "c.jsonl"
-    corpus.write_text(json.dumps({"text": text}) + "\n")
-    output = tmp_path / "e.jsonl"
-    words = [{"start": s, "end": e, "label": "X", "score": 1.0, "text": text[s:e]}
-             for s, e in [(0, 3), (3, 4), (4, 8), (9, 11), (12, 15)]]
-    output.write_text(json.dumps({"row": 0, "entities": [ent(text, "York", "LOC")], "words": words}) + "\n")
+def word(text: str, piece: str, label: str, score: float = 0.9, nth: int = 0) -> dict:
+    return ent(text, piece, label, score, nth)
+
+
+WORDS_TEXT = "Ada Lovelace saw New-York."
+SPAN_WORDS = [word(WORDS_TEXT, p, t, sc) for p, t, sc in [
+    ("Ada", "B-PER", 0.9), ("Lovelace", "I-PER", 0.7), ("saw", "O", 0.99), ("New", "B-LOC", 0.8),
+    ("-", "I-LOC", 0.6), ("York", "I-LOC", 0.7), (".", "O", 0.99)]]
+POS_TEXT = "The cat  sat.\n"
+POS_WORDS = [word(POS_TEXT, p, t) for p, t in [("The", "DT"), ("cat", "NN"), ("sat", "VBD"), (".", ".")]]
+
+
+def words_files(tmp_path, text, words):
+    corpus, output = tmp_path / "c.jsonl", tmp_path / "words-out.jsonl"
+    corpus.write_text(json.dumps({"text": text}) + "\n" + json.dumps({"text": ""}) + "\n")
+    output.write_text(json.dumps({"row": 0, "words": words}) + "\n" + json.dumps({"row": 1, "words": []}) + "\n")
+    return output, corpus
+
+
+def test_words_level_of_a_span_task(tmp_path):
+    """A words-level output (`run --level words`): the words are the tokens, the entities their B-/I- runs."""
+    files = words_files(tmp_path, WORDS_TEXT, SPAN_WORDS)
+    res = run_convert(files, "conll", tmp_path / "w.conll")
+    assert "2 documents (1 empty), 7 words, 2 entities" in res.stderr
+    data = read_labelled(tmp_path / "w.conll")
+    assert data.tokens == [["Ada", "Lovelace", "saw", "New", "-", "York", "."]]
+    assert data.tags == [["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "I-LOC", "O"]]
+    run_convert(files, "prodigy", tmp_path / "w.jsonl")
+    task = json.loads((tmp_path / "w.jsonl").read_text().splitlines()[0])
+    assert [t["text"] for t in task["tokens"]] == ["Ada", "Lovelace", "saw", "New", "-", "York", "."]
+    assert [(s["start"], s["end"], s["label"], s["token_start"], s["token_end"]) for s in task["spans"]] == \
+        [(0, 12, "PER", 0, 1), (17, 25, "LOC", 3, 5)]
+    run_convert(files, "label-studio", tmp_path / "w.json")
+    (prediction,) = json.loads((tmp_path / "w.json").read_text())[0]["predictions"]
+    assert [(r["value"]["text"], r["value"]["labels"], r["score"]) for r in prediction["result"]] == \
+        [("Ada Lovelace", ["PER"], 0.8), ("New-York", ["LOC"], 0.7)]  # the mean of the words' scores
+    run_convert(files, "brat", tmp_path / "b")
+    assert (tmp_path / "b" / "0.ann").read_text() == "T1\tPER 0 12\tAda Lovelace\nT2\tLOC 17 25\tNew-York\n"
+
+
+def test_words_level_of_a_tag_task(tmp_path):
+    """A tag task's words (part-of-speech): CoNLL word/tag lines, each word a span of its tag elsewhere."""
+    files = words_files(tmp_path, POS_TEXT, POS_WORDS)
+    run_convert(files, "conll", tmp_path / "p.conll")
+    assert (tmp_path / "p.conll").read_text() == "The\tDT\ncat\tNN\nsat\tVBD\n.\t.\n\n"
+    data = read_labelled(tmp_path / "p.conll", scheme="none")
+    assert data.tokens == [["The", "cat", "sat", "."]] and data.tags == [["DT", "NN", "VBD", "."]]
+    run_convert(files, "prodigy", tmp_path / "p.jsonl")
+    task = json.loads((tmp_path / "p.jsonl").read_text().splitlines()[0])
+    assert [(s["label"], s["token_start"], s["token_end"]) for s in task["spans"]] == \
+        [("DT", 0, 0), ("NN", 1, 1), ("VBD", 3, 3), (".", 4, 4)]  # token 2 is the second space
+    run_convert(files, "brat", tmp_path / "b")
+    assert (tmp_path / "b" / "0.ann").read_text().splitlines()[1] == "T2\tNN 4 7\tcat"
+
+
+def test_words_level_of_a_tag_task_in_spacy(tmp_path, spacy):
+    from spacy.tokens import DocBin
+
+    files = words_files(tmp_path, POS_TEXT, POS_WORDS)
+    res = run_convert(files, "spacy", tmp_path / "p.spacy")
+    assert "4 entities" in res.stderr
+    doc, empty = DocBin().from_disk(tmp_path / "p.spacy").get_docs(spacy.blank("xx").vocab)
+    assert doc.text == POS_TEXT and empty.text == ""
+    assert [(t.text, t.tag_) for t in doc] == [("The", "DT"), ("cat", "NN"), (" ", "_SP"), ("sat", "VBD"),
+                                               (".", "."), ("\n", "_SP")]
+    assert list(doc.ents) == []
+
+
+def test_words_level_of_the_engine_gives_the_entities_level(tmp_path, bert_export):
+    """Converting `run --level words` gives the entities `run` gives at its entities level."""
+    from corpus import varied_sentences
+
+    texts = varied_sentences(40)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    for level in ("entities", "words"):
+        out = tmp_path / f"{level}.jsonl"
+        assert invoke("run", corpus, "-o", out, "--model", bert_export, "--level", level, "-q").exit_code == 0
+        run_convert((out, corpus), "label-studio", tmp_path / f"{level}.json")
+    by_level = [[[(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in
+                  task["predictions"][0]["result"]] for task in json.loads((tmp_path / f"{level}.json").read_text())]
+                for level in ("entities", "words")]
+    assert by_level[0] == by_level[1] and sum(map(len, by_level[0])) > 0
+
+
+def test_other_levels_are_refused(tmp_path):
+    corpus, output = tmp_path / "c.jsonl", tmp_path / "t.jsonl"
+    corpus.write_text(json.dumps({"text": "Ada"}) + "\n")
+    output.write_text(json.dumps({"row": 0, "tokens": []}) + "\n")
     res = invoke("convert", output, "--input", corpus, "--to", "conll", "-o", tmp_path / "x.conll")
-    assert res.exit_code == 0, res.output
-    data = read_labelled(tmp_path / "x.conll")
-    assert data.tokens == [["New", "-", "York", "is", "big"]] and data.tags == [["O", "O", "B-LOC", "O", "O"]]
+    assert res.exit_code == 1 and "no 'entities' or 'words' list" in res.output
 
 
 # -- with the engine: run, then convert ------------------------------------------------------------

@@ -60,11 +60,16 @@ Formats:
     taken (two ids that read the same, or differ only in case on such a file system) gets ``~ROW``, the
     row number, appended.
 
-Tokens (``conll``, ``prodigy``) are the text's whitespace-delimited words, cut where an entity starts
-or ends inside one (``London.`` with the entity ``London`` gives ``London`` and ``.``) and, when the
-output has a ``words`` column (`fasttag run`'s word level), where one of its words starts or ends.
-Entities that overlap an earlier one cannot be written as IOB2 tags or ``ner_manual`` spans: in
-``conll``, ``prodigy`` and ``spacy`` they are dropped and counted (`fasttag run` never writes any).
+OUTPUT may be `fasttag run`'s entities level (an ``entities`` column) or its words level (``--level
+words``: a ``words`` column, every word with its tag). Tokens (``conll``, ``prodigy``) are then the
+words, and a span task's entities the B-/I- runs of the words' IOB2 tags (the span rule), scored by the
+mean of their words' scores as ``run`` scores entities; a tag task's words (part-of-speech tags, without
+prefixes) are written as CoNLL word/tag lines, as spaCy ``token.tag_`` (a Doc of the words), and as one
+span per word in the other formats. At the entities level, tokens are the text's whitespace-delimited
+words, cut where an entity starts or ends inside one (``London.`` with the entity ``London`` gives
+``London`` and ``.``). The tokens level and pre-tokenized outputs are refused. Entities that overlap an
+earlier one cannot be written as IOB2 tags or ``ner_manual`` spans: in ``conll``, ``prodigy`` and
+``spacy`` they are dropped and counted (`fasttag run` never writes any).
 """
 
 from __future__ import annotations
@@ -82,8 +87,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from fasttag.entities import Entity
+from fasttag.entities import Entity, Word
 from fasttag.errors import MissingExtraError, OutputError, UsageError, first_line
+from fasttag.schemes import spans as span_runs
+from fasttag.schemes import split_label
 
 if TYPE_CHECKING:
     from fasttag.show import EntityRows
@@ -124,15 +131,30 @@ class ConvertOptions:
 class Document:
     """One row: its number, id (the row number when the output has no id column), text and entities.
 
-    `words` are the (start, end) spans of the output's ``words`` column for this row, when it has one.
+    `words` are the row's words when the output is `fasttag run`'s words level (``--level words``); the
+    entities are then the B-/I- runs of their IOB2 tags (by the span rule, `fasttag.schemes.spans`), and a
+    tag task's words (tags without prefixes, such as part-of-speech) are its `tagged` words.
     """
 
     row: int
     id: Any
     text: str
     entities: list[Entity]
-    words: list[tuple[int, int]] | None = None
+    words: list[Word] | None = None
     id_name: str = "row"
+
+    @property
+    def tagged(self) -> list[Word]:
+        """A tag task's words: those whose tag is neither O nor prefixed (B-PER)."""
+        return [w for w in self.words or () if w.label != "O" and split_label(w.label)[0] is None]
+
+    def spans(self) -> list[Entity]:
+        """What the span formats write: the entities, and a tag task's words each as a span of its tag."""
+        tagged = [Entity(w.start, w.end, w.label, w.score, w.text) for w in self.tagged]
+        return sorted(self.entities + tagged, key=lambda e: (e.start, e.end)) if tagged else self.entities
+
+    def word_spans(self) -> list[tuple[int, int]] | None:
+        return None if self.words is None else [(w.start, w.end) for w in self.words]
 
 
 @dataclass
@@ -141,8 +163,9 @@ class ConvertStats:
     dest: str
     documents: int = 0
     empty: int = 0  # documents with no text
-    entities: int = 0  # entities read
+    entities: int = 0  # entities read (a tag task's tagged words count as entities)
     written: int = 0  # entities in the converted files
+    words: int = 0  # words read, from a words-level output
     adjusted: int = 0  # spacy: entities moved onto token boundaries (expand, contract)
     unaligned: int = 0  # spacy: entities dropped for their token boundaries (strict, contract)
     overlapping: int = 0  # entities dropped for overlapping an earlier one
@@ -155,6 +178,7 @@ class ConvertStats:
 
         text = (f"wrote {self.dest} ({self.format}): {plural(self.documents, 'document')}"
                 + (f" ({self.empty:,} empty)" if self.empty else "")
+                + (f", {plural(self.words, 'word')}" if self.words else "")
                 + f", {plural(self.written, 'entity')}")
         if self.written != self.entities:
             text += f" of {self.entities:,}"
@@ -187,7 +211,7 @@ def documents(output: str, corpus: str, text_column: str = "text", on_error: str
         raise UsageError("OUTPUT and --input cannot both read stdin")
     reader = CorpusReader(corpus, text_column, chunk_rows=chunk_rows, on_error=on_error)  # type: ignore[arg-type]
     texts = (t for chunk in reader for t in chunk.texts)
-    rows = ((c, j) for c in iter_entities(output, chunk_rows) for j in range(len(c)))
+    rows = ((c, j) for c in iter_entities(output, chunk_rows, levels=("entities", "words")) for j in range(len(c)))
     return _paired(output, corpus, texts, rows)
 
 
@@ -202,11 +226,13 @@ def _paired(output: str, corpus: str, texts: Iterator[str | None], rows: Iterato
         except StopIteration:
             raise not_belonging(output, corpus, f"{corpus} has {row:,} rows but {output} has more "
                                                 "(a run writes one output row per input row)") from None
-        entities = chunk.entities[j]
-        text = belonging_text(row, text, entities, output, corpus, chunk.ids[j], chunk.id_name)
-        yield Document(row, chunk.ids[j] if chunk.id_name not in (None, "row") else row, text,
-                       sorted(entities, key=lambda e: (e.start, e.end)),
-                       chunk.words[j] if chunk.words is not None else None, chunk.id_name or "row")
+        items = sorted(chunk.items[j], key=lambda e: (e.start, e.end))
+        text = belonging_text(row, text, items, output, corpus, chunk.ids[j], chunk.id_name)
+        doc_id = chunk.ids[j] if chunk.id_name not in (None, "row") else row
+        if chunk.level == "words":
+            yield Document(row, doc_id, text, entities_of_words(items, text), items, chunk.id_name or "row")
+        else:
+            yield Document(row, doc_id, text, items, None, chunk.id_name or "row")
         row += 1
     if next(texts, _END) is not _END:
         raise not_belonging(output, corpus, f"{output} has {row:,} rows but {corpus} has more "
@@ -214,6 +240,17 @@ def _paired(output: str, corpus: str, texts: Iterator[str | None], rows: Iterato
 
 
 _END = object()
+
+
+def entities_of_words(words: list[Word], text: str) -> list[Entity]:
+    """The entities of a span task's words (in text order): the B-/I- runs of their tags, each scored by
+    the mean of its words' scores, as `fasttag run` scores entities."""
+    out = []
+    for a, b, kind in span_runs([w.label for w in words]):
+        start, end = words[a].start, words[b - 1].end
+        score = sum(w.score for w in words[a:b]) / (b - a)
+        out.append(Entity(start, end, kind, score, text[start:end]))
+    return out
 
 
 # -- tokens and tags ------------------------------------------------------------------------------
@@ -289,7 +326,7 @@ def _dumps(obj: Any) -> str:
 def _write_spacy(docs: Iterable[Document], path: Path, options: ConvertOptions, stats: ConvertStats) -> None:
     try:
         import spacy
-        from spacy.tokens import DocBin
+        from spacy.tokens import Doc, DocBin
     except ImportError as exc:
         raise MissingExtraError("spacy", "fasttag convert --to spacy", exc.name or "spacy") from exc
     try:
@@ -307,6 +344,14 @@ def _write_spacy(docs: Iterable[Document], path: Path, options: ConvertOptions, 
         docbin = DocBin()
 
     for d in docs:
+        tagged = d.tagged
+        if tagged:  # a tag task: a Doc of its words, each with its tag
+            doc = _tagged_doc(nlp.vocab, d, Doc)
+            stats.written += len(tagged)
+            docbin.add(doc)
+            if not one_file and len(docbin) >= options.docs_per_file:
+                flush()
+            continue
         doc = nlp.make_doc(d.text)
         spans: list[Any] = []
         for e in d.entities:
@@ -331,6 +376,14 @@ def _write_spacy(docs: Iterable[Document], path: Path, options: ConvertOptions, 
         stats.files = 0  # DEST is the file: no count to report
 
 
+def _tagged_doc(vocab: Any, d: Document, doc_class: Any) -> Any:
+    """A spaCy Doc of a tag task's words, `token.tag_` their tags (whitespace tokens ``_SP``, as spaCy tags them)."""
+    toks = _spacy_tokens(d.text, tokens(d.text, [], d.word_spans()))
+    tag_of = {(w.start, w.end): w.label for w in d.words or ()}
+    tags = [tag_of.get((t["start"], t["end"]), "_SP" if t["text"].isspace() else "") for t in toks]
+    return doc_class(vocab, words=[t["text"] for t in toks], spaces=[t["ws"] for t in toks], tags=tags)
+
+
 def _write_label_studio(docs: Iterable[Document], path: Path, options: ConvertOptions, stats: ConvertStats) -> None:
     with _open_text(path) as fh:
         fh.write("[")
@@ -342,10 +395,10 @@ def _write_label_studio(docs: Iterable[Document], path: Path, options: ConvertOp
                 "type": "labels",
                 "value": {"start": e.start, "end": e.end, "text": e.text, "labels": [e.label]},
                 "score": _score(e.score),
-            } for k, e in enumerate(d.entities)]
+            } for k, e in enumerate(d.spans())]
             prediction: dict[str, Any] = {"model_version": options.model_version}
             if results:
-                prediction["score"] = _score(min(e.score for e in d.entities))
+                prediction["score"] = _score(min(e.score for e in d.spans()))
             prediction["result"] = results
             data = {"text": d.text}
             if d.id_name != "text":
@@ -356,7 +409,7 @@ def _write_label_studio(docs: Iterable[Document], path: Path, options: ConvertOp
         fh.write("\n]\n" if stats.documents else "]\n")
 
 
-def _prodigy_tokens(text: str, spans: list[tuple[int, int]]) -> list[dict[str, Any]]:
+def _spacy_tokens(text: str, spans: list[tuple[int, int]]) -> list[dict[str, Any]]:
     """Tokens as spaCy's Doc (and so Prodigy) has them: a single following space is `ws`, other whitespace
     is a token of its own; joined with their `ws`, they spell the text."""
     out: list[dict[str, Any]] = []
@@ -380,8 +433,8 @@ def _prodigy_tokens(text: str, spans: list[tuple[int, int]]) -> list[dict[str, A
 def _write_prodigy(docs: Iterable[Document], path: Path, options: ConvertOptions, stats: ConvertStats) -> None:
     with _open_text(path) as fh:
         for d in docs:
-            entities = _disjoint(d.entities, stats)
-            toks = _prodigy_tokens(d.text, tokens(d.text, entities, d.words))
+            entities = _disjoint(d.spans(), stats)
+            toks = _spacy_tokens(d.text, tokens(d.text, entities, d.word_spans()))
             starts = [t["start"] for t in toks]
             ends = [t["end"] for t in toks]
             spans = [{"start": e.start, "end": e.end, "label": e.label,
@@ -396,15 +449,19 @@ def _write_prodigy(docs: Iterable[Document], path: Path, options: ConvertOptions
 def _write_conll(docs: Iterable[Document], path: Path, options: ConvertOptions, stats: ConvertStats) -> None:
     with _open_text(path) as fh:
         for d in docs:
-            entities = _disjoint(d.entities, stats)
-            spans = tokens(d.text, entities, d.words)
             if options.docstart:
                 fh.write("-DOCSTART-\tO\n\n")
-            if spans:
-                fh.writelines(f"{d.text[s:e]}\t{tag}\n" for (s, e), tag in zip(spans, iob_tags(spans, entities),
-                                                                             strict=True))
+            if d.words is not None:  # the words and their own tags: IOB2 for a span task, a tag task's as they are
+                lines = [(w.text, w.label) for w in d.words if w.text.strip()]
+                stats.written += len(d.entities) + len(d.tagged)
+            else:
+                entities = _disjoint(d.entities, stats)
+                spans = tokens(d.text, entities)
+                lines = [(d.text[s:e], tag) for (s, e), tag in zip(spans, iob_tags(spans, entities), strict=True)]
+                stats.written += len(entities)
+            if lines:
+                fh.writelines(f"{word}\t{tag}\n" for word, tag in lines)
                 fh.write("\n")
-            stats.written += len(entities)
 
 
 # str.splitlines' line boundaries: an .ann line cannot hold one
@@ -443,7 +500,7 @@ def _write_brat(docs: Iterable[Document], path: Path, options: ConvertOptions, s
         if (path / f"{name}.txt").exists():
             name = f"{name}~{d.row}"  # '~' is never in a brat_name: this one is free
         lines = []
-        for k, e in enumerate(d.entities, start=1):
+        for k, e in enumerate(d.spans(), start=1):
             label = re.sub(r"\s", "_", e.label)
             labels.setdefault(label)
             pieces = _fragments(d.text, e.start, e.end)
@@ -576,6 +633,7 @@ def convert(output: str, corpus: str, format: str, dest: str, options: ConvertOp
 def _counted(docs: Iterable[Document], stats: ConvertStats) -> Iterator[Document]:
     for d in docs:
         stats.documents += 1
-        stats.entities += len(d.entities)
+        stats.entities += len(d.entities) + len(d.tagged)
+        stats.words += len(d.words or ())
         stats.empty += not d.text
         yield d

@@ -190,45 +190,47 @@ def render_html(docs: Sequence[Doc], titles: Sequence[str] | None = None, headin
 
 @dataclass
 class EntityRows:
-    """Consecutive rows of a `fasttag run` output: their ids and entities, and their words where it has them.
+    """Consecutive rows of a `fasttag run` output: their ids and results.
 
-    `id_name` is the output's id column (``row`` for row numbers) or None; `words`, when the output has a
-    ``words`` column, holds each row's words as (start, end) character spans (None for a row without).
+    `id_name` is the output's id column (``row`` for row numbers) or None; `level` is the result column
+    read, ``entities`` (each row's `items` are `Entity`) or ``words`` (`Word`).
     """
 
     id_name: str | None
     ids: list[Any]
-    entities: list[list[Entity]]
-    words: list[list[tuple[int, int]] | None] | None = None
+    items: list[list[Any]]
+    level: str = "entities"
 
     def __len__(self) -> int:
-        return len(self.entities)
+        return len(self.items)
 
 
-def _entity(obj: Any, where: str) -> Entity:
+def _entity(obj: Any, where: str, cls: type = Entity) -> Any:
     try:
-        return Entity(int(obj["start"]), int(obj["end"]), str(obj["label"]), float(obj.get("score") or 0.0),
-                      str(obj["text"]))
+        return cls(int(obj["start"]), int(obj["end"]), str(obj["label"]), float(obj.get("score") or 0.0),
+                   str(obj["text"]))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InputError(f"{where}: an entity is not {{start, end, label, score, text}}: {obj!r:.200}") from exc
+        what = "a word" if cls.__name__ == "Word" else "an entity"
+        raise InputError(f"{where}: {what} is not {{start, end, label, score, text}}: {obj!r:.200}") from exc
 
 
-def _words(value: Any, where: str) -> list[tuple[int, int]] | None:
-    if value is None:
-        return None
-    try:
-        return [(int(w["start"]), int(w["end"])) for w in value]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InputError(f"{where}: a word has no start and end: {value!r:.200}") from exc
+def _item_types() -> tuple[dict[str, type], tuple[str, ...]]:
+    """The item class of each result column read, and the names of every result column (not the id)."""
+    from fasttag.entities import RESULT_COLUMNS, Word
+
+    return {"entities": Entity, "words": Word}, RESULT_COLUMNS
 
 
-def iter_entities(path: str, chunk_rows: int = 2048) -> Iterator[EntityRows]:
-    """A `fasttag run` output in chunks of at most `chunk_rows` rows, read as it is consumed (constant memory)."""
+def iter_entities(path: str, chunk_rows: int = 2048, levels: Sequence[str] = ("entities",)) -> Iterator[EntityRows]:
+    """A `fasttag run` output in chunks of at most `chunk_rows` rows, read as it is consumed (constant memory).
+
+    `levels` are the result columns taken (``entities``, ``words``), the first one the output has.
+    """
     if path != "-" and not Path(path).exists():
         raise InputError(f"entities file {path} does not exist")
     if corpus_format(path) == "parquet":
-        return _iter_parquet_entities(path, chunk_rows)
-    return _iter_jsonl_entities(path, chunk_rows)
+        return _iter_parquet_entities(path, chunk_rows, levels)
+    return _iter_jsonl_entities(path, chunk_rows, levels)
 
 
 def read_entities(path: str, limit: int) -> tuple[str | None, list[Any], list[list[Entity]]]:
@@ -239,14 +241,19 @@ def read_entities(path: str, limit: int) -> tuple[str | None, list[Any], list[li
     for chunk in iter_entities(path, max(1, min(limit, 2048))):
         id_name = chunk.id_name
         ids.extend(chunk.ids[: limit - len(rows)])
-        rows.extend(chunk.entities[: limit - len(rows)])
+        rows.extend(chunk.items[: limit - len(rows)])
         if len(rows) >= limit:
             break
     return id_name, ids, rows
 
 
-def _iter_parquet_entities(path: str, chunk_rows: int) -> Iterator[EntityRows]:
+def _columns(levels: Sequence[str]) -> str:
+    return " or ".join(repr(level) for level in levels)
+
+
+def _iter_parquet_entities(path: str, chunk_rows: int, levels: Sequence[str]) -> Iterator[EntityRows]:
     files = parquet_files(path)  # a folder's hidden files (a Ray run's _SUCCESS, say) are not rows
+    types, result_columns = _item_types()
     n = 0
     for f in files:
         try:
@@ -254,29 +261,29 @@ def _iter_parquet_entities(path: str, chunk_rows: int) -> Iterator[EntityRows]:
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{f}: not a readable Parquet file ({exc})") from exc
         names = pf.schema_arrow.names
-        if "entities" not in names:
+        level = next((c for c in levels if c in names), None)
+        if level is None:
             raise InputError(
-                f"{f}: no 'entities' column (columns: {', '.join(names)}); is it an output of 'fasttag run'?")
-        others = [n for n in names if n not in ("entities", "words")]
+                f"{f}: no {_columns(levels)} column (columns: {', '.join(names)}); is it an output of 'fasttag run'?")
+        others = [n for n in names if n not in result_columns]
         id_name = others[0] if others else None
-        with_words = "words" in names
-        columns = [*others[:1], "entities"] + (["words"] if with_words else [])
+        cls = types[level]
         try:
-            for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
-                entities = [[_entity(e, f"{f}, row {n + j}") for e in value or []]
-                            for j, value in enumerate(batch.column("entities").to_pylist())]
-                ids = batch.column(id_name).to_pylist() if id_name else [None] * len(entities)
-                words = ([_words(w, f"{f}, row {n + j}") for j, w in enumerate(batch.column("words").to_pylist())]
-                         if with_words else None)
-                n += len(entities)
-                yield EntityRows(id_name, ids, entities, words)
+            for batch in pf.iter_batches(batch_size=chunk_rows, columns=[*others[:1], level]):
+                items = [[_entity(e, f"{f}, row {n + j}", cls) for e in value or []]
+                         for j, value in enumerate(batch.column(level).to_pylist())]
+                ids = batch.column(id_name).to_pylist() if id_name else [None] * len(items)
+                n += len(items)
+                yield EntityRows(id_name, ids, items, level)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from exc
 
 
-def _iter_jsonl_entities(path: str, chunk_rows: int) -> Iterator[EntityRows]:
+def _iter_jsonl_entities(path: str, chunk_rows: int, levels: Sequence[str]) -> Iterator[EntityRows]:
     where = "stdin" if path == "-" else path
+    types, result_columns = _item_types()
     id_name: str | None = None
+    level: str | None = None
     chunk = EntityRows(None, [], [])
     fh = open_lines(path)
     try:
@@ -284,22 +291,21 @@ def _iter_jsonl_entities(path: str, chunk_rows: int) -> Iterator[EntityRows]:
             if line.error is not None:
                 raise InputError(f"{where}, line {line.lineno}: not JSON ({line.error})") from line.exc
             obj = line.value
-            if not isinstance(obj, dict) or not isinstance(obj.get("entities", None), list):
-                raise InputError(f"{where}, line {line.lineno}: no 'entities' list; is it an output of 'fasttag run'?")
+            if level is None and isinstance(obj, dict):  # the first line decides which result column is read
+                level = next((c for c in levels if isinstance(obj.get(c, None), list)), None)
+                chunk.level = level or levels[0]
+            if not isinstance(obj, dict) or level is None or not isinstance(obj.get(level, None), list):
+                raise InputError(f"{where}, line {line.lineno}: no {_columns([level] if level else levels)} list; "
+                                 "is it an output of 'fasttag run'?")
             if id_name is None:
-                id_name = next((k for k in obj if k not in ("entities", "words")), None)
+                id_name = next((k for k in obj if k not in result_columns), None)
                 chunk.id_name = id_name
-            chunk.entities.append([_entity(e, f"{where}, line {line.lineno}") for e in obj["entities"]])
+            cls = types[level]
+            chunk.items.append([_entity(e, f"{where}, line {line.lineno}", cls) for e in obj[level]])
             chunk.ids.append(obj.get(id_name) if id_name else None)
-            if "words" in obj:
-                if chunk.words is None:
-                    chunk.words = [None] * (len(chunk.entities) - 1)
-                chunk.words.append(_words(obj["words"], f"{where}, line {line.lineno}"))
-            elif chunk.words is not None:
-                chunk.words.append(None)
             if len(chunk) >= chunk_rows:
                 yield chunk
-                chunk = EntityRows(id_name, [], [])
+                chunk = EntityRows(id_name, [], [], level)
         if len(chunk):
             yield chunk
     finally:
