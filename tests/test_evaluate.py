@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from fasttag.cli import cli
 from fasttag.errors import UsageError
-from fasttag.evaluate import gold_spans, labelled_texts, span_scores
+from fasttag.evaluate import gold_spans, gold_words, labelled_texts, span_scores, word_scores
 from fasttag.labelled import make_labelled
 
 SENTENCES = [
@@ -105,9 +105,17 @@ def test_eval_tag_task_model(tmp_path, bert_export):
     assert 0 <= scores["accuracy"] <= 1 and set(scores["tags"]) >= {"NNP", "VBD", "DT", "NN", "."}
     assert sum(t["support"] for t in scores["tags"].values()) == 7
     for extra, message in ((["--mode", "strict"], "--mode applies to span tasks"),
-                           (["--end-to-end"], "this model is a tag task")):
+                           (["--end-to-end", "--level", "tokens"], "end-to-end scoring reads the model's own level"),
+                           (["--level", "words"], "--level applies to --end-to-end scoring only")):
         res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data), "--tag-column", "1", *extra])
         assert res.exit_code == 2 and message in res.output, res.output
+    res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data), "--tag-column", "1",
+                                   "--end-to-end", "--documents", "100", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "end-to-end word scores" in res.output and "word boundaries:" in res.output
+    e2e = json.loads(out.read_text())
+    assert e2e["mode"] == "end-to-end" and e2e["metric"] == "accuracy" and e2e["data"]["texts"] == 1
+    assert e2e["words"] == 7 and 0 <= e2e["accuracy"] <= 1 and 0 < e2e["boundaries"] <= 1
     res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data)])  # the NER column
     assert res.exit_code == 1 and "holds span tags (IOB2), but the model is a tag (9 labels) task" in res.output
     res = CliRunner().invoke(cli, ["eval", "--data", str(data), "--tag-column", "1"])  # an NER model, POS data
@@ -130,3 +138,16 @@ def test_eval_bioes_model_converts_iob2_gold(tmp_path, bert_export):
                                    str(out)])
     assert res.exit_code == 0, res.output
     assert json.loads(out.read_text())["types"]["PER"]["support"] == 1
+
+
+def test_word_scores_exact_spans_and_tags():
+    words = ["Acme", "Inc.", "rose"]
+    gold = [gold_words(words, ["NNP", "NNP", "VBD"])]
+    assert gold == [[(0, 4, "NNP"), (5, 9, "NNP"), (10, 14, "VBD")]]
+    # the run path cut "Inc." into "Inc" and ".", and tagged "rose" as a noun
+    pred = [[(0, 4, "NNP"), (5, 8, "NNP"), (8, 9, "."), (10, 14, "NN")]]
+    s = word_scores(gold, pred)
+    assert s["accuracy"] == pytest.approx(1 / 3) and s["correct"] == 1 and s["words"] == 3
+    assert s["boundaries"] == pytest.approx(2 / 3)
+    assert s["tags"]["NNP"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert s["tags"]["."]["support"] == 0 and s["tags"]["VBD"]["recall"] == 0

@@ -557,6 +557,13 @@ def test_tag_task_trains_by_accuracy_and_eval_reproduces_it(tmp_path, tiny_bert,
         assert abs(scores["accuracy"] - metrics[split]["accuracy"]) <= 0.001
         assert abs(scores["macro_f1"] - metrics[split]["macro_f1"]) <= 0.001
         assert scores["tags"].keys() == metrics[split]["tags"].keys()
+    # the run path's words level finds the same words and tags on these sentences as raw text
+    report = tmp_path / "e2e.json"
+    res = CliRunner().invoke(cli, ["eval", "--model", str(onnx), "--data", str(three_columns / "test.txt"),
+                                   "--tag-column", "1", "--end-to-end", "--json", str(report)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    e2e = json.loads(report.read_text())
+    assert e2e["boundaries"] == 1.0 and abs(e2e["accuracy"] - metrics["test"]["accuracy"]) <= 0.001
 
 
 def test_bioes_model_from_iob2_data_and_eval_on_iob2_data(tmp_path, tiny_bert, three_columns):

@@ -14,8 +14,9 @@ from fasttag.options import MODES, SCHEMES, EngineOptions, engine_options
               help="Labelled data: CoNLL columns, .jsonl(.gz) or .parquet with tokens and tags.")
 @click.option("--end-to-end", is_flag=True,
               help="Score what 'fasttag run' returns on raw text: the words joined by spaces into texts (see "
-                   "--documents), tagged through the run path (--aggregation, --word-boundaries, windows), "
-                   "entities scored as exact character spans, with a partial-overlap figure.")
+                   "--documents), tagged through the run path (--aggregation, --word-boundaries, windows); "
+                   "entities (span tasks) scored as exact character spans, with a partial-overlap figure, or "
+                   "words (tag tasks) as exact character spans with their tags.")
 @click.option("--documents", default="sentences", show_default=True, metavar="sentences|docstart|N",
               help="With --end-to-end: a text per sentence, per -DOCSTART- document, or consecutive sentences "
                    "joined until a text has at least N words.")
@@ -39,9 +40,9 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
     overall and per type. Tag tasks (POS): word accuracy, per-tag precision, recall and F1, and their
     macro average. By default, word level: each word's prediction is taken from its first sub-token,
     as 'fasttag train' does, so that for the same fp32 model and data the figure equals the one
-    training reported. With --end-to-end (span tasks), what 'fasttag run' returns on the same words as
-    raw text, sentences or documents. Needs neither torch nor transformers (span tasks need the
-    'eval' extra: seqeval).
+    training reported. With --end-to-end, what 'fasttag run' returns on the same words as raw text,
+    sentences or documents: its entities, or a tag task's words. Needs neither torch nor transformers
+    (word-level span scores need the 'eval' extra: seqeval).
 
     \b
     Examples:
@@ -60,6 +61,9 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
                 raise UsageError(f"--{name.replace('_', '-')} applies to --end-to-end scoring only "
                                  "(word-level scoring reads each word's first sub-token)")
+    elif ctx.get_parameter_source("level") == ParameterSource.COMMANDLINE:
+        raise UsageError("--level: end-to-end scoring reads the model's own level (entities for a span task, words "
+                         "for a tag task)")
     if json_path:
         check_writable(json_path)
     from fasttag.tagger import Tagger
@@ -88,11 +92,16 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
         click.echo(f"warning: the data has labels the model lacks: {', '.join(scores['labels_unknown_to_model'])}",
                    err=True)
     if end_to_end:
-        title = (f"end-to-end entity scores (exact character spans; --aggregation {engine_opts.aggregation}, "
+        what = "word" if task.kind == "tag" else "entity"
+        title = (f"end-to-end {what} scores (exact character spans; --aggregation {engine_opts.aggregation}, "
                  f"--word-boundaries {engine_opts.word_boundaries})")
-        click.echo(format_scores_table(scores, title=title))
-        p = scores["partial"]
-        click.echo(f"partial overlap: precision {p['precision']:.4f}  recall {p['recall']:.4f}  f1 {p['f1']:.4f}")
+        if task.kind == "tag":
+            click.echo(format_tag_table(scores, title=title))
+            click.echo(f"word boundaries: {scores['boundaries']:.4f} of the gold words found whole")
+        else:
+            click.echo(format_scores_table(scores, title=title))
+            p = scores["partial"]
+            click.echo(f"partial overlap: precision {p['precision']:.4f}  recall {p['recall']:.4f}  f1 {p['f1']:.4f}")
     else:
         click.echo(format_tag_table(scores, title="tag scores (word level)") if task.kind == "tag"
                    else format_scores_table(scores, title=f"entity scores ({mode}, {task.scheme.upper()})"))

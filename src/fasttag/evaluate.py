@@ -113,12 +113,25 @@ def gold_spans(words: list[str], tags: list[str], base: int = 0) -> list[Span]:
     return [(starts[a], starts[b - 1] + len(words[b - 1]), kind) for a, b, kind in spans(tags)]
 
 
-def labelled_texts(gold: LabelledData, documents: str | int = "sentences") -> tuple[list[str], list[list[Span]]]:
+def gold_words(words: list[str], tags: list[str], base: int = 0) -> list[Span]:
+    """Character spans (start, end, tag) of every word of one sentence whose words are joined by spaces."""
+    out: list[Span] = []
+    pos = base
+    for word, tag in zip(words, tags, strict=True):
+        out.append((pos, pos + len(word), tag))
+        pos += len(word) + 1
+    return out
+
+
+def labelled_texts(gold: LabelledData, documents: str | int = "sentences", units: str = "entities",
+                   ) -> tuple[list[str], list[list[Span]]]:
     """Raw texts rebuilt from labelled words (joined by single spaces), and each text's gold spans.
 
     ``documents``: ``"sentences"`` (a text per sentence), ``"docstart"`` (a text per ``-DOCSTART-``
-    document) or N (consecutive sentences joined until a text has at least N words).
+    document) or N (consecutive sentences joined until a text has at least N words). ``units``:
+    ``"entities"`` (`gold_spans`) or ``"words"`` (`gold_words`: every word with its tag).
     """
+    spans_of = gold_words if units == "words" else gold_spans
     if isinstance(documents, str) and documents.isdigit():
         documents = int(documents)
     if documents not in GROUPINGS and not (isinstance(documents, int) and documents > 0):
@@ -143,7 +156,7 @@ def labelled_texts(gold: LabelledData, documents: str | int = "sentences") -> tu
         if documents == "sentences" or (documents == "docstart" and n and doc_of[n] != doc_of[n - 1]):
             flush()
         base = length + (1 if cur else 0)
-        cur_spans.extend(gold_spans(sentence, tags, base))
+        cur_spans.extend(spans_of(sentence, tags, base))
         text = " ".join(sentence)
         cur.append(text)
         length = base + len(text)
@@ -187,6 +200,40 @@ def span_scores(gold: list[list[Span]], predicted: list[list[Span]]) -> dict:
     return scores
 
 
+def word_scores(gold: list[list[Span]], predicted: list[list[Span]]) -> dict:
+    """End-to-end scores of a tag task: gold words against the words the run path found, by exact spans.
+
+    A gold word is right when a predicted word has its (start, end) and its tag; so a word the run
+    path cut differently (``Inc.`` as ``Inc`` and ``.``) is wrong whatever its tag. Returns
+    `fasttag.metrics.tag_scores`' figures (accuracy over the gold words; per tag, a predicted word
+    counts against the precision of its tag) and ``boundaries``: the share of gold words found whole.
+    """
+    from fasttag.metrics import prf
+
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold texts but {len(predicted)} predicted")
+    tp: dict[str, int] = {}
+    n_gold: dict[str, int] = {}
+    n_pred: dict[str, int] = {}
+    whole = 0
+    for g_doc, p_doc in zip(gold, predicted, strict=True):
+        g_set, g_bounds = set(g_doc), {(a, b) for a, b, _ in g_doc}
+        for _, _, tag in g_doc:
+            n_gold[tag] = n_gold.get(tag, 0) + 1
+        whole += len(g_bounds & {(a, b) for a, b, _ in p_doc})
+        for w in p_doc:
+            n_pred[w[2]] = n_pred.get(w[2], 0) + 1
+            if w in g_set:
+                tp[w[2]] = tp.get(w[2], 0) + 1
+    words, correct = sum(n_gold.values()), sum(tp.values())
+    tags = {t: prf(tp.get(t, 0), n_pred.get(t, 0), n_gold.get(t, 0)) for t in sorted(n_gold.keys() | n_pred)}
+    macro = {key: sum(x[key] for x in tags.values()) / len(tags) if tags else 0.0
+             for key in ("precision", "recall", "f1")}
+    return {"accuracy": correct / words if words else 0.0, "correct": correct, "words": words,
+            **{f"macro_{key}": value for key, value in macro.items()}, "tags": tags,
+            "boundaries": whole / words if words else 0.0}
+
+
 def evaluate_end_to_end(
     tagger: Tagger,
     data: str | Path,
@@ -196,18 +243,24 @@ def evaluate_end_to_end(
     scheme: Scheme = "auto",
 ) -> dict:
     """What `fasttag run` gets on raw text: the labelled words joined by spaces into texts (sentences or
-    documents), tagged through the run path (the tagger's aggregation, word rule, windows and batches),
-    scored as exact character spans against the gold entities. Span-task models only (any scheme)."""
+    documents), tagged through the run path (the tagger's aggregation, word rule, windows and batches).
+
+    Span tasks: the entities (level entities) scored as exact character spans against the gold
+    entities (`span_scores`). Tag tasks: the words (level words) scored against the gold words
+    (`word_scores`). The tagger must be at its task's default level.
+    """
     task = tagger.bundle.task
-    if task.kind == "tag":
-        raise UsageError("--end-to-end scores entities on raw text, and this model is a tag task; score its words "
-                         "without --end-to-end (word accuracy, the figure 'fasttag train' reports)")
+    level = "words" if task.kind == "tag" else "entities"
+    if getattr(tagger, "level", level) != level:
+        raise UsageError(f"end-to-end scoring of a {task.kind} task reads --level {level}, not {tagger.level}")
     gold = read_gold(data, task, tagger.labels, tag_column=tag_column, labels=labels, scheme=scheme)
-    texts, gold_sp = labelled_texts(gold, documents)
+    texts, gold_sp = labelled_texts(gold, documents, units="words" if task.kind == "tag" else "entities")
     started = time.perf_counter()
     predicted = [[(e.start, e.end, e.label) for e in ents] for ents in tagger.tag(texts)]
     seconds = time.perf_counter() - started
-    scores = span_scores(gold_sp, predicted)
+    scores = word_scores(gold_sp, predicted) if task.kind == "tag" else span_scores(gold_sp, predicted)
+    scores["kind"], scores["scheme"] = task.kind, task.scheme
+    scores["metric"] = "accuracy" if task.kind == "tag" else "f1"
     scores["data"] = {
         "path": str(data),
         "sentences": len(gold),
