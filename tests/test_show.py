@@ -232,7 +232,7 @@ def test_entities_that_do_not_belong_to_the_input(tmp_path, corpus_jsonl, bert_e
     assert invoke("show", "--entities", short, "--input", corpus_jsonl, "--n", 3).exit_code == 0
 
     res = invoke("show", "--entities", corpus_jsonl, "--input", corpus_jsonl)
-    assert res.exit_code == 1 and "no 'entities' list" in res.output
+    assert res.exit_code == 1 and "no 'entities' or 'words' or 'tokens' list" in res.output
 
 
 @pytest.mark.parametrize(
@@ -277,3 +277,74 @@ def test_entities_of_a_run_with_repaired_text_and_skipped_lines(tmp_path, bert_e
     # the random tiny model tags at random: check the rows and the repaired character, not the entities
     assert "row 0\n" in res.output and "row 1\n" in res.output and "(2 documents" in res.output
     assert "\ufffd" in res.output and "\\ud800" not in res.output
+
+
+# -- words and tokens -------------------------------------------------------------------------------
+
+def _pos_model(bert_export, tmp_path):
+    from relabelled import POS, relabelled
+
+    return relabelled(bert_export, tmp_path / "pos", POS)
+
+
+def test_words_are_shown_with_their_tags_as_tagged_corpora_write_them():
+    from rich.console import Console
+
+    from fasttag.entities import Word
+
+    text = "New York. Ada"
+    words = [Word(0, 3, "NNP", 0.9, "New"), Word(4, 8, "NNP", 0.8, "York"), Word(8, 9, ".", 0.99, "."),
+             Word(10, 13, "NNP", 0.7, "Ada")]
+    plain = Console(file=io.StringIO(), color_system=None, width=200)
+    render_terminal([(text, words)], plain)
+    out = plain.file.getvalue()
+    assert "New/NNP York/NNP ./. Ada/NNP\n" in out  # a word the text joins to the one before is spaced apart
+    assert "(1 document, 4 words)" in out and "labels: . 1  NNP 3" in out
+    # a span task's words: O words without a tag, so that the entities stand out
+    span = [Word(0, 3, "B-LOC", 0.9, "New"), Word(4, 8, "I-LOC", 0.8, "York"), Word(8, 9, "O", 0.99, "."),
+            Word(10, 13, "B-PER", 0.7, "Ada")]
+    plain = Console(file=io.StringIO(), color_system=None, width=200)
+    render_terminal([(text, span)], plain)
+    assert "New/B-LOC York/I-LOC . Ada/B-PER\n" in plain.file.getvalue()
+    colour = Console(file=io.StringIO(), force_terminal=True, color_system="truecolor", width=200)
+    render_terminal([(text, span)], colour)
+    assert "255;149;97" in colour.file.getvalue()  # B-LOC and I-LOC in LOC's colour, #ff9561
+    page = render_html([(text, words), ('<b>', [Word(0, 3, "SYM", 0.5, "<b>")])])
+    assert page.count('<span class="word"') == 5 and '<span class="tag"' in page
+    assert "&lt;b&gt;" in page and "<b>" not in page.split("<body>", 1)[1]
+    assert "2 documents, 5 words" in page
+
+
+def test_show_tags_words_of_a_tag_task_and_reads_them_back(bert_export, tmp_path, corpus_jsonl):
+    pos = _pos_model(bert_export, tmp_path)
+    words = Tagger.load(pos).tag(TEXTS)
+    res = invoke("show", corpus_jsonl, "--model", pos, "--n", len(TEXTS))
+    assert res.exit_code == 0, res.output
+    w = words[0][0]
+    assert f"{w.text}/{w.label}" in res.stdout
+    assert f"({len(TEXTS)} documents, {sum(map(len, words))} words)" in res.stdout
+    for suffix in (".parquet", ".jsonl"):
+        out = tmp_path / f"words{suffix}"
+        assert invoke("run", corpus_jsonl, "-o", out, "--model", pos, "-q").exit_code == 0
+        shown = invoke("show", "--entities", out, "--input", corpus_jsonl, "--n", len(TEXTS))
+        assert shown.exit_code == 0, shown.output
+        assert shown.stdout == res.stdout
+
+
+def test_show_tokens_level_and_pre_tokenized_rows(bert_export, tmp_path):
+    res = invoke("show", "-", "--model", bert_export, "--level", "tokens", input=json.dumps({"text": TEXTS[0]}) + "\n")
+    assert res.exit_code == 0, res.output
+    toks = Tagger.load(bert_export, level="tokens").tag_text(TEXTS[0])
+    assert f"[{toks[0].text} {toks[0].label}]" in res.stdout and "tokens)" in res.stdout
+    pos = _pos_model(bert_export, tmp_path)
+    src = tmp_path / "tokens.jsonl"
+    src.write_text(json.dumps({"tokens": ["New", "York", "is", "big", "."]}) + "\n")
+    res = invoke("show", src, "--model", pos, "--tokens-column", "tokens")
+    assert res.exit_code == 0, res.output
+    (row,) = Tagger.load(pos).tag_pretokenized([["New", "York", "is", "big", "."]])
+    expected = " ".join(f"{t}/{tag}" for t, tag in zip(["New", "York", "is", "big", "."], row.tags, strict=True))
+    assert expected in res.stdout
+    out = tmp_path / "tags.parquet"
+    assert invoke("run", src, "-o", out, "--model", pos, "--tokens-column", "tokens", "-q").exit_code == 0
+    shown = invoke("show", "--entities", out, "--input", src, "--tokens-column", "tokens")
+    assert shown.exit_code == 0 and shown.stdout == res.stdout, shown.output

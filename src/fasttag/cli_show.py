@@ -13,6 +13,9 @@ from fasttag.options import CLI_NAMES, ON_ERROR, EngineOptions, engine_options
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=10, show_default=True,
               help="Show the first N documents.")
 @click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
+@click.option("--tokens-column", default=None, metavar="NAME",
+              help="Show pre-tokenized rows: NAME holds each row's tokens (a list of strings), shown joined by spaces "
+                   "with each token's tag (New/NNP York/NNP), as 'fasttag run --tokens-column' tags them.")
 @click.option("--entities", "entities_path", default=None, metavar="OUTPUT",
               help="Show this output of 'fasttag run' (Parquet or JSONL) instead of running a model; the corpus "
                    "it tagged is INPUT or --input.")
@@ -23,12 +26,16 @@ from fasttag.options import CLI_NAMES, ON_ERROR, EngineOptions, engine_options
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None, metavar="PAGE.html",
               help="Write a self-contained HTML page (displaCy style) instead of printing to the terminal.")
 @engine_options
-def show(input, n, text_column, entities_path, input_path, on_error, html_path, engine_opts: EngineOptions):
+def show(input, n, text_column, tokens_column, entities_path, input_path, on_error, html_path,
+         engine_opts: EngineOptions):
     """Tag the first N documents of INPUT and show them with their entities highlighted.
 
     INPUT takes the same formats as 'fasttag run' (.parquet or a folder of them, .jsonl/.ndjson, optionally
     .gz, or - for JSONL on stdin). Entities are drawn on their label's colour, with a legend of the labels
-    and their counts. With --entities OUTPUT --input INPUT, shows what an earlier 'fasttag run' wrote,
+    and their counts. Words (--level words, the default for a tag task such as part-of-speech) are shown
+    with their tags, as tagged corpora write them: New/NNP York/NNP (a span task's words but O ones);
+    tokens (--level tokens) like entities, with their full labels. With --entities OUTPUT --input INPUT,
+    shows what an earlier 'fasttag run' wrote (at any level, or with --tokens-column),
     without loading a model: row i of OUTPUT belongs to row i of INPUT, and every entity's text must equal
     the input slice, else it stops with "OUTPUT does not belong to INPUT". If that run skipped bad lines
     (--on-error skip), pass --on-error skip here too, so that the rows line up the same way.
@@ -36,6 +43,7 @@ def show(input, n, text_column, entities_path, input_path, on_error, html_path, 
     \b
     Example:
       fasttag show corpus.jsonl --n 5 --model my-export
+      fasttag show corpus.jsonl --model my-pos-export --level words
       fasttag show --entities entities.parquet --input corpus.parquet --html entities.html
     """
     ctx = click.get_current_context()
@@ -60,12 +68,18 @@ def show(input, n, text_column, entities_path, input_path, on_error, html_path, 
             raise click.UsageError("missing INPUT (or --entities OUTPUT --input INPUT)")
 
     from fasttag.read import CorpusReader
-    from fasttag.show import align, read_entities
+    from fasttag.show import align, pretokenized_doc, read_entities, read_tags
 
     corpus = input_path if entities_path is not None else input
-    texts = [t for chunk in CorpusReader(corpus, text_column, limit=n, on_error=on_error) for t in chunk.texts]
-    if entities_path is not None:
-        id_name, ids, rows = read_entities(entities_path, n)
+    texts = [t for chunk in CorpusReader(corpus, text_column, limit=n, on_error=on_error, tokens_column=tokens_column)
+             for t in chunk.texts]
+    if entities_path is not None and tokens_column:
+        id_name, ids, tagged = read_tags(entities_path, n)
+        docs = _pretokenized_docs(texts, tagged, entities_path, input_path)
+        titles = [f"row {i}" if id_name in (None, "row") else f"row {i} · {id_name} {ids[i]}" for i in range(len(docs))]
+        heading = f"{entities_path} on {input_path}"
+    elif entities_path is not None:
+        id_name, ids, rows = read_entities(entities_path, n, levels=("entities", "words", "tokens"))
         docs = align(texts, rows, output=entities_path, input=input_path, ids=ids, id_name=id_name)
         titles = [f"row {i}" if id_name in (None, "row") else f"row {i} · {id_name} {ids[i]}" for i in range(len(docs))]
         heading = f"{entities_path} on {input_path}"
@@ -75,14 +89,31 @@ def show(input, n, text_column, entities_path, input_path, on_error, html_path, 
         tagger = Tagger.load(options=engine_opts)
         if not html_path:  # on stderr: which model ran (the page's heading says it)
             click.echo(f"fasttag: {tagger.bundle.describe()} on {tagger.provider}", err=True)
-        docs = [(t if isinstance(t, str) else "", ents) for t, ents in zip(texts, tagger.tag(texts), strict=True)]
+        if tokens_column:
+            docs = [pretokenized_doc(t, row) for t, row in zip(texts, tagger.tag_pretokenized(texts), strict=True)]
+        else:
+            docs = [(t if isinstance(t, str) else "", ents) for t, ents in zip(texts, tagger.tag(texts), strict=True)]
         titles = None
         heading = f"{input}: model {tagger.bundle.describe()}"
     _show(docs, titles, heading, html_path)
 
 
+def _pretokenized_docs(token_lists, tagged, output, input):
+    """Rows of a --tokens-column output paired with the corpus rows they tag (one tag per token, else they do not
+    belong together)."""
+    from fasttag.show import not_belonging, pretokenized_doc
+
+    if len(token_lists) != len(tagged):
+        raise not_belonging(output, input, f"within the first {max(len(token_lists), len(tagged))} rows, {output} "
+                                           f"has {len(tagged)} and {input} has {len(token_lists)}")
+    for i, (tokens, row) in enumerate(zip(token_lists, tagged, strict=True)):
+        if len(tokens or ()) != len(row.tags):
+            raise not_belonging(output, input, f"row {i} has {len(row.tags)} tags for {len(tokens or ())} tokens")
+    return [pretokenized_doc(tokens, row) for tokens, row in zip(token_lists, tagged, strict=True)]
+
+
 def _show(docs, titles, heading, html_path):
-    from fasttag.show import drawn_entities, plural, render_html, render_terminal
+    from fasttag.show import drawn_entities, noun, plural, render_html, render_terminal
 
     if html_path:
         from pathlib import Path
@@ -93,7 +124,7 @@ def _show(docs, titles, heading, html_path):
             Path(html_path).write_text(render_html(docs, titles=titles, heading=heading), encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"cannot write {html_path} ({exc.strerror or exc})") from exc
-        click.echo(f"wrote {html_path} ({plural(len(docs), 'document')}, {plural(drawn_entities(docs), 'entity')})",
+        click.echo(f"wrote {html_path} ({plural(len(docs), 'document')}, {plural(drawn_entities(docs), noun(docs))})",
                    err=True)
         return
     from rich.console import Console

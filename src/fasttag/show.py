@@ -1,7 +1,9 @@
 """Show documents with their entities highlighted: in the terminal (rich) or as a self-contained HTML page.
 
-A document is a ``(text, entities)`` pair. Entities come from `Tagger.tag` or, without running a model,
-from the output of `fasttag run` lined up with its input (`read_entities` + `align`).
+A document is a ``(text, items)`` pair: entities (or tokens, drawn the same way, with their full labels),
+or words, drawn with their tags as tagged corpora write them (``New/NNP York/NNP``). They come from
+`Tagger.tag` (or `tag_pretokenized`, through `pretokenized_doc`) or, without running a model, from the
+output of `fasttag run` lined up with its input (`read_entities` + `align`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fasttag.entities import Entity
+from fasttag.entities import RESULT_COLUMNS, Entity, Token, TokenTags, Word
 from fasttag.errors import InputError
 from fasttag.formats import JsonlLines, close_lines, corpus_format, open_lines, parquet_files
 
-Doc = tuple[str, Sequence[Entity]]
+Item = Entity | Word | Token
+Doc = tuple[str, Sequence[Item]]
 
 # displaCy's colours for the CoNLL labels, so pages look familiar; any other label gets a palette
 # colour chosen by a stable hash of its name (the same colour in every run and on every machine).
@@ -40,17 +43,30 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word[:-1] + 'ies' if word.endswith('y') else word + 's'}"
 
 
+def _colour(label: str, full: bool) -> str:
+    """`label_colour` of a label; of its type for a full label (a word's or token's B-PER: PER's colour), so
+    that the words of one entity share it."""
+    if not full:
+        return label_colour(label)
+    from fasttag.schemes import split_label
+
+    return label_colour(split_label(label)[1])
+
+
 def label_counts(docs: Sequence[Doc]) -> dict[str, int]:
-    """Entities per label, known labels first (PER, LOC, ORG, MISC), then the others alphabetically."""
+    """Items per label (words tagged O left out), known labels first (PER, LOC, ORG, MISC), then the others
+    alphabetically."""
     counts: dict[str, int] = {}
     for _, entities in docs:
         for e in entities:
+            if isinstance(e, Word) and e.label == "O":
+                continue
             counts[e.label] = counts.get(e.label, 0) + 1
     order = {label: i for i, label in enumerate(LABEL_COLOURS)}
     return dict(sorted(counts.items(), key=lambda kv: (order.get(kv[0].upper(), len(order)), kv[0])))
 
 
-def segments(text: str, entities: Sequence[Entity]) -> Iterator[tuple[str, Entity | None]]:
+def segments(text: str, entities: Sequence[Item]) -> Iterator[tuple[str, Item | None]]:
     """The text cut into plain stretches (entity None) and entity stretches, in order.
 
     Entities are taken in start order; one that overlaps an earlier one is not drawn (the engine never
@@ -58,7 +74,7 @@ def segments(text: str, entities: Sequence[Entity]) -> Iterator[tuple[str, Entit
     """
     pos = 0
     for e in sorted(entities, key=lambda e: (e.start, e.end)):
-        if e.start < pos or e.end <= e.start or e.end > len(text):
+        if e.start < pos or e.end <= e.start or e.end > len(text):  # (a zero-width token has nothing to draw)
             continue
         if e.start > pos:
             yield text[pos:e.start], None
@@ -69,8 +85,31 @@ def segments(text: str, entities: Sequence[Entity]) -> Iterator[tuple[str, Entit
 
 
 def drawn_entities(docs: Sequence[Doc]) -> int:
-    """How many entities `render_terminal`/`render_html` draw (all of them, unless some overlap)."""
+    """How many entities (words, tokens) `render_terminal`/`render_html` draw (all of them, unless some overlap)."""
     return sum(1 for text, entities in docs for _, e in segments(text, entities) if e is not None)
+
+
+def noun(docs: Sequence[Doc]) -> str:
+    """What the documents' items are: "entity", "word" or "token" (the first item's kind; "entity" for none)."""
+    first = next((e for _, items in docs for e in items), None)
+    return "word" if isinstance(first, Word) else "token" if isinstance(first, Token) else "entity"
+
+
+def _tagged(piece: str, w: Item) -> bool:
+    """Whether a word is drawn with its tag: every word of a tag task, a span task's words but O."""
+    return isinstance(w, Word) and w.label != "O" and bool(piece)
+
+
+def pretokenized_doc(tokens: Sequence[str] | None, tagged: TokenTags) -> Doc:
+    """A pre-tokenized row as a document: its tokens joined by single spaces, each a `Word` with its tag (a
+    token without one is plain text)."""
+    tokens = list(tokens or [])
+    text, words, pos = " ".join(tokens), [], 0
+    for token, tag, score in zip(tokens, tagged.tags, tagged.scores, strict=False):
+        if tag is not None:
+            words.append(Word(pos, pos + len(token), tag, float(score or 0.0), token))
+        pos += len(token) + 1
+    return text, words
 
 
 # -- terminal -------------------------------------------------------------------------------------
@@ -90,29 +129,40 @@ def render_terminal(docs: Sequence[Doc], console, titles: Sequence[str] | None =
         line = Text()
         if not text:
             line.append("(empty)", style="dim italic")
+        previous: Item | None = None
         for piece, e in segments(text, entities):
-            if e is None:
+            if isinstance(e, Word):
+                # word/TAG, as tagged corpora write it; words the text joins (London.) are spaced apart
+                if isinstance(previous, Word) and previous.end == e.start and (_tagged(piece, e)
+                                                                                or _tagged("x", previous)):
+                    line.append(" ")
+                line.append(piece)
+                if _tagged(piece, e):
+                    line.append(f"/{e.label}", style=None if plain else f"bold {_colour(e.label, True)}")
+            elif e is None:
                 line.append(piece)
             elif plain:
                 line.append(f"[{piece} {e.label}]")
             else:
                 # padded inside the box, so that neighbouring entities stay two boxes
-                style = f"black on {label_colour(e.label)}"
+                style = f"black on {_colour(e.label, isinstance(e, Token))}"
                 line.append(f" {piece}", style=style)
                 line.append(f" {e.label} ", style=f"bold {style}")
+            previous = e
         # soft_wrap: no hard line breaks inside a document; the terminal wraps it
         console.print(line, highlight=False, soft_wrap=True)
         console.print()
     legend = Text("labels: ", style="bold")
     counts = label_counts(docs)
+    full = noun(docs) != "entity"
     for j, (label, count) in enumerate(counts.items()):
         if j:
             legend.append("  ")
-        legend.append(f" {label} " if not plain else label, style=f"bold black on {label_colour(label)}")
+        legend.append(f" {label} " if not plain else label, style=f"bold black on {_colour(label, full)}")
         legend.append(f" {count}")
     if not counts:
         legend.append("none", style="dim")
-    legend.append(f"   ({plural(len(docs), 'document')}, {plural(sum(counts.values()), 'entity')})", style="dim")
+    legend.append(f"   ({plural(len(docs), 'document')}, {plural(sum(counts.values()), noun(docs))})", style="dim")
     console.print(legend, highlight=False)
 
 
@@ -133,12 +183,25 @@ mark { padding: 0.45em 0.6em; margin: 0 0.25em; line-height: 1; border-radius: 0
        box-decoration-break: clone; -webkit-box-decoration-break: clone; color: #222; }
 mark .label { font-size: 0.8em; font-weight: bold; line-height: 1; vertical-align: middle;
               margin-left: 0.5em; font-variant: all-small-caps; letter-spacing: 0.03em; }
+.word { display: inline-flex; flex-direction: column; align-items: center; vertical-align: top;
+        line-height: 1.4; margin: 0 0.12em; }
+.word .tag { font-size: 0.7em; font-weight: bold; line-height: 1.2; padding: 0 0.35em; border-radius: 0.3em;
+             color: #222; }
 """.strip()
 
 
-def _mark(piece: str, e: Entity) -> str:
+def _word(piece: str, w: Word) -> str:
+    """A word with its tag under it (an interlinear gloss); a span task's O words are plain text."""
+    if not _tagged(piece, w):
+        return html.escape(piece)
+    tip = html.escape(f"{w.label} {w.score:.3f} [{w.start}:{w.end}]")
+    return (f'<span class="word" title="{tip}">{html.escape(piece)}<span class="tag" style="background: '
+            f'{_colour(w.label, True)}">{html.escape(w.label)}</span></span>')
+
+
+def _mark(piece: str, e: Item) -> str:
     tip = html.escape(f"{e.label} {e.score:.3f} [{e.start}:{e.end}]")
-    return (f'<mark class="entity" style="background: {label_colour(e.label)}" title="{tip}">'
+    return (f'<mark class="entity" style="background: {_colour(e.label, isinstance(e, Token))}" title="{tip}">'
             f'{html.escape(piece)}<span class="label">{html.escape(e.label)}</span></mark>')
 
 
@@ -149,15 +212,17 @@ def render_html(docs: Sequence[Doc], titles: Sequence[str] | None = None, headin
     a legend with the count per label on top. Every piece of text is HTML-escaped.
     """
     counts = label_counts(docs)
+    full = noun(docs) != "entity"
     legend = "".join(
-        f'<span class="swatch" style="background: {label_colour(label)}">{html.escape(label)}</span>'
+        f'<span class="swatch" style="background: {_colour(label, full)}">{html.escape(label)}</span>'
         f'<span class="count">{count}</span>'
         for label, count in counts.items()
-    ) or '<span class="empty">no entities</span>'
+    ) or f'<span class="empty">no {plural(2, noun(docs))[2:]}</span>'
     blocks = []
     for i, (text, entities) in enumerate(docs):
         title = titles[i] if titles is not None else f"row {i}"
-        body = "".join(html.escape(piece) if e is None else _mark(piece, e) for piece, e in segments(text, entities))
+        body = "".join(html.escape(piece) if e is None else _word(piece, e) if isinstance(e, Word) else _mark(piece, e)
+                       for piece, e in segments(text, entities))
         body = body or '<span class="empty">(empty)</span>'
         blocks.append(
             f'<section class="doc">\n<div class="meta">{html.escape(title)}</div>\n'
@@ -178,7 +243,7 @@ def render_html(docs: Sequence[Doc], titles: Sequence[str] | None = None, headin
         "<body>",
         f"<h1>{html.escape(heading)}</h1>",
         f'<div class="legend">{legend}<span class="count">{plural(len(docs), "document")}, '
-        f'{plural(n_entities, "entity")}</span></div>',
+        f'{plural(n_entities, noun(docs))}</span></div>',
         *blocks,
         "</body>",
         "</html>",
@@ -207,24 +272,24 @@ class EntityRows:
 
 def _entity(obj: Any, where: str, cls: type = Entity) -> Any:
     try:
-        return cls(int(obj["start"]), int(obj["end"]), str(obj["label"]), float(obj.get("score") or 0.0),
-                   str(obj["text"]))
+        fields = (int(obj["start"]), int(obj["end"]), str(obj["label"]), float(obj.get("score") or 0.0),
+                  str(obj["text"]))
+        return cls(*fields, int(obj["index"]), str(obj["token"])) if cls is Token else cls(*fields)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        what = "a word" if cls.__name__ == "Word" else "an entity"
-        raise InputError(f"{where}: {what} is not {{start, end, label, score, text}}: {obj!r:.200}") from exc
+        what = {"Word": "a word", "Token": "a token"}.get(cls.__name__, "an entity")
+        struct = "start, end, label, score, text, index, token" if cls is Token else "start, end, label, score, text"
+        raise InputError(f"{where}: {what} is not {{{struct}}}: {obj!r:.200}") from exc
 
 
 def _item_types() -> tuple[dict[str, type], tuple[str, ...]]:
     """The item class of each result column read, and the names of every result column (not the id)."""
-    from fasttag.entities import RESULT_COLUMNS, Word
-
-    return {"entities": Entity, "words": Word}, RESULT_COLUMNS
+    return {"entities": Entity, "words": Word, "tokens": Token}, RESULT_COLUMNS
 
 
 def iter_entities(path: str, chunk_rows: int = 2048, levels: Sequence[str] = ("entities",)) -> Iterator[EntityRows]:
     """A `fasttag run` output in chunks of at most `chunk_rows` rows, read as it is consumed (constant memory).
 
-    `levels` are the result columns taken (``entities``, ``words``), the first one the output has.
+    `levels` are the result columns taken (``entities``, ``words``, ``tokens``), the first one the output has.
     """
     if path != "-" and not Path(path).exists():
         raise InputError(f"entities file {path} does not exist")
@@ -233,12 +298,14 @@ def iter_entities(path: str, chunk_rows: int = 2048, levels: Sequence[str] = ("e
     return _iter_jsonl_entities(path, chunk_rows, levels)
 
 
-def read_entities(path: str, limit: int) -> tuple[str | None, list[Any], list[list[Entity]]]:
-    """The first `limit` rows of a `fasttag run` output: (id column name or None, ids, entities per row)."""
+def read_entities(path: str, limit: int, levels: Sequence[str] = ("entities",)
+                  ) -> tuple[str | None, list[Any], list[list[Any]]]:
+    """The first `limit` rows of a `fasttag run` output: (id column name or None, ids, items per row), the items
+    from the first of `levels` the output has (see `iter_entities`)."""
     id_name: str | None = None
     ids: list[Any] = []
-    rows: list[list[Entity]] = []
-    for chunk in iter_entities(path, max(1, min(limit, 2048))):
+    rows: list[list[Any]] = []
+    for chunk in iter_entities(path, max(1, min(limit, 2048)), levels):
         id_name = chunk.id_name
         ids.extend(chunk.ids[: limit - len(rows)])
         rows.extend(chunk.items[: limit - len(rows)])
@@ -262,6 +329,9 @@ def _iter_parquet_entities(path: str, chunk_rows: int, levels: Sequence[str]) ->
             raise InputError(f"{f}: not a readable Parquet file ({exc})") from exc
         names = pf.schema_arrow.names
         level = next((c for c in levels if c in names), None)
+        if level is None and "tags" in names:
+            raise InputError(f"{f}: an output of 'fasttag run --tokens-column' (a tag per token, no text offsets): "
+                             "show it with --tokens-column")
         if level is None:
             raise InputError(
                 f"{f}: no {_columns(levels)} column (columns: {', '.join(names)}); is it an output of 'fasttag run'?")
@@ -312,6 +382,53 @@ def _iter_jsonl_entities(path: str, chunk_rows: int, levels: Sequence[str]) -> I
         close_lines(fh)
 
 
+def read_tags(path: str, limit: int) -> tuple[str | None, list[Any], list[TokenTags]]:
+    """The first `limit` rows of a `fasttag run --tokens-column` output: (id column or None, ids, tags per row)."""
+    if path != "-" and not Path(path).exists():
+        raise InputError(f"entities file {path} does not exist")
+    id_name: str | None = None
+    ids: list[Any] = []
+    rows: list[TokenTags] = []
+    if corpus_format(path) == "parquet":
+        for f in parquet_files(path):
+            try:
+                schema = pq.read_schema(f)
+                if "tags" not in schema.names:
+                    raise InputError(f"{f}: no 'tags' column (columns: {', '.join(schema.names)}); is it an output of "
+                                     "'fasttag run --tokens-column'?")
+                others = [n for n in schema.names if n not in RESULT_COLUMNS]
+                id_name = others[0] if others else None
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=max(1, min(limit, 2048)),
+                                                            columns=[*others[:1], "tags", "scores"]):
+                    tags, scores = batch.column("tags").to_pylist(), batch.column("scores").to_pylist()
+                    batch_ids = batch.column(id_name).to_pylist() if id_name else [None] * len(tags)
+                    for t, sc, i in zip(tags, scores, batch_ids, strict=True):
+                        rows.append(TokenTags(t or [], sc or []))
+                        ids.append(i)
+                        if len(rows) >= limit:
+                            return id_name, ids, rows
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(f"{f}: not a readable Parquet file ({exc})") from exc
+        return id_name, ids, rows
+    where = "stdin" if path == "-" else path
+    fh = open_lines(path)
+    try:
+        for line in JsonlLines(fh, where):
+            if len(rows) >= limit:
+                break
+            obj = line.value
+            if line.error is not None or not isinstance(obj, dict) or not isinstance(obj.get("tags"), list):
+                raise InputError(f"{where}, line {line.lineno}: no 'tags' list; is it an output of 'fasttag run "
+                                 "--tokens-column'?")
+            if id_name is None:
+                id_name = next((k for k in obj if k not in RESULT_COLUMNS), None)
+            rows.append(TokenTags(obj["tags"], obj.get("scores") or [None] * len(obj["tags"])))
+            ids.append(obj.get(id_name) if id_name else None)
+    finally:
+        close_lines(fh)
+    return id_name, ids, rows
+
+
 def not_belonging(output: str, input: str, why: str) -> InputError:
     """The error of an output that is not the run of that input: "OUTPUT does not belong to INPUT: why"."""
     return InputError(f"{output} does not belong to {input}: {why}")
@@ -332,7 +449,9 @@ def belonging_text(i: int, text: str | None, entities: Sequence[Entity], output:
         raise not_belonging(output, input, f"output row {i} has row number {id!r}")
     text = repair_surrogates([text])[0][0] if isinstance(text, str) else ""
     for e in entities:
-        if text[e.start:e.end] != e.text or not 0 <= e.start < e.end <= len(text):
+        # (a token may be zero-width: some tokenizers give a bare space marker no extent)
+        if text[e.start:e.end] != e.text or not 0 <= e.start <= e.end <= len(text) or \
+                (e.start == e.end and not isinstance(e, Token)):
             raise not_belonging(output, input, f"row {i}: entity {e.text!r} at {e.start}:{e.end}, "
                                                f"but the input text there is {text[e.start:e.end]!r}")
     return text
