@@ -260,6 +260,10 @@ def snap_to_graphemes(spans: Spans, texts: list[str]) -> Spans:
     after = np.where(spans.end < length, cps[np.minimum(g_end, top)], 0)
     at = np.where((spans.start > 0) & (spans.start < length), cps[np.minimum(g_start, top)], 0)
     candidates = np.flatnonzero((after >= 0x300) | (at >= 0x300))
+    if len(candidates):  # only where that character joins the one before it (asked once per distinct character)
+        chars = np.unique(np.concatenate([after[candidates], at[candidates]]))
+        joining = chars[[_joins(chr(c)) for c in chars.tolist()]]
+        candidates = candidates[np.isin(after[candidates], joining) | np.isin(at[candidates], joining)]
     if not len(candidates):
         return spans
     start, end = spans.start.copy(), spans.end.copy()
