@@ -92,3 +92,23 @@ def test_tokenizer_word_ids(family, strategy, export_factory, checkpoint_factory
     print(f"{family}/{strategy} word ids: identical to reference {share:.2%}, to the plain pipeline {plain_share:.2%}")
     assert share == 1.0
     assert max_diff <= 1e-4
+
+
+def test_tokens_level_is_the_pipelines_none_strategy(family, export_factory, checkpoint_factory):
+    """--aggregation none (--level tokens): every sub-token not tagged O, as aggregation_strategy="none" gives
+    it: the full label, score, start, end, index in the model input and the vocabulary token ("word")."""
+    ours = Tagger.load(export_factory(family), aggregation="none").tag(SENTENCES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = _pipeline(checkpoint_factory(family), "none")(SENTENCES)
+    same, max_diff, n_tokens = 0, 0.0, sum(map(len, ours))
+    for o, t in zip(ours, theirs, strict=True):
+        a = [(x.start, x.end, x.label, x.index, x.token) for x in o]
+        b = [(x["start"], x["end"], x["entity"], x["index"], x["word"]) for x in t]
+        if a == b:
+            same += 1
+            max_diff = max([max_diff] + [abs(x.score - float(y["score"])) for x, y in zip(o, t, strict=True)])
+    print(f"{family}/none: identical {same / len(SENTENCES):.2%}, max score diff {max_diff:.2e}, {n_tokens} tokens")
+    assert n_tokens > len(SENTENCES)
+    assert same == len(SENTENCES)
+    assert max_diff <= 1e-4
