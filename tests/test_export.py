@@ -227,3 +227,32 @@ def test_missing_extra_names_every_missing_module(monkeypatch):
     assert str(MissingExtraError("train", "fasttag train", "accelerate")) == (
         "fasttag train needs the 'train' extra (torch, transformers, accelerate are not installed). "
         "Install it with: pip install 'fasttag[train]'")
+
+
+def test_int8_keeps_named_layers_in_fp32_and_records_the_run_window(tmp_path, checkpoint_factory):
+    import onnx
+
+    out = tmp_path / "int8-kept"
+    res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert")), "-o", str(out), "--precision", "int8",
+                                   "--keep-fp32", "layer.0/", "--reduce-range", "--run-max-length", "32",
+                                   "--run-stride", "8"])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((out / "fasttag.json").read_text())
+    assert manifest["quantization"] == {"per_channel": True, "reduce_range": True, "kept_fp32": ["layer.0/"]}
+    assert manifest["run"] == {"max_length": 32, "stride": 8}
+    nodes = onnx.load(str(out / "model.onnx")).graph.node
+    kept = [n.name for n in nodes if n.op_type == "MatMul" and "layer.0/" in n.name]
+    assert kept and not [n for n in nodes if n.op_type == "MatMulInteger" and "layer.0/" in n.name]
+    assert [n for n in nodes if n.op_type == "MatMulInteger"]  # the other layers are quantized
+    tagger = Tagger.load(out)
+    assert (tagger.max_length, tagger.options.stride) == (32, 8)
+    assert Tagger.load(out, max_length=64).options.stride == 31  # a window of one's own: the usual stride
+
+
+def test_keep_fp32_pattern_matching_nothing_is_refused(tmp_path, checkpoint_factory):
+    out = tmp_path / "bad"
+    res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert")), "-o", str(out), "--precision", "int8",
+                                   "--keep-fp32", "layer.99/"])
+    assert res.exit_code != 0 and "matches no MatMul" in res.output and not out.exists()
+    res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert")), "-o", str(out), "--keep-fp32", "x"])
+    assert res.exit_code == 2 and "int8 only" in res.output

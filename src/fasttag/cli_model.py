@@ -20,9 +20,18 @@ from fasttag.options import PRECISIONS, engine_option
               help="ONNX opset (14, the first with scaled dot-product attention, to 23, torch's newest).")
 @click.option("--per-channel/--per-tensor", default=True, show_default=True,
               help="int8 weight quantization granularity.")
+@click.option("--keep-fp32", "keep_fp32", multiple=True, metavar="PATTERN",
+              help="int8: leave the MatMuls whose node names contain PATTERN in fp32 (repeatable; e.g. "
+                   "'layer.0/' for the first encoder layer, which costs the most accuracy when quantized).")
+@click.option("--reduce-range", is_flag=True, help="int8: quantize weights to 7 bits (onnxruntime's reduce_range).")
+@click.option("--run-max-length", type=click.IntRange(8), metavar="N",
+              help="Record in fasttag.json the window (tokens) 'run' uses for this model unless --max-length is given.")
+@click.option("--run-stride", type=click.IntRange(0), metavar="N",
+              help="Record the windows' overlap 'run' uses for this model unless --stride is given.")
 @click.option("--no-validate", is_flag=True, help="Skip the comparison with PyTorch (not recommended).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
-def export(model, out_dir, precision, opset, per_channel, no_validate, overwrite):
+def export(model, out_dir, precision, opset, per_channel, keep_fp32, reduce_range, run_max_length, run_stride,
+           no_validate, overwrite):
     """Export a transformers token-classification checkpoint to ONNX and validate it against PyTorch.
 
     MODEL is a local checkpoint folder (e.g. made by 'fasttag train') or a hub name where the hub is
@@ -37,7 +46,8 @@ def export(model, out_dir, precision, opset, per_channel, no_validate, overwrite
     from fasttag.export import export as do_export
 
     manifest = do_export(model, out_dir, precision=precision, opset=opset, overwrite=overwrite,
-                         per_channel=per_channel, validate=not no_validate,
+                         per_channel=per_channel, validate=not no_validate, keep_fp32=keep_fp32,
+                         reduce_range=reduce_range, run_max_length=run_max_length, run_stride=run_stride,
                          log=lambda m: click.echo(m, err=True))
     n_labels = len(manifest["labels"])
     click.echo(f"wrote {out_dir} ({manifest['precision']}, {n_labels} label{'s' if n_labels != 1 else ''}, "

@@ -7,6 +7,7 @@ import json
 import shutil
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,8 +101,24 @@ def export(
     per_channel: bool = True,
     validate: bool = True,
     log=print,
+    keep_fp32: Sequence[str] = (),
+    reduce_range: bool = False,
+    run_max_length: int | None = None,
+    run_stride: int | None = None,
 ) -> dict:
-    """Export `model` to `out_dir`; returns the manifest written to out_dir/fasttag.json."""
+    """Export `model` to `out_dir`; returns the manifest written to out_dir/fasttag.json.
+
+    int8 only: `keep_fp32` names parts of the graph left unquantized (each a substring of the names
+    of the MatMul nodes to keep, e.g. ``layer.0/`` for the first encoder layer), `reduce_range`
+    quantizes weights to 7 bits. `run_max_length`/`run_stride` record the window `run` uses for this
+    model when none is given (the manifest's ``run`` entry).
+    """
+    if (keep_fp32 or reduce_range) and precision != "int8":
+        raise UsageError("--keep-fp32 and --reduce-range apply to --precision int8 only")
+    if run_max_length is not None and run_max_length < 8:
+        raise UsageError(f"--run-max-length must be at least 8, got {run_max_length}")
+    if run_stride is not None and run_stride < 0:
+        raise UsageError(f"--run-stride must be at least 0, got {run_stride}")
     if precision not in PRECISIONS:
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
     check_source_model(model)
@@ -148,7 +165,7 @@ def export(
             tok.save_pretrained(work)
         fp32_path = work / ONNX_FILE
         if precision != "fp32":
-            _convert(fp32_path, precision, per_channel, log)
+            _convert(fp32_path, precision, per_channel, log, keep_fp32=tuple(keep_fp32), reduce_range=reduce_range)
         config = json.loads((work / "config.json").read_text())
         check_token_classification(config, model)  # a hub model, seen only now
         labels = [config["id2label"][k] for k in sorted(config["id2label"], key=int)]
@@ -163,13 +180,17 @@ def export(
                 f"validation ({validation.provider}, {validation.tokens} tokens): max |logit diff| "
                 f"{validation.max_abs_diff:.2e}, argmax agreement {validation.argmax_agreement:.2%}"
             )
+        model_max = max_length_from(config, work)
+        if run_max_length is not None and run_max_length > model_max:
+            raise UsageError(f"--run-max-length {run_max_length} exceeds the model's maximum of {model_max}")
+        run_window = {k: v for k, v in (("max_length", run_max_length), ("stride", run_stride)) if v is not None}
         manifest = {
             "format": 1,
             "task": "token-classification",
             "kind": task.kind,  # span or tag (fasttag.schemes)
             "scheme": task.scheme,
             "labels": labels,
-            "max_length": max_length_from(config, work),
+            "max_length": model_max,
             "precision": precision,
             "opset": opset,
             # a local checkpoint by its folder name: the build machine's paths mean nothing elsewhere
@@ -179,6 +200,11 @@ def export(
             "fasttag_version": __version__,
             "transformers_version": transformers.__version__,
         }
+        if precision == "int8":
+            manifest["quantization"] = {"per_channel": per_channel, "reduce_range": reduce_range,
+                                        "kept_fp32": list(keep_fp32)}
+        if run_window:
+            manifest["run"] = run_window  # the window `run` uses unless told (Tagger)
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if validation and not validation.passed:
             limit = (
@@ -216,14 +242,27 @@ def _quiet_logs():
         transformers.logging.set_verbosity(verbosity)
 
 
-def _convert(path: Path, precision: str, per_channel: bool, log) -> None:
+def _convert(path: Path, precision: str, per_channel: bool, log, keep_fp32: tuple[str, ...] = (),
+             reduce_range: bool = False) -> None:
     tmp = path.with_name(f"model.{precision}.onnx")
     if precision == "int8":
+        import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        log(f"quantizing to int8 (dynamic, per_channel={per_channel}) ...")
+        exclude: list[str] = []
+        if keep_fp32:
+            names = [n.name for n in onnx.load(str(path), load_external_data=False).graph.node
+                     if n.op_type in ("MatMul", "Gemm")]
+            for pattern in keep_fp32:
+                hits = [n for n in names if pattern in n]
+                if not hits:
+                    raise UsageError(f"--keep-fp32 {pattern!r} matches no MatMul of the graph (e.g. {names[0]!r})")
+                exclude += [n for n in hits if n not in exclude]
+        log(f"quantizing to int8 (dynamic, per_channel={per_channel}, reduce_range={reduce_range}"
+            + (f", {len(exclude)} MatMuls kept in fp32" if exclude else "") + ") ...")
         with _quiet_logs():  # onnxruntime's root-logger advice to pre-process the graph
-            quantize_dynamic(path, tmp, weight_type=QuantType.QInt8, per_channel=per_channel)
+            quantize_dynamic(path, tmp, weight_type=QuantType.QInt8, per_channel=per_channel,
+                             reduce_range=reduce_range, nodes_to_exclude=exclude)
     else:
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16

@@ -130,6 +130,11 @@ class Tagger:
         model_max = min(bundle.max_length, MAX_LENGTH_CAP)
         if max_length is not None and max_length > bundle.max_length:
             raise UsageError(f"--max-length {max_length} exceeds the model's maximum of {bundle.max_length}")
+        run_window = bundle.manifest.get("run") or {}  # the window the export recorded for `run` (--run-max-length)
+        if max_length is None and run_window.get("max_length"):
+            max_length = min(int(run_window["max_length"]), model_max)
+            if stride is None and run_window.get("stride") is not None:
+                stride = min(int(run_window["stride"]), (max_length - 2) // 2)
         self.max_length = int(max_length or model_max)
         threads = threads or default_threads()
         # CPU: several sessions, each on its share of the cores, running different batches at once, keep
