@@ -104,7 +104,7 @@ NO_TORCH = (
 
 def fasttag_no_torch(args, env) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", NO_TORCH, *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=120)
+                          timeout=600)
 
 
 # -- form 1 and 2: ONNX folders ---------------------------------------------------------------------
@@ -337,7 +337,7 @@ def test_two_processes_on_one_hub_model_make_one_export(checkpoint_factory, tmp_
     src = corpus(tmp_path)
     procs = [_fasttag(["run", src, "-o", tmp_path / f"o{i}.jsonl", "--model", REPO, "--device", "cpu"], env)
              for i in range(2)]
-    results = [p.communicate(timeout=300) for p in procs]
+    results = [p.communicate(timeout=900) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], results
     errs = [err for _, err in results]
     assert sum(err.count("exporting to ONNX once") for err in errs) == 1, errs
@@ -362,7 +362,7 @@ def test_an_export_killed_midway_leaves_nothing_a_later_run_takes(checkpoint_fac
     shutil.copytree(checkpoint_factory("bert"), ckpt)
     proc = _fasttag(["info", ckpt, "--precision", "fp32"], env)
     exports = Path(env["FASTTAG_CACHE"]) / "exports"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600  # generous: on a busy machine, importing torch alone takes minutes
     try:  # kill it once the ONNX graph is being written or validated inside the temporary folder
         while not list(exports.glob(".*.tmp-*/**/model.onnx")):
             assert proc.poll() is None, proc.communicate()

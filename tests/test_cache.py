@@ -129,7 +129,7 @@ def test_two_processes_asking_at_once_make_one_entry(cache_root, bert_export, tm
     made = tmp_path / "made.txt"
     procs = [subprocess.Popen([sys.executable, "-c", RACE, str(bert_export), str(made)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    results = [p.communicate(timeout=120) for p in procs]
+    results = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), results
     assert made.read_text() == "made\n"  # one export
     paths = {out.split()[0] for out, _ in results}
