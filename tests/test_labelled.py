@@ -422,13 +422,13 @@ def test_empty_tag_is_an_error(tmp_path):
         read_labelled(path)
 
 
-def test_smoke_shared_conll2003_columns():
-    """CoNLL-2003's own columns (when the shared data is here): POS 45 tags, chunks and NER as IOB2."""
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003" / "valid.txt"
-    if not path.is_file():
-        pytest.skip("no shared CoNLL-2003 here (never needed: a smoke check of the loader)")
-    assert read_labelled(path, tag_column=1).task == Task("tag", "none")
+def test_conll2003_style_columns(tmp_path):
+    """CoNLL-2003's four columns (word, POS, chunk, NER): POS is a tag task, chunks and NER are IOB2 spans."""
+    path = write(tmp_path / "c.txt", "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n"
+                                     "call NN I-NP O\n. . O O\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n")
+    pos = read_labelled(path, tag_column=1)
+    assert pos.task == Task("tag", "none") and pos.tags[0] == ["NNP", "VBZ", "JJ", "NN", "."]
     assert read_labelled(path, tag_column=2).task == Task("span", "iob2")
-    assert read_labelled(path, convert_to="bioes").task == Task("span", "bioes")
+    bioes = read_labelled(path, convert_to="bioes")
+    assert bioes.task == Task("span", "bioes") and bioes.tags == [["S-ORG", "O", "S-MISC", "O", "O"],
+                                                                  ["B-PER", "E-PER"]]
