@@ -75,6 +75,14 @@ def isolated_export_cache(tmp_path_factory):
         os.environ["FASTTAG_CACHE"] = saved
 
 
+@pytest.fixture()
+def cache_root(tmp_path, monkeypatch):
+    """A fresh, empty export cache for one test (FASTTAG_CACHE), for tests that count or race its entries."""
+    root = tmp_path / "fasttag-cache"
+    monkeypatch.setenv("FASTTAG_CACHE", str(root))
+    return root
+
+
 @pytest.fixture(scope="session", params=FAMILIES)
 def family(request) -> str:
     return request.param

@@ -32,13 +32,6 @@ REPO = "tiny-org/tiny-bert"
 CHECKPOINT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
-@pytest.fixture()
-def cache_root(tmp_path, monkeypatch):
-    root = tmp_path / "fasttag-cache"
-    monkeypatch.setenv("FASTTAG_CACHE", str(root))
-    return root
-
-
 def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 

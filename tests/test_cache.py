@@ -17,13 +17,6 @@ from fasttag.cli import cli
 from fasttag.errors import UsageError
 
 
-@pytest.fixture()
-def cache_root(tmp_path, monkeypatch):
-    root = tmp_path / "fasttag-cache"
-    monkeypatch.setenv("FASTTAG_CACHE", str(root))
-    return root
-
-
 def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
