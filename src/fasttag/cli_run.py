@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from fasttag.options import ENGINES, ON_ERROR, EngineOptions, engine_options
+from fasttag.options import ENGINES, ON_ERROR, EngineOptions, OutputOptions, engine_options, output_options
 
 
 @click.command()
@@ -21,6 +21,7 @@ from fasttag.options import ENGINES, ON_ERROR, EngineOptions, engine_options
                    "'entities' in token indices.")
 @click.option("--id-column", default=None,
               help="Column copied to the output to identify rows (default: 'row', the 0-based row number).")
+@output_options
 @click.option("--on-error", type=click.Choice(ON_ERROR), default="stop", show_default=True,
               help="Bad JSONL lines: stop with an error, or skip them and record them in OUTPUT.rejects.jsonl "
                    "(with -o -: fasttag.rejects.jsonl in the current folder).")
@@ -39,8 +40,8 @@ from fasttag.options import ENGINES, ON_ERROR, EngineOptions, engine_options
               help="[ray] Actors, each holding one model session (default: the cluster's CPUs / --threads, or GPUs).")
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=None,
               help="[ray] GPUs each worker reserves (e.g. 1, or 0.5 to share a GPU between two workers).")
-def run(input, output, engine_opts: EngineOptions, text_column, tokens_column, id_column, on_error, overwrite,
-        resume, limit, chunk_rows, quiet, engine, ray_address, workers, gpus_per_worker):
+def run(input, output, engine_opts: EngineOptions, output_opts: OutputOptions, text_column, tokens_column, id_column,
+        on_error, overwrite, resume, limit, chunk_rows, quiet, engine, ray_address, workers, gpus_per_worker):
     """Tag every row of INPUT and write one row of results per input row to OUTPUT.
 
     INPUT is a .parquet file or a folder of them, a .jsonl/.ndjson file (optionally .gz), or - for JSONL on
@@ -51,6 +52,9 @@ def run(input, output, engine_opts: EngineOptions, text_column, tokens_column, i
     with its index and vocabulary token too. With --tokens-column: 'tags' and 'scores', one per input
     token, and for a span task 'entities' as {token_start, token_end, label, score}.
 
+    --keep-columns copies input columns beside the id; --min-score and --labels drop results; --layout flat
+    writes one row per result (id, kept columns, start, end, label, score, text) instead of one per input row.
+
     INPUT and OUTPUT may be s3://, gs:// or hdfs:// URIs. --engine ray runs on a Ray cluster and writes
     OUTPUT as a folder of Parquet part files (same rows as a local run).
 
@@ -59,6 +63,7 @@ def run(input, output, engine_opts: EngineOptions, text_column, tokens_column, i
       fasttag run corpus.parquet -o entities.parquet --id-column doc_id
       fasttag run corpus.jsonl -o pos.jsonl --model my-pos-export --level words
       fasttag run sentences.parquet -o tags.parquet --tokens-column tokens
+      fasttag run corpus.parquet -o flat.parquet --keep-columns url,date --min-score 0.5,PER=0.9 --layout flat
       cat docs.jsonl | fasttag run - -o - --model my-export > entities.jsonl
       fasttag run s3://bucket/corpus/ -o s3://bucket/entities/ --engine ray --ray-address auto
     """
@@ -75,7 +80,7 @@ def run(input, output, engine_opts: EngineOptions, text_column, tokens_column, i
                              cpus_per_worker=float(engine_opts.threads or 1))
         ray_summary = run_ray(engine_opts, input, output, text_column=text_column, id_column=id_column,
                               limit=limit, overwrite=overwrite, batch_rows=chunk_rows, options=options, quiet=quiet,
-                              tokens_column=tokens_column)
+                              tokens_column=tokens_column, output_opts=output_opts)
         if not quiet:
             click.echo(f"fasttag: {ray_summary.line()}", err=True)
         return
@@ -103,7 +108,8 @@ def run(input, output, engine_opts: EngineOptions, text_column, tokens_column, i
     try:
         summary = run_corpus(engine_opts, input, output, text_column=text_column, id_column=id_column, limit=limit,
                              on_error=on_error, overwrite=overwrite, resume=resume, chunk_rows=chunk_rows,
-                             progress=progress, on_loaded=loaded, tokens_column=tokens_column)
+                             progress=progress, on_loaded=loaded, tokens_column=tokens_column,
+                             output_opts=output_opts)
     finally:
         if bar is not None:
             bar.close()

@@ -178,6 +178,8 @@ def with_shortest_scores(table: pa.Table) -> pa.Table:
             items = pa.StructArray.from_arrays(fields, names=names, mask=items.is_null() if items.null_count else None)
             mask = column.is_null() if column.null_count else None
             column = pa.ListArray.from_arrays(column.offsets, items, mask=mask)
+        elif name == "score" and pa.types.is_float32(t):  # the flat layout's
+            column = _shortest(column)
         elif name == "scores" and pa.types.is_list(t) and pa.types.is_float32(t.value_type):
             column = pa.ListArray.from_arrays(column.offsets, _shortest(column.values),
                                               mask=column.is_null() if column.null_count else None)

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import numbers
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hints
 
@@ -224,4 +224,170 @@ def engine_options(command: Callable) -> Callable:
 
     for f in reversed(cli_fields()):
         wrapper = _click_option(f, hints[f.name])(wrapper)
+    return wrapper
+
+
+# -- what `run` writes of the results: kept input columns, filters, layout -------------------------------
+Layout = Literal["nested", "flat"]  # one output row per input row (results in a list), or one per result
+LAYOUTS: tuple[Layout, ...] = get_args(Layout)
+KEEP_ALL = "all"
+
+
+@dataclass(frozen=True)
+class MinScore:
+    """`--min-score`: the lowest score kept, for all labels (`default`) and per label (`per_label`).
+
+    A label without its own floor takes `default`; with no default, it is not filtered by score.
+    """
+
+    default: float | None = None
+    per_label: tuple[tuple[str, float], ...] = ()
+
+    def floor(self, label: str) -> float | None:
+        return dict(self.per_label).get(label, self.default)
+
+    def as_state(self) -> dict[str, Any]:
+        return {"default": self.default, "per_label": dict(self.per_label)}
+
+
+def _score_value(text: Any, where: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"--min-score: {where} is not a number: {text!r} (e.g. 0.6, or PER=0.9,ORG=0.7)") from None
+    if isinstance(text, bool) or not 0.0 <= value <= 1.0:
+        raise UsageError(f"--min-score: {where} must be a score between 0 and 1, got {text!r}")
+    return value
+
+
+def parse_min_score(value: Any) -> MinScore | None:
+    """`--min-score` as the CLI or the API gives it: ``0.6``, ``"PER=0.9,ORG=0.7"``, ``"0.5,PER=0.9"``, a number,
+    a mapping of label to score (the key ``"*"`` or None: the default), or a `MinScore`."""
+    if value is None or isinstance(value, MinScore):
+        return value
+    default: float | None = None
+    per_label: dict[str, float] = {}
+    if isinstance(value, Mapping):
+        items: list[tuple[Any, Any]] = list(value.items())
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        items = [(None, value)]
+    elif isinstance(value, str):
+        items = []
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                raise UsageError(f"--min-score: an empty item in {value!r} (e.g. 0.6, or PER=0.9,ORG=0.7)")
+            label, eq, score = part.rpartition("=")
+            items.append((label.strip() if eq else None, score.strip()))
+            if eq and not label.strip():
+                raise UsageError(f"--min-score: {part!r} names no label (e.g. PER=0.9)")
+    else:
+        raise UsageError(f"--min-score takes a score, a mapping of label to score or a string such as "
+                         f"'PER=0.9,ORG=0.7', got {type(value).__name__}")
+    for label, score in items:
+        if label is None or label == "*":
+            if default is not None:
+                raise UsageError("--min-score: more than one default score (a score without a label)")
+            default = _score_value(score, "the default")
+        else:
+            if not isinstance(label, str):
+                raise UsageError(f"--min-score: labels must be strings, got {label!r}")
+            if label in per_label:
+                raise UsageError(f"--min-score: label {label!r} is given twice")
+            per_label[label] = _score_value(score, f"the score of {label}")
+    return MinScore(default, tuple(sorted(per_label.items())))
+
+
+def _names(value: Any, flag: str) -> tuple[str, ...]:
+    names = [n.strip() for n in value.split(",")] if isinstance(value, str) else list(value)
+    if not names or any(not isinstance(n, str) or not n for n in names):
+        raise UsageError(f"{flag} takes names separated by commas (e.g. a,b), got {value!r}")
+    if len(set(names)) < len(names):
+        raise UsageError(f"{flag} names {next(n for n in names if names.count(n) > 1)!r} twice")
+    return tuple(names)
+
+
+def parse_labels(value: Any) -> tuple[str, ...] | None:
+    """`--labels` as the CLI (``"PER,ORG"``) or the API (a list of labels) gives it."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, Sequence)):
+        raise UsageError(f"--labels takes labels separated by commas (e.g. PER,ORG), got {type(value).__name__}")
+    return _names(value, "--labels")
+
+
+def parse_keep_columns(value: Any) -> tuple[str, ...] | Literal["all"]:
+    """`--keep-columns`: ``"a,b"`` (or a list of names), or ``"all"``; None and ``()`` keep none."""
+    if value is None or (not isinstance(value, str) and isinstance(value, Sequence) and not value):
+        return ()
+    if value == KEEP_ALL:
+        return "all"
+    if not isinstance(value, (str, Sequence)):
+        raise UsageError(f"--keep-columns takes column names separated by commas, or all; got {type(value).__name__}")
+    return _names(value, "--keep-columns")
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """What `run` (and `Tagger.tag_table`) writes of the results: input columns kept, filters, layout.
+
+    Each field is an option of `fasttag run` (see `output_options`); all of them change the rows written,
+    so `--resume` compares them (`resume_state`). Values are normalized as the CLI's strings are parsed.
+    """
+
+    keep_columns: Any = _option(
+        (), "Input columns (or JSON fields) copied to the output beside the id, with their types, nested ones "
+        "included: names separated by commas, or all (every column but the text and id columns; for JSONL, the "
+        "first line's fields). A name the output uses itself is refused.", metavar="A,B|all")
+    min_score: Any = _option(
+        None, "Drop results scored below this: 0.6 for every label, PER=0.9,ORG=0.7 per label (the others are "
+        "not filtered), or both (0.5,PER=0.9). The summary counts what was dropped.", metavar="SCORE|L=SCORE,...")
+    labels: Any = _option(
+        None, "Keep only results of these labels (PER,ORG). At --level words and tokens, a label also matches "
+        "its B-/I- (and other prefixed) forms.", metavar="L,...")
+    layout: Layout = _option(
+        "nested", "nested: one output row per input row, its results in a list; flat: one row per result (id, "
+        "kept columns, start, end, label, score, text), for SQL engines and dataframes; rows without results are "
+        "then absent (the summary counts them).")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keep_columns", parse_keep_columns(self.keep_columns))
+        object.__setattr__(self, "min_score", parse_min_score(self.min_score))
+        object.__setattr__(self, "labels", parse_labels(self.labels))
+        if self.layout not in LAYOUTS:
+            raise UsageError(f"--layout must be one of {', '.join(LAYOUTS)}")
+
+    @property
+    def filters(self) -> bool:
+        return self.min_score is not None or self.labels is not None
+
+    def resume_state(self) -> dict[str, Any]:
+        """The options as `--resume` records and compares them (JSON values)."""
+        keep = self.keep_columns
+        return {"keep_columns": keep if keep == KEEP_ALL else list(keep),
+                "min_score": self.min_score.as_state() if self.min_score else None,
+                "labels": list(self.labels) if self.labels is not None else None, "layout": self.layout}
+
+
+OUTPUT_DEFAULTS: dict[str, Any] = OutputOptions().resume_state()  # what a run made before these options wrote
+
+
+def output_options(command: Callable) -> Callable:
+    """`fasttag run`'s output options (`OutputOptions`), given to the command as `output_opts`."""
+    names = [f.name for f in dataclasses.fields(OutputOptions)]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in names}
+        return command(*args, output_opts=OutputOptions(**values), **kwargs)
+
+    for f in reversed(dataclasses.fields(OutputOptions)):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "layout":
+            option = click.option(flag, f.name, type=click.Choice(LAYOUTS), default=f.default, show_default=True,
+                                  help=f.metadata["help"])
+        else:
+            option = click.option(flag, f.name, type=str, default=None, metavar=f.metadata["metavar"],
+                                  help=f.metadata["help"])
+        wrapper = option(wrapper)
     return wrapper

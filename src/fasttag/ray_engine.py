@@ -27,7 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -44,9 +44,10 @@ from fasttag.formats import (
     parse_jsonl_line,
     texts_from_column,
 )
-from fasttag.options import EngineOptions
+from fasttag.options import KEEP_ALL, EngineOptions, OutputOptions
 from fasttag.read import id_array
 from fasttag.run import output_schema
+from fasttag.shape import Shaper, ShapeStats
 
 SUCCESS_FILE = "_SUCCESS"
 
@@ -66,11 +67,28 @@ class RaySummary:
     rows: int = 0
     workers: int = 0
     seconds: float = 0.0
+    shape: ShapeStats = field(default_factory=ShapeStats)  # what --min-score/--labels dropped, rows without results
+    output_opts: OutputOptions = field(default_factory=OutputOptions)
+    result_name: str = "entity"
 
     def line(self) -> str:
         s = max(self.seconds, 1e-9)
         return (f"{self.rows:,} rows in {self.seconds:.1f}s ({self.rows / s:,.0f} rows/s) "
-                f"on {self.workers} Ray worker{'s' if self.workers != 1 else ''}")
+                f"on {self.workers} Ray worker{'s' if self.workers != 1 else ''}"
+                + self.shape.describe(self.output_opts, self.result_name))
+
+
+class ShapeCounter:
+    """A Ray actor (made with ray.remote where used) adding up the workers' `ShapeStats`."""
+
+    def __init__(self) -> None:
+        self.stats = ShapeStats()
+
+    def add(self, stats: ShapeStats) -> None:
+        self.stats.add(stats)
+
+    def total(self) -> ShapeStats:
+        return self.stats
 
 
 def import_ray():
@@ -165,7 +183,8 @@ class TagBatches:
     """A Ray Data actor: one Tagger (one onnxruntime session) loaded in `__init__`, used for every batch."""
 
     def __init__(self, model_ref: list, engine_opts: EngineOptions, text_column: str, id_name: str,
-                 tokens_column: str | None = None):
+                 tokens_column: str | None = None, output_opts: OutputOptions | None = None,
+                 kept_names: tuple[str, ...] = (), counter=None):
         import ray
 
         from fasttag.tagger import Tagger
@@ -182,6 +201,10 @@ class TagBatches:
         self.text_column = text_column
         self.tokens_column = tokens_column
         self.id_name = id_name
+        self.shaper = self.tagger.shaper(output_opts, pretokenized=tokens_column is not None)
+        self.kept_names = list(kept_names)
+        self.counter = counter
+        self._ray = ray
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         if self.tokens_column:
@@ -189,7 +212,12 @@ class TagBatches:
         else:
             values, _ = texts_from_column(batch.column(self.text_column), self.text_column)
         tagged = self.tagger.finish_chunk(self.tagger.prepare(values, pretokenized=self.tokens_column is not None))
-        return pa.table({self.id_name: batch.column(self.id_name), **self.tagger.result_arrays(tagged)})
+        kept = batch.select(self.kept_names) if self.kept_names else None
+        table, stats = self.shaper.shape(self.id_name, batch.column(self.id_name), kept,
+                                         self.tagger.result_arrays(tagged))
+        if self.counter is not None:
+            self._ray.get(self.counter.add.remote(stats))  # counted before the rows are written
+        return table
 
 
 def _checked_token_lists(batch: pa.Table, column: str, id_name: str) -> list:
@@ -204,9 +232,10 @@ def _checked_token_lists(batch: pa.Table, column: str, id_name: str) -> list:
     return values
 
 
-def _model_files(engine_opts: EngineOptions, tokens_column: str | None = None
-                 ) -> tuple[dict[str, bytes], list[pa.Field]]:
-    """The export folder's files and the result columns, once the model and options proved loadable here.
+def _model_files(engine_opts: EngineOptions, tokens_column: str | None = None,
+                 output_opts: OutputOptions | None = None) -> tuple[dict[str, bytes], Shaper, str]:
+    """The export folder's files, the shaper of the results and their name (entity, word, tagged token), once
+    the model and options proved loadable here.
 
     (A bad model or option is then one line, not a worker's traceback.)
     """
@@ -215,9 +244,12 @@ def _model_files(engine_opts: EngineOptions, tokens_column: str | None = None
     tagger = Tagger.load(options=engine_opts.replace(device="cpu", threads=1, streams=1))
     if tokens_column:
         tagger.check_pretokenized()
-    path, fields = tagger.bundle.path, tagger.result_fields(pretokenized=tokens_column is not None)
+    shaper = tagger.shaper(output_opts, pretokenized=tokens_column is not None)
+    name = "entity" if tokens_column and tagger.level == "entities" else (
+        {"entities": "entity", "words": "word", "tokens": "tagged token"}[tagger.level])
+    path = tagger.bundle.path
     del tagger
-    return {f.name: f.read_bytes() for f in sorted(path.iterdir()) if f.is_file()}, fields
+    return {f.name: f.read_bytes() for f in sorted(path.iterdir()) if f.is_file()}, shaper, name
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -233,8 +265,10 @@ def run_ray(
     options: RayOptions | None = None,
     quiet: bool = False,
     tokens_column: str | None = None,
+    output_opts: OutputOptions | None = None,
 ) -> RaySummary:
-    """Tag every row of `input` into the Parquet folder `output` on Ray; same rows as `fasttag.run.run`.
+    """Tag every row of `input` into the Parquet folder `output` on Ray; same rows as `fasttag.run.run`
+    (`output_opts`: the kept columns, filters and layout, as there).
 
     Each worker runs one session (`engine_opts.streams` is ignored) on `engine_opts.threads` threads (default 1).
     With `tokens_column`, each row's token list is tagged instead of its text (as `fasttag.run.run` does).
@@ -243,7 +277,8 @@ def run_ray(
     engine_opts = engine_opts.replace(threads=engine_opts.threads or 1, streams=1)
     check_ray_paths(input, output, overwrite)
     ray = import_ray()
-    files, fields = _model_files(engine_opts, tokens_column)
+    output_opts = output_opts or OutputOptions()
+    files, shaper, result_name = _model_files(engine_opts, tokens_column, output_opts)
     started_here = False
     with _ray_logs(quiet):
         if not ray.is_initialized():
@@ -255,16 +290,18 @@ def run_ray(
                 raise UsageError(f"cannot join the Ray cluster at {options.address}: {first_line(exc)}") from exc
             started_here = True
         try:
-            return _run_dataset(ray, files, engine_opts, input, output, tokens_column or text_column, id_column, limit,
-                                overwrite, batch_rows, options, quiet, fields, tokens_column)
+            summary = _run_dataset(ray, files, engine_opts, input, output, tokens_column or text_column, id_column,
+                                   limit, overwrite, batch_rows, options, quiet, shaper, tokens_column, output_opts)
+            summary.output_opts, summary.result_name = output_opts, result_name
+            return summary
         finally:
             if started_here:
                 ray.shutdown()
 
 
 def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_column, id_column, limit, overwrite,
-                 batch_rows, options: RayOptions, quiet: bool, fields: list[pa.Field],
-                 tokens_column: str | None = None) -> RaySummary:
+                 batch_rows, options: RayOptions, quiet: bool, shaper: Shaper,
+                 tokens_column: str | None = None, output_opts: OutputOptions | None = None) -> RaySummary:
     """The run on Ray: `text_column` (with `tokens_column`, that column: the same name) read and tagged."""
     ctx = ray.data.DataContext.get_current()
     # No progress bars and no "Starting execution ..." lines under --quiet (print_on_execution_start: Ray >= 2.40)
@@ -275,8 +312,10 @@ def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_col
             setattr(ctx, name, settings[name])
         workers = options.workers or _default_workers(ray, options)
         started = time.perf_counter()
-        ds, id_name, rows = _read(ray, input, text_column, id_column, limit, workers, batch_rows,
-                                  tokens_column is not None)
+        kept = _kept_columns(input, shaper, text_column, id_column)
+        ds, id_name, rows, kept_fields = _read(ray, input, text_column, id_column, limit, workers, batch_rows,
+                                               tokens_column is not None, kept)
+        counter = ray.remote(num_cpus=0)(ShapeCounter).remote()
         if overwrite:
             _clear_output(output)
         fs, path = _filesystem_and_path(output)
@@ -286,7 +325,8 @@ def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_col
                 # the workers load the resolved export folder: no hub revision applies to it
                 fn_constructor_args=([ray.put(files)], engine_opts.replace(model_dir=None, revision=None), text_column,
                                      id_name),
-                fn_constructor_kwargs={"tokens_column": tokens_column},
+                fn_constructor_kwargs={"tokens_column": tokens_column, "output_opts": output_opts,
+                                       "kept_names": tuple(kept), "counter": counter},
                 batch_size=batch_rows,
                 batch_format="pyarrow",
                 compute=ray.data.ActorPoolStrategy(size=workers),
@@ -297,8 +337,10 @@ def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_col
                 ds.write_parquet(path, filesystem=fs)
             except Exception as exc:  # a task's exception, as Ray re-raises it on the driver
                 raise _job_error(exc) from exc
-        _finish(output, fs, path, id_column, fields, empty=ds is None)
-        return RaySummary(rows=rows, workers=workers, seconds=time.perf_counter() - started)
+        id_field = output_schema(pa.string() if id_column else None, id_column, []).field(0)
+        _finish(output, fs, path, shaper.schema(id_field, kept_fields), empty=ds is None)
+        return RaySummary(rows=rows, workers=workers, seconds=time.perf_counter() - started,
+                          shape=ray.get(counter.total.remote()))
     finally:
         for name, value in saved.items():
             setattr(ctx, name, value)
@@ -370,8 +412,32 @@ def _actor_cpus(ray, options: RayOptions, workers: int) -> float:
     return max(0.0, min(options.cpus_per_worker, (total - 1) / workers))
 
 
+def _kept_columns(input: str, shaper: Shaper, column: str, id_column: str | None) -> list[str]:
+    """The input columns `--keep-columns` names, `all` resolved from the input's first file (or JSONL line)."""
+    keep = shaper.options.keep_columns
+    if keep != KEEP_ALL:
+        shaper.check_kept(list(keep), id_column or "row")
+        return list(keep)
+    if corpus_format(input) == "parquet":
+        import pyarrow.dataset as pads
+
+        fs, path = _filesystem_and_path(str(parquet_files(input)[0]))
+        with storage.remote_errors(input, InputError):
+            names = pads.dataset(path, filesystem=fs, format="parquet").schema.names
+    else:
+        from fasttag.formats import JsonlLines, close_lines, open_lines
+
+        fh = open_lines(input)
+        try:
+            first = next((line.value for line in JsonlLines(fh, input) if isinstance(line.value, dict)), {})
+        finally:
+            close_lines(fh)
+        names = list(first)
+    return shaper.kept_names(names, column, id_column)
+
+
 def _read(ray, input: str, text_column: str, id_column: str | None, limit: int | None, workers: int,
-          batch_rows: int, pretokenized: bool = False):
+          batch_rows: int, pretokenized: bool = False, kept: list[str] | None = None):
     """The input as numbered blocks: the text (or, `pretokenized`, tokens) column, the id column (or `row`), in
     input order.
 
@@ -381,7 +447,10 @@ def _read(ray, input: str, text_column: str, id_column: str | None, limit: int |
     cut to at most a few thousand rows, so that every worker gets work even from a single file.
     """
     fs, path = _filesystem_and_path(input)
+    kept = kept or []
     columns = [text_column] + ([id_column] if id_column and id_column != text_column else [])
+    columns += [c for c in kept if c not in columns]
+    kept_fields = [pa.field(c, pa.null()) for c in kept]  # JSONL: each block infers its own types
     ctx = ray.data.DataContext.get_current()
     saved = ctx.execution_options.preserve_order
     ctx.execution_options.preserve_order = True
@@ -390,12 +459,14 @@ def _read(ray, input: str, text_column: str, id_column: str | None, limit: int |
             # The local engine's file list and order (Ray would sort a folder's files differently).
             paths = [_filesystem_and_path(str(f))[1] for f in parquet_files(input)]
             schema = _check_parquet_columns(input, fs, paths[0], columns, pretokenized)
+            kept_fields = [schema.field(c) for c in kept]
             ds = ray.data.read_parquet(paths, filesystem=fs, columns=columns, schema=schema)
         else:
             # Lines parsed with the local reader's rules (json.loads; a non-string text counts as empty).
             ds = ray.data.read_text(path, filesystem=fs).map_batches(
                 _parse_jsonl, batch_format="pyarrow", fn_kwargs={"text_column": text_column, "id_column": id_column,
-                                                                 "where": input, "pretokenized": pretokenized})
+                                                                 "where": input, "pretokenized": pretokenized,
+                                                                 "kept": kept})
         if limit is not None:
             ds = ds.limit(limit)
         blocks = ds.materialize().to_arrow_refs()
@@ -414,15 +485,18 @@ def _read(ray, input: str, text_column: str, id_column: str | None, limit: int |
             length = min(piece_rows, n - start)
             pieces.append(cut.remote(block, start, length, None if id_column else first + start))
         first += n
-    return (ray.data.from_arrow_refs(pieces) if pieces else None), (id_column or "row"), total
+    return (ray.data.from_arrow_refs(pieces) if pieces else None), (id_column or "row"), total, kept_fields
 
 
-def _parse_jsonl(batch: pa.Table, text_column: str, id_column: str | None, where: str, pretokenized: bool = False
-                 ) -> pa.Table:
+def _parse_jsonl(batch: pa.Table, text_column: str, id_column: str | None, where: str, pretokenized: bool = False,
+                 kept: list[str] | None = None) -> pa.Table:
     """JSONL lines (Ray's `text` column) into the text (or tokens) and id columns, as `fasttag.read` parses them."""
     from fasttag.read import token_list_error
 
-    texts, ids = [], []
+    texts: list = []
+    ids: list = []
+    kept = [c for c in kept or () if c not in (text_column, id_column)]
+    kept_values: list[list] = [[] for _ in kept]
     for text_line in batch.column("text").to_pylist():
         line = parse_jsonl_line(text_line)
         if line is None:
@@ -449,9 +523,17 @@ def _parse_jsonl(batch: pa.Table, text_column: str, id_column: str | None, where
             texts.append(text if isinstance(text, str) else None)
         if id_column:
             ids.append(obj.get(id_column))
+        for values, name in zip(kept_values, kept, strict=True):
+            values.append(obj.get(name))
     columns = {text_column: pa.array(texts, type=pa.large_list(pa.large_string()) if pretokenized else pa.string())}
     if id_column and id_column != text_column:
         columns[id_column] = id_array(ids, id_column)
+    for name, values in zip(kept, kept_values, strict=True):
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+            raise InputError(f"{where}: field {name!r} (--keep-columns) mixes value types or holds values Arrow "
+                             f"cannot store ({first_line(exc)})") from exc
     return pa.table(columns)
 
 
@@ -492,13 +574,12 @@ def _check_parquet_columns(input: str, fs, path: str, columns: list[str], pretok
     return pa.schema([pa.field(columns[0], read_as)] + [schema.field(c) for c in columns[1:]])
 
 
-def _finish(output: str, fs, path: str, id_column: str | None, fields: list[pa.Field], empty: bool) -> None:
+def _finish(output: str, fs, path: str, schema: pa.Schema, empty: bool) -> None:
     """Mark the folder complete with `_SUCCESS`; an empty input still gives a Parquet file with the schema."""
     fs = fs or LocalFileSystem()
     with storage.remote_errors(output, OutputError):
         fs.create_dir(path, recursive=True)
         if empty:
-            schema = output_schema(pa.string() if id_column else None, id_column, fields)
             with fs.open_output_stream(f"{path}/part-empty.parquet", compression=None) as fh:
                 pq.write_table(schema.empty_table(), fh)
         with fs.open_output_stream(f"{path}/{SUCCESS_FILE}", compression=None) as fh:

@@ -41,6 +41,7 @@ class RawChunk:
     texts: list[Any]
     ids: pa.Array | None = None
     digest: str | None = None  # of the rows as read (see chunk_digest), when the reader was asked for digests
+    kept: pa.Table | None = None  # the kept columns (--keep-columns), row for row; None when none are kept
 
 
 @dataclass
@@ -83,6 +84,8 @@ class CorpusReader:
         digests: bool = False,
         on_skipped: Callable[[int, str | None], None] | None = None,
         tokens_column: str | None = None,
+        keep_columns: tuple[str, ...] | str = (),
+        check_kept: Callable[[list[str]], None] | None = None,
     ):
         """`skip_rows` (whole chunks) are read but not yielded; `on_skipped(first_row, digest)` sees each of
         them. With `digests`, every chunk carries the `chunk_digest` of its rows, skipped ones included.
@@ -91,6 +94,11 @@ class CorpusReader:
         a row whose value is not a list of strings, is empty, or holds an empty or whitespace token is
         bad: with `on_error="stop"` an `InputError` naming its line (JSONL) or row (Parquet), else it is
         skipped and recorded in `stats.rejected`.
+
+        `keep_columns` (names, or ``"all"``: every column but the text (tokens) and id columns; for JSONL the
+        first line's fields) are read too, into each chunk's `kept`; `check_kept(names)` sees the names once
+        they are known (before the first chunk). A named column a Parquet file lacks is an `InputError`; a
+        JSONL line without a field has null there (the first line must have it).
         """
         if on_error not in ON_ERROR:
             raise UsageError(f"--on-error must be one of {', '.join(ON_ERROR)}")
@@ -111,6 +119,11 @@ class CorpusReader:
         self.skip_rows = skip_rows
         self.digests = digests
         self.on_skipped = on_skipped
+        self.keep_columns = keep_columns
+        self.check_kept = check_kept
+        self.kept_names: list[str] | None = None if keep_columns == "all" else list(keep_columns)
+        self.kept_fields: list[pa.Field] = []  # their types as the first Parquet file declares them (JSONL: null)
+        self._kept_checked = False
         self.stats = ReadStats()
         self.id_type: pa.DataType | None = None  # fixed by the first non-null ids; later ones are cast to it
         self._accepted = 0  # rows parsed so far, so that --limit stops reading at once
@@ -128,9 +141,10 @@ class CorpusReader:
             raise ValueError("skip_rows must be a multiple of chunk_rows")
         texts: list = []
         ids: list[pa.Array] = []
+        kept: list[pa.Table] = []
         n_buf = 0
         row = 0
-        for piece_texts, piece_ids in self._pieces():  # pieces stop at --limit rows (see _room)
+        for piece_texts, piece_ids, piece_kept in self._pieces():  # pieces stop at --limit rows (see _room)
             self.stats.rows += len(piece_texts)
             if self.tokens_column:
                 self.stats.null_texts += sum(1 for t in piece_texts if t is None)
@@ -139,27 +153,50 @@ class CorpusReader:
             texts.extend(piece_texts)
             if piece_ids is not None:
                 ids.append(piece_ids)
+            if piece_kept is not None:
+                kept.append(piece_kept)
             n_buf += len(piece_texts)
             while n_buf >= self.chunk_rows:
-                chunk = self._take(texts, ids, self.chunk_rows, row)
-                texts, ids = texts[self.chunk_rows :], _rest(ids, self.chunk_rows)
+                chunk = self._take(texts, ids, self.chunk_rows, row, kept)
+                texts, ids, kept = texts[self.chunk_rows :], _rest(ids, self.chunk_rows), _rest(kept, self.chunk_rows)
                 n_buf -= self.chunk_rows
                 row += self.chunk_rows
                 if chunk is not None:
                     yield chunk
         if n_buf:
-            chunk = self._take(texts, ids, n_buf, row)
+            chunk = self._take(texts, ids, n_buf, row, kept)
             if chunk is not None:
                 yield chunk
 
-    def _take(self, texts: list, ids: list[pa.Array], n: int, first_row: int) -> RawChunk | None:
+    def _take(self, texts: list, ids: list[pa.Array], n: int, first_row: int, kept: list[pa.Table] | None = None
+              ) -> RawChunk | None:
         digest = chunk_digest(texts[:n], ids, n) if self.digests else None
         if first_row < self.skip_rows:  # done by the interrupted run being resumed
             if self.on_skipped is not None:
                 self.on_skipped(first_row, digest)
             return None
         ids_n = pa.concat_arrays([self._cast_ids(a, first_row) for a in ids])[:n] if ids else None
-        return RawChunk(first_row, texts[:n], ids_n, digest)
+        return RawChunk(first_row, texts[:n], ids_n, digest, self._kept_rows(kept or [], n, first_row))
+
+    def _kept_rows(self, pieces: list[pa.Table], n: int, first_row: int) -> pa.Table | None:
+        """The first `n` rows of the kept columns' pieces, as one table (types promoted where pieces differ)."""
+        if not self.kept_names:
+            return None
+        try:
+            return pa.concat_tables(pieces, promote_options="permissive").slice(0, n).combine_chunks()
+        except (pa.ArrowException, ValueError) as exc:
+            raise InputError(f"{self.path}: a kept column changes type in rows {first_row:,}-"
+                             f"{first_row + n - 1:,} ({first_line(exc)})") from exc
+
+    def _resolve_kept(self, names: list[str]) -> list[str]:
+        """The kept columns, once the first file (or line) shows the input's `names`; checked by `check_kept`."""
+        if self.kept_names is None:
+            self.kept_names = [n for n in names if n not in (self.column, self.id_column)]
+        if not self._kept_checked:
+            self._kept_checked = True
+            if self.check_kept is not None:
+                self.check_kept(self.kept_names)
+        return self.kept_names
 
     def _cast_ids(self, ids: pa.Array, first_row: int) -> pa.Array:
         """One id type for the whole run: the first non-null type seen; nulls and narrower ints follow it."""
@@ -201,11 +238,11 @@ class CorpusReader:
     def _room(self) -> int | None:
         return None if self.limit is None else self.limit - self._accepted
 
-    def _pieces(self) -> Iterator[tuple[list, pa.Array | None]]:
+    def _pieces(self) -> Iterator[tuple[list, pa.Array | None, pa.Table | None]]:
         return self._parquet() if self.format == "parquet" else self._jsonl()
 
     # -- Parquet --------------------------------------------------------------------------------
-    def _parquet(self) -> Iterator[tuple[list, pa.Array | None]]:
+    def _parquet(self) -> Iterator[tuple[list, pa.Array | None, pa.Table | None]]:
         for f in parquet_files(self.path):
             try:
                 pf = pq.ParquetFile(storage.open_input_file(str(f)) if storage.is_remote(f) else f)
@@ -222,8 +259,16 @@ class CorpusReader:
                 raise InputError(f"{f}: tokens column {self.column!r} has type {ttype}, expected a list of strings")
             if not self.tokens_column and not is_text_type(ttype):
                 raise InputError(f"{f}: text column {self.text_column!r} has type {ttype}, expected string")
+            kept = self._resolve_kept(names)
+            missing = [c for c in kept if c not in names]
+            if missing:
+                raise InputError(f"{f}: no column {missing[0]!r} to keep (--keep-columns); columns found: "
+                                 f"{', '.join(names)}")
+            if not self.kept_fields and kept:
+                self.kept_fields = [pf.schema_arrow.field(c) for c in kept]
             with_id = self.id_column and self.id_column != self.column
             columns = [self.column] + ([self.id_column] if with_id else [])
+            columns += [c for c in kept if c not in columns]
             if self.id_column and self.id_type is None:
                 declared = pf.schema_arrow.field(self.id_column).type
                 self.id_type = None if pa.types.is_null(declared) else declared  # all-null: the next file decides
@@ -235,15 +280,17 @@ class CorpusReader:
                     if room is not None and batch.num_rows > room:
                         batch = batch.slice(0, room)
                     ids = batch.column(self.id_column) if self.id_column else None
+                    kept_rows = pa.Table.from_batches([batch.select(kept)]) if kept else None
                     if self.tokens_column:
                         values, keep = self._parquet_tokens(batch.column(self.column), str(f))
                         if keep is not None:
                             ids = ids.filter(pa.array(keep)) if ids is not None else None
+                            kept_rows = kept_rows.filter(pa.array(keep)) if kept_rows is not None else None
                     else:
                         values = _texts(batch.column(self.text_column), self.stats)
                     self._parquet_rows += batch.num_rows
                     self._accepted += len(values)
-                    yield values, ids
+                    yield values, ids, kept_rows
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{f}: corrupt or truncated Parquet data ({exc})") from exc
 
@@ -281,12 +328,13 @@ class CorpusReader:
             self.stats.rejected.append(Rejected(lineno, error, raw.decode("utf-8", "replace"),
                                                 base64.b64encode(raw).decode("ascii")))
 
-    def _jsonl(self) -> Iterator[tuple[list, pa.Array | None]]:
+    def _jsonl(self) -> Iterator[tuple[list, pa.Array | None, pa.Table | None]]:
         room = self._room()
         if room is not None and room <= 0:  # --limit 0
             return
         texts: list = []
         ids: list = []
+        kept: list[list] = []  # per kept field, its values
         fh = open_lines(self.path)
         lines = JsonlLines(fh, self.path)
         boms = self.stats.byte_order_marks
@@ -321,20 +369,43 @@ class CorpusReader:
                     raise InputError(
                         f"{self.path}, line {lineno}: no id field {self.id_column!r}; fields found: {found}"
                     )
+                if self.keep_columns and self._accepted == 0:
+                    names = self._resolve_kept(list(obj))
+                    absent = [n for n in names if n not in obj]
+                    if absent:
+                        raise InputError(f"{self.path}, line {lineno}: no field {absent[0]!r} to keep "
+                                         f"(--keep-columns); fields found: {', '.join(list(obj)[:20]) or 'none'}")
+                    kept = [[] for _ in names]
                 texts.append(value)
                 if self.id_column:
                     ids.append(obj.get(self.id_column))
+                for values, name in zip(kept, self.kept_names or (), strict=True):
+                    values.append(obj.get(name))
                 self._accepted += 1
                 if self.limit is not None and self._accepted >= self.limit:
                     break
                 if len(texts) >= self.chunk_rows:
-                    yield texts, self._json_ids(ids) if self.id_column else None
-                    texts, ids = [], []
+                    yield texts, self._json_ids(ids) if self.id_column else None, self._json_kept(kept)
+                    texts, ids, kept = [], [], [[] for _ in kept]
             if texts:
-                yield texts, self._json_ids(ids) if self.id_column else None
+                yield texts, self._json_ids(ids) if self.id_column else None, self._json_kept(kept)
         finally:
             self.stats.byte_order_marks = boms + lines.byte_order_marks
             close_lines(fh)
+
+
+    def _json_kept(self, kept: list[list]) -> pa.Table | None:
+        """The kept fields' values as Arrow columns (types inferred as `pa.array` infers them)."""
+        if not self.kept_names:
+            return None
+        columns = {}
+        for name, values in zip(self.kept_names, kept, strict=True):
+            try:
+                columns[name] = pa.array(values)
+            except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+                raise InputError(f"{self.path}: field {name!r} (--keep-columns) mixes value types or holds values "
+                                 f"Arrow cannot store ({first_line(exc)})") from exc
+        return pa.table(columns)
 
 
 def chunk_digest(texts: list, ids: list[pa.Array], n: int) -> str:
@@ -354,8 +425,8 @@ def chunk_digest(texts: list, ids: list[pa.Array], n: int) -> str:
     return h.hexdigest()
 
 
-def _rest(ids: list[pa.Array], n: int) -> list[pa.Array]:
-    """The id arrays after dropping their first n values."""
+def _rest(ids: list, n: int) -> list:
+    """The id arrays (or kept tables) after dropping their first n values."""
     out, drop = [], n
     for a in ids:
         if drop >= len(a):

@@ -8,7 +8,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,9 @@ from fasttag import storage
 from fasttag.entities import RESULT_COLUMNS, result_fields
 from fasttag.errors import InputError, Interrupted, OutputError, UsageError
 from fasttag.formats import corpus_format, output_format, parquet_files
-from fasttag.options import EngineOptions, OnError
+from fasttag.options import OUTPUT_DEFAULTS, EngineOptions, OnError, OutputOptions
 from fasttag.read import CorpusReader
+from fasttag.shape import ShapeStats
 from fasttag.show import plural
 from fasttag.tagger import Tagger
 from fasttag.write import (
@@ -52,6 +53,8 @@ class RunSummary:
     resumed_rows: int = 0
     repaired_texts: int = 0
     byte_order_marks: int = 0
+    shape: ShapeStats = field(default_factory=ShapeStats)  # what --min-score/--labels dropped; rows without results
+    output_opts: OutputOptions = field(default_factory=OutputOptions)
 
     def line(self) -> str:
         s = max(self.seconds, 1e-9)
@@ -63,6 +66,7 @@ class RunSummary:
             f"{self.seconds:.1f}s "
             f"({new_rows / s:,.0f} rows/s, {self.tokens / s:,.0f} tokens/s) on {self.provider}"
         )
+        text += self.shape.describe(self.output_opts, self.result_name)
         if self.repaired_texts:
             text += (f"; {plural(self.repaired_texts, 'text')} had invalid characters "
                      "(invalid UTF-8 or lone surrogates) replaced by U+FFFD")
@@ -196,8 +200,10 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     on_loaded: Callable[[Tagger], None] | None = None,
     tokens_column: str | None = None,
+    output_opts: OutputOptions | None = None,
 ) -> RunSummary:
-    """Tag every row of `input` into `output`; one output row per input row, in input order.
+    """Tag every row of `input` into `output`; one output row per input row, in input order (with
+    `output_opts.layout` flat: one row per result, in input order).
 
     `tagger` is a Tagger, or the EngineOptions to load one with once the paths proved usable (so that a
     wrong path fails before the model loads); `on_loaded(tagger)` is called then, before the first row.
@@ -207,8 +213,10 @@ def run(
     runs, it holds a lock on a local `output`: another run on the same output is refused.
 
     With `tokens_column`, each row's token list (that column) is tagged instead of its text: one tag and
-    score per token (see `Tagger.tag_pretokenized`).
+    score per token (see `Tagger.tag_pretokenized`). `output_opts` are the kept input columns, the filters and
+    the layout (`fasttag.shape`); the summary counts what the filters dropped.
     """
+    output_opts = output_opts or OutputOptions()
     check_columns(id_column)
     check_paths(input, output, overwrite, resume)
     if isinstance(tagger, EngineOptions):
@@ -220,7 +228,7 @@ def run(
     lock = OutputLock.acquire(output) if output != "-" and not storage.is_remote(output) else None
     try:
         return _run(tagger, input, output, text_column, id_column, limit, on_error, overwrite, resume, chunk_rows,
-                    progress, tokens_column)
+                    progress, tokens_column, output_opts)
     finally:
         if lock is not None:
             lock.release()
@@ -228,10 +236,13 @@ def run(
 
 def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: str | None, limit: int | None,
          on_error: OnError, overwrite: bool, resume: bool, chunk_rows: int,
-         progress: Callable[[int, int], None] | None, tokens_column: str | None = None) -> RunSummary:
-    state = job_state(tagger, input, text_column, id_column, limit, on_error, chunk_rows, tokens_column)
+         progress: Callable[[int, int], None] | None, tokens_column: str | None = None,
+         output_opts: OutputOptions | None = None) -> RunSummary:
+    output_opts = output_opts or OutputOptions()
+    state = job_state(tagger, input, text_column, id_column, limit, on_error, chunk_rows, tokens_column, output_opts)
     pretokenized = tokens_column is not None
-    fields = tagger.result_fields(pretokenized)
+    shaper = tagger.shaper(output_opts, pretokenized)
+    id_name = id_column or "row"
     digests: list[str] = []
     if resume and (saved := saved_state(output)) is not None:
         check_same_job(saved, state, input)
@@ -251,11 +262,12 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
     parts_output = output != "-"
     reader = CorpusReader(input, text_column, id_column, chunk_rows=chunk_rows, limit=limit, on_error=on_error,
                           skip_rows=done_parts * chunk_rows, digests=parts_output, on_skipped=check_done_chunk,
-                          tokens_column=tokens_column)
+                          tokens_column=tokens_column, keep_columns=output_opts.keep_columns,
+                          check_kept=lambda names: shaper.check_kept(names, id_name))
     result_name = ("word" if tagger.level == "words" else "entity") if pretokenized else \
         {"entities": "entity", "words": "word", "tokens": "tagged token"}[tagger.level]
     summary = RunSummary(provider=tagger.provider, resumed_rows=done_parts * chunk_rows, result_name=result_name,
-                         tokens_column=pretokenized)
+                         tokens_column=pretokenized, output_opts=output_opts)
     started = time.perf_counter()
     writer = None
 
@@ -285,11 +297,12 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
                 if writer is None:
                     writer = open_writer()
                 ids = raw.ids if id_column else pa.array(np.arange(raw.first_row, raw.first_row + len(raw.texts)))
-                writer.write(raw.first_row // chunk_rows, pa.table({id_column or "row": ids, **results}),
-                             digest=raw.digest)
+                table, shaped = shaper.shape(id_name, ids, raw.kept, results)
+                writer.write(raw.first_row // chunk_rows, table, digest=raw.digest)
                 summary.windows += tagged.n_windows
                 summary.tokens += tagged.n_tokens
-                summary.entities += tagged.n_results
+                summary.entities += tagged.n_results - shaped.dropped
+                summary.shape.add(shaped)
                 summary.repaired_texts += tokenized.repaired
                 if progress:
                     progress(len(raw.texts), tagged.n_tokens)
@@ -305,7 +318,9 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
         summary.repaired_texts += reader.stats.invalid_utf8
         summary.byte_order_marks = reader.stats.byte_order_marks
         summary.rejected = len(reader.stats.rejected)
-        writer.commit(output_schema(id_type, id_column, fields))
+        id_field = output_schema(id_type, id_column, []).field(0)
+        kept_fields = reader.kept_fields or [pa.field(n, pa.null()) for n in reader.kept_names or ()]
+        writer.commit(shaper.schema(id_field, kept_fields))
         if reader.stats.rejected:
             summary.rejects_path = _write_rejects(output, reader, overwrite)
         elif output != "-" and not storage.is_remote(output):
@@ -329,7 +344,7 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
 
 
 def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_error, chunk_rows,
-              tokens_column: str | None = None) -> dict:
+              tokens_column: str | None = None, output_opts: OutputOptions | None = None) -> dict:
     """What must not change between a run and its --resume (anything that changes the rows written)."""
     if storage.is_remote(input):
         name, info = input, storage.resolve(input).info()
@@ -354,6 +369,8 @@ def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_erro
         "input_files": _input_fingerprint(input),
         # aggregation, level, max_length, stride, word_boundaries, batch_tokens, max_batch_size, defaults resolved
         **tagger.options.resume_state(),
+        # keep_columns, min_score, labels, layout
+        **(output_opts or OutputOptions()).resume_state(),
     }
 
 
@@ -383,7 +400,8 @@ def check_same_job(saved: dict, state: dict, input: str) -> None:
     if changed:
         raise UsageError(f"cannot resume: {input} changed since the interrupted run ({'; '.join(changed)}); "
                          "pass --overwrite to start over")
-    saved = {"level": "entities", **saved}  # runs made before --level wrote entities
+    # runs made before --level wrote entities; before --keep-columns etc., nested rows of all results
+    saved = {"level": "entities", **OUTPUT_DEFAULTS, **saved}
     differs = sorted(k for k in set(saved) | set(state) if k not in INPUT_KEYS and saved.get(k) != state.get(k))
     if differs:
         raise UsageError(

@@ -44,8 +44,9 @@ from fasttag.entities import (
 from fasttag.errors import InputError, UsageError
 from fasttag.infer import OnnxModel, cpu_count, default_streams, default_threads, softmax
 from fasttag.model import LabelScheme, ModelBundle, _read_json
-from fasttag.options import EngineOptions, Level
+from fasttag.options import EngineOptions, Level, OutputOptions
 from fasttag.schemes import Task
+from fasttag.shape import Shaper
 from fasttag.tokenization import DocumentTokenizer, TokenizedChunk
 
 MAX_LENGTH_CAP = 512
@@ -462,6 +463,17 @@ class Tagger:
             ids[seen[ok]] = label_ids[a + first[ok]]
             out.append([self.bundle.labels[i] if i >= 0 else "O" for i in ids.tolist()])
         return out
+
+    def result_labels(self) -> list[str]:
+        """The labels the level's items carry: entity types (entities), the words' tags (words), the model's
+        labels (tokens)."""
+        return {"entities": self.scheme.group_labels, "words": self.scheme.word_labels,
+                "tokens": self.scheme.labels}[self.level]
+
+    def shaper(self, output: OutputOptions | None = None, pretokenized: bool = False) -> Shaper:
+        """How `output` (kept columns, filters, layout) shapes this tagger's results (see `fasttag.shape`)."""
+        return Shaper(output or OutputOptions(), self.level, self.result_labels(), pretokenized,
+                      self.result_fields(pretokenized))
 
     def result_fields(self, pretokenized: bool = False) -> list[pa.Field]:
         """The result columns this tagger writes after the id column (see `fasttag.entities.result_fields`)."""

@@ -256,12 +256,13 @@ class PartsWriter:
         tmp = partial_path(self.output)
         try:
             if self.format == "parquet":
+                schema = resolved_schema(schema, [pq.read_schema(part) for part in self.parts()], self.output)
                 with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
                     wrote = False
                     for part in self.parts():
                         table = pq.read_table(part)
                         if table.num_rows:
-                            writer.write_table(table.cast(schema))
+                            writer.write_table(conformed(table, schema))
                             wrote = True
                     if not wrote:
                         writer.write_table(schema.empty_table())
@@ -287,6 +288,29 @@ class PartsWriter:
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
         partial_path(self.output).unlink(missing_ok=True)
+
+
+def resolved_schema(schema: pa.Schema, parts: list[pa.Schema], output: str) -> pa.Schema:
+    """`schema` with each null-typed field (a kept JSON field, whose type each chunk inferred) given the type
+    its parts' types promote to (null and int64 to int64, int64 and double to double, structs merged)."""
+    if not any(pa.types.is_null(f.type) for f in schema) or not parts:
+        return schema
+    try:
+        unified = pa.unify_schemas(parts, promote_options="permissive")
+    except (pa.ArrowException, ValueError) as exc:
+        raise OutputError(f"cannot write {output}: a kept column holds values of different types in different rows "
+                          f"({str(exc).splitlines()[0]}); write JSONL instead, or keep other columns") from exc
+    return pa.schema([unified.field(f.name) if pa.types.is_null(f.type) and f.name in unified.names else f
+                      for f in schema], metadata=schema.metadata)
+
+
+def conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` cast to `schema`; a struct lacking some of the schema's fields gets them as nulls."""
+    try:
+        return table.select(schema.names).cast(schema)
+    except (pa.ArrowException, ValueError):
+        return pa.concat_tables([schema.empty_table(), table.select(schema.names)],
+                                promote_options="permissive").cast(schema)
 
 
 class UploadWriter:
