@@ -465,10 +465,12 @@ class Tagger:
         return out
 
     def result_labels(self) -> list[str]:
-        """The labels the level's items carry: entity types (entities), the words' tags (words), the model's
-        labels (tokens)."""
-        return {"entities": self.scheme.group_labels, "words": self.scheme.word_labels,
-                "tokens": self.scheme.labels}[self.level]
+        """The labels the level's items can carry: entity types (entities; O is none), the words' tags (words),
+        the model's labels (tokens)."""
+        if self.level == "entities":
+            return [g for g, ignored in zip(self.scheme.group_labels, self.scheme.ignored_group, strict=True)
+                    if not ignored]
+        return self.scheme.word_labels if self.level == "words" else self.scheme.labels
 
     def shaper(self, output: OutputOptions | None = None, pretokenized: bool = False) -> Shaper:
         """How `output` (kept columns, filters, layout) shapes this tagger's results (see `fasttag.shape`)."""
