@@ -86,7 +86,9 @@ def assert_same_rows(ray_table: pa.Table, local: pa.Table, key: str) -> None:
                 [e["score"] for row in rows for e in row])
 
     for name in local.column_names:
-        if name != key:
+        if name not in ("entities", "words", "tokens", "tags", "scores"):  # the id and kept columns
+            assert ray_table.column(name).to_pylist() == local.column(name).to_pylist(), name
+        else:
             (ray_items, ray_scores), (local_items, local_scores) = results(ray_table, name), results(local, name)
             assert ray_items == local_items, name
             assert ray_scores == pytest.approx(local_scores, abs=1e-5), name
@@ -148,6 +150,38 @@ def test_every_level_gives_the_local_engines_rows(ray_cluster, inputs, tmp_path,
     table = pq.read_table(out)
     assert table.column_names == ["row", level]
     assert_same_rows(table, local_run(inputs / "corpus.jsonl", tmp_path, bert_export, "--level", level), "row")
+
+
+@needs_ray
+@pytest.mark.parametrize("src", ["corpus.parquet", "corpus.jsonl"])
+def test_kept_columns_filters_and_flat_give_the_local_engines_rows(ray_cluster, tmp_path, bert_export, src):
+    texts = TEXTS[:120]
+    table = pa.table({"key": [f"k{i}" for i in range(len(texts))], "text": texts,
+                      "meta": [{"n": i, "tags": ["a"] * (i % 3)} for i in range(len(texts))]})
+    pq.write_table(table, tmp_path / "corpus.parquet", row_group_size=25)
+    (tmp_path / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in table.to_pylist()))
+    options = ["--id-column", "key", "--keep-columns", "all", "--min-score", "0.3,PER=0.6", "--labels", "PER,LOC"]
+    for layout in ("nested", "flat"):
+        out = tmp_path / f"out-{layout}"
+        res = invoke("run", tmp_path / src, "-o", out, "--model", bert_export, "--engine", "ray", "--workers", "2",
+                     "--chunk-rows", "32", "--layout", layout, *options)
+        assert res.exit_code == 0, res.output
+        local = local_run(tmp_path / src, tmp_path, bert_export, "--layout", layout, *options)
+        ray_table = pq.read_table(out)
+        if layout == "nested":
+            assert ray_table.column_names == ["key", "meta", "entities"]
+            assert_same_rows(ray_table, local, "key")
+        else:
+            assert ray_table.schema == local.schema and ray_table.num_rows == local.num_rows > 0
+            by = [("key", "ascending"), ("start", "ascending")]
+            got, want = ray_table.sort_by(by).to_pylist(), local.sort_by(by).to_pylist()
+            assert [{**r, "score": round(r["score"], 4)} for r in got] == \
+                [{**r, "score": round(r["score"], 4)} for r in want]
+        # the same counts as the local engine's summary
+        local_res = invoke("run", tmp_path / src, "-o", tmp_path / "again.parquet", "--model", bert_export,
+                           "--overwrite", "--layout", layout, *options)
+        dropped = local_res.output.strip().splitlines()[-1].split("; ", 1)[1]
+        assert dropped and dropped in res.output
 
 
 @needs_ray
