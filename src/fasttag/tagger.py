@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import queue
@@ -535,38 +536,122 @@ class Tagger:
         return self._vocab
 
     def tag_table(self, table: pa.Table, text_column: str = "text", id_column: str | None = None,
-                  tokens_column: str | None = None) -> pa.Table:
-        """A table with the id column (or `row`, 0-based) and the result columns (`result_fields`), one row per
-        input row; `tokens_column` names a column of token lists to tag instead of the text column."""
+                  tokens_column: str | None = None, output: OutputOptions | None = None,
+                  **output_kwargs: Any) -> pa.Table:
+        """The rows `fasttag run` writes for `table`: the id column (or `row`, 0-based), the kept columns and the
+        result columns (`result_fields`), one row per input row (or per result, with ``layout="flat"``).
+
+        `tokens_column` names a column of token lists to tag instead of the text column. `output` (or keyword
+        arguments named as its fields: ``keep_columns=["url"]``, ``min_score={"PER": 0.9}``, ``labels=["PER"]``,
+        ``layout="flat"``) shape the rows as run's options of those names do.
+        """
+        return self._tag_tables([table], table.schema, text_column, id_column, tokens_column,
+                                _output_options(output, output_kwargs))[0]
+
+    def tag_dataframe(self, df: Any, text_column: str = "text", id_column: str | None = None,
+                      tokens_column: str | None = None, output: OutputOptions | None = None,
+                      **output_kwargs: Any) -> Any:
+        """`tag_table` for a pandas or Polars DataFrame, returning a DataFrame of the same library: the columns go
+        through Arrow (no Python loop per row); pandas gets Arrow-backed columns (`pd.ArrowDtype`), so the types
+        are run's exactly; Polars its own types for them (String, List, Struct)."""
+        opts = _output_options(output, output_kwargs)
+        pd, pl = sys.modules.get("pandas"), sys.modules.get("polars")  # a DataFrame means its library is imported
+        if pd is not None and isinstance(df, pd.DataFrame):
+            names = [str(c) for c in df.columns]
+            needed = self._needed_columns(names, text_column, id_column, tokens_column, opts)
+            try:
+                table = pa.Table.from_pandas(df[needed], preserve_index=False)
+            except (pa.ArrowException, TypeError, ValueError) as exc:
+                raise TypeError(f"the DataFrame's columns {needed} cannot be read as Arrow: {exc}") from exc
+            out = self.tag_table(table, text_column, id_column, tokens_column, opts)
+            return out.to_pandas(types_mapper=pd.ArrowDtype)
+        if pl is not None and isinstance(df, pl.DataFrame):
+            needed = self._needed_columns(df.columns, text_column, id_column, tokens_column, opts)
+            out = self.tag_table(df.select(needed).to_arrow(), text_column, id_column, tokens_column, opts)
+            return pl.from_arrow(out)
+        if pl is not None and isinstance(df, pl.LazyFrame):
+            raise TypeError("tag_dataframe() takes a DataFrame, not a LazyFrame: collect() it first")
+        raise TypeError(f"tag_dataframe() takes a pandas or Polars DataFrame, got {type(df).__name__}")
+
+    def tag_dataset(self, dataset: Any, text_column: str = "text", id_column: str | None = None,
+                    tokens_column: str | None = None, output: OutputOptions | None = None,
+                    batch_rows: int | None = None, **output_kwargs: Any) -> Any:
+        """`tag_table` for a Hugging Face `datasets.Dataset`, read as Arrow batches of `batch_rows` rows (default
+        TAG_CHUNK_TEXTS; a memory-mapped dataset is not loaded whole); returns a `datasets.Dataset` of run's rows
+        (`row` numbers the rows in the dataset's order, after any `select` or `shuffle`)."""
+        opts = _output_options(output, output_kwargs)
+        datasets = sys.modules.get("datasets")
+        if datasets is None or not isinstance(dataset, datasets.Dataset):
+            hint = " (an IterableDataset: tag_dataframe or tag_table on its batches)" if datasets is not None and \
+                isinstance(dataset, datasets.IterableDataset) else ""
+            raise TypeError(f"tag_dataset() takes a datasets.Dataset, got {type(dataset).__name__}{hint}")
+        needed = self._needed_columns(dataset.column_names, text_column, id_column, tokens_column, opts)
+        selected = dataset.select_columns(needed)
+        schema = selected.features.arrow_schema
+        batches = selected.with_format("arrow").iter(batch_size=batch_rows or TAG_CHUNK_TEXTS)
+        out = self._tag_tables(batches, schema, text_column, id_column, tokens_column, opts)[0]
+        return datasets.Dataset(out.replace_schema_metadata(None))
+
+    def _needed_columns(self, names: Sequence[str], text_column: str, id_column: str | None,
+                        tokens_column: str | None, opts: OutputOptions) -> list[str]:
+        """The columns of a frame that tagging reads: the text (or tokens) column, the id column, the kept ones."""
+        column = tokens_column or text_column
+        missing = [c for c in (column, id_column) if c and c not in names]
+        if missing:
+            raise UsageError(f"no column {missing[0]!r}; columns: {', '.join(map(str, names))}")
+        kept = self.shaper(opts, tokens_column is not None).kept_names(names, column, id_column)
+        return list(dict.fromkeys([column, *([id_column] if id_column else []), *kept]))
+
+    def _tag_tables(self, tables: Iterable[pa.Table], schema: pa.Schema, text_column: str, id_column: str | None,
+                    tokens_column: str | None, opts: OutputOptions) -> tuple[pa.Table, Any]:
+        """Run's rows for consecutive `tables` (all of `schema`), and what the filters dropped (`ShapeStats`)."""
         from fasttag.formats import texts_from_column
+        from fasttag.shape import ShapeStats
 
         column = tokens_column or text_column
-        if column not in table.column_names:
-            raise UsageError(f"no column {column!r}; columns: {', '.join(table.column_names)}")
-        fields = self.result_fields(pretokenized=tokens_column is not None)
+        names = schema.names
+        if column not in names:
+            raise UsageError(f"no column {column!r}; columns: {', '.join(names)}")
+        shaper = self.shaper(opts, tokens_column is not None)
         if id_column:
-            if id_column in [f.name for f in fields]:
+            if id_column in [f.name for f in self.result_fields(tokens_column is not None)]:
                 raise UsageError(f"id_column cannot be {id_column!r}: the output's result column has that name")
-            if id_column not in table.column_names:
-                raise UsageError(f"no id column {id_column!r}; columns: {', '.join(table.column_names)}")
-            ids = table.column(id_column)
-            name = id_column
-        else:
-            ids, name = pa.array(np.arange(table.num_rows, dtype=np.int64)), "row"
-        chunks: list[list[Any]]
-        if tokens_column:
-            from fasttag.read import token_lists
-
-            values = token_lists(table.column(tokens_column), tokens_column)
-            chunks = [values[a:a + TAG_CHUNK_TEXTS] for a in range(0, len(values), TAG_CHUNK_TEXTS)]
-        else:
-            chunks = list(bounded_chunks(texts_from_column(table.column(text_column), text_column)[0]))
+            if id_column not in names:
+                raise UsageError(f"no id column {id_column!r}; columns: {', '.join(names)}")
+        id_name = id_column or "row"
+        kept_names = shaper.kept_names(names, column, id_column)
+        missing = [c for c in kept_names if c not in names]
+        if missing:
+            raise UsageError(f"no column {missing[0]!r} to keep (keep_columns); columns: {', '.join(names)}")
+        id_field = schema.field(id_column) if id_column else pa.field("row", pa.int64())
+        out_schema = shaper.schema(pa.field(id_name, id_field.type), [schema.field(c) for c in kept_names])
         tag = (lambda chunk: self.tag_chunk(chunk, pretokenized=True)) if tokens_column else self.tag_chunk
-        parts = [self.result_arrays(tag(chunk)) for chunk in chunks]
-        columns = {name: ids}
-        for f in fields:
-            columns[f.name] = pa.chunked_array([p[f.name] for p in parts], type=f.type)
-        return pa.table(columns)
+        parts: list[pa.Table] = []
+        stats = ShapeStats()
+        first_row = 0
+        for table in tables:
+            n = table.num_rows
+            ids = table.column(id_column) if id_column else pa.array(np.arange(first_row, first_row + n,
+                                                                               dtype=np.int64))
+            kept = table.select(kept_names) if kept_names else None
+            chunks: list[list[Any]]
+            if tokens_column:
+                from fasttag.read import token_lists
+
+                values = token_lists(table.column(tokens_column), tokens_column)
+                chunks = [values[a:a + TAG_CHUNK_TEXTS] for a in range(0, len(values), TAG_CHUNK_TEXTS)]
+            else:
+                chunks = list(bounded_chunks(texts_from_column(table.column(text_column), text_column)[0]))
+            a = 0
+            for chunk in chunks:
+                part, shaped = shaper.shape(id_name, ids.slice(a, len(chunk)),
+                                            kept.slice(a, len(chunk)) if kept is not None else None,
+                                            self.result_arrays(tag(chunk)))
+                parts.append(part.cast(out_schema))
+                stats.add(shaped)
+                a += len(chunk)
+            first_row += n
+        return pa.concat_tables([out_schema.empty_table(), *parts]), stats
 
 
 def _list_offsets(doc: np.ndarray, n_docs: int) -> pa.Array:
@@ -575,6 +660,15 @@ def _list_offsets(doc: np.ndarray, n_docs: int) -> pa.Array:
     offsets = np.zeros(n_docs + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
     return pa.array(offsets, type=pa.int32())
+
+
+def _output_options(output: OutputOptions | None, kwargs: dict[str, Any]) -> OutputOptions:
+    """`output` with `kwargs` (named as its fields) applied; an unknown keyword is a TypeError."""
+    if output is not None and not isinstance(output, OutputOptions):
+        raise TypeError(f"output must be an OutputOptions, got {type(output).__name__}")
+    if output is None:
+        return OutputOptions(**kwargs)
+    return dataclasses.replace(output, **kwargs) if kwargs else output
 
 
 def _engine_options(options: EngineOptions | None, kwargs: dict[str, Any]) -> EngineOptions:
