@@ -526,7 +526,27 @@ def test_other_levels_are_refused(tmp_path):
     corpus.write_text(json.dumps({"text": "Ada"}) + "\n")
     output.write_text(json.dumps({"row": 0, "tokens": []}) + "\n")
     res = invoke("convert", output, "--input", corpus, "--to", "conll", "-o", tmp_path / "x.conll")
-    assert res.exit_code == 1 and "no 'entities' or 'words' list" in res.output
+    assert res.exit_code == 1
+    assert "a 'fasttag run --level tokens' output, which this does not read: it reads the entities or words level " \
+        "(run with --level entities)" in res.output
+    pq.write_table(pa.table({"row": [0], "tokens": pa.array([[]], type=pa.list_(pa.struct([("start", pa.int32())])))}),
+                   tmp_path / "t.parquet")
+    res = invoke("convert", tmp_path / "t.parquet", "--input", corpus, "--to", "conll", "-o", tmp_path / "x.conll")
+    assert res.exit_code == 1 and "a 'fasttag run --level tokens' output" in res.output
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_flat_layout_output_is_refused_with_the_fix(tmp_path, suffix):
+    corpus, output = tmp_path / "c.jsonl", tmp_path / f"flat{suffix}"
+    corpus.write_text(json.dumps({"text": "Ada"}) + "\n")
+    rows = [{"row": 0, "start": 0, "end": 3, "label": "PER", "score": 0.9, "text": "Ada"}]
+    if suffix == ".parquet":
+        pq.write_table(pa.Table.from_pylist(rows), output)
+    else:
+        output.write_text(json.dumps(rows[0]) + "\n")
+    res = invoke("convert", output, "--input", corpus, "--to", "brat", "-o", tmp_path / "brat")
+    assert res.exit_code == 1 and "a 'fasttag run --layout flat' output (one row per result)" in res.output
+    assert "run again without --layout flat" in res.output and not (tmp_path / "brat").exists()
 
 
 # -- with the engine: run, then convert ------------------------------------------------------------
@@ -547,6 +567,27 @@ def test_run_then_convert_every_format(tmp_path, bert_export):
     tasks = json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))
     assert [t["data"]["doc_id"] for t in tasks] == [f"d{i}" for i in range(len(texts))]
     assert (tmp_path / "b" / "d31.txt").read_text(encoding="utf-8") == texts[-1]
+
+
+@pytest.mark.parametrize("level", ["entities", "words"])
+def test_run_with_kept_columns_and_filters_then_convert(tmp_path, bert_export, level):
+    """An output with kept columns beside the id (and filtered results) converts as a plain one: the id is the
+    first column, the results the level's column."""
+    from corpus import varied_sentences
+
+    texts = varied_sentences(12, seed=5)
+    corpus = tmp_path / "corpus.parquet"
+    pq.write_table(pa.table({"doc_id": [f"d{i}" for i in range(len(texts))], "text": texts,
+                             "meta": [{"n": i} for i in range(len(texts))]}), corpus)
+    output = tmp_path / "out.jsonl"
+    assert invoke("run", corpus, "-o", output, "--model", bert_export, "--id-column", "doc_id", "--level", level,
+                  "--keep-columns", "all", "--min-score", "0.2", "-q").exit_code == 0
+    assert list(json.loads(output.read_text().splitlines()[0])) == ["doc_id", "meta", level]
+    res = invoke("convert", output, "--input", corpus, "--to", "label-studio", "-o", tmp_path / "t.json")
+    assert res.exit_code == 0, res.output
+    tasks = json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))
+    assert [t["data"]["doc_id"] for t in tasks] == [f"d{i}" for i in range(len(texts))]
+    assert [t["data"]["text"] for t in tasks] == texts
 
 
 # -- streaming -------------------------------------------------------------------------------------

@@ -318,6 +318,21 @@ def _columns(levels: Sequence[str]) -> str:
     return " or ".join(repr(level) for level in levels)
 
 
+FLAT_FIELDS = ("start", "end", "label", "score", "text")  # the columns of a `run --layout flat` output
+
+
+def _no_level(names: Sequence[str], levels: Sequence[str], what: str = "column") -> str:
+    """Why an output without any of `levels` cannot be read: a flat layout, a level not read here, or not run's."""
+    if all(name in names for name in FLAT_FIELDS):
+        return ("a 'fasttag run --layout flat' output (one row per result); this reads the nested layout (one row "
+                "per input row): run again without --layout flat")
+    other = next((name for name in ("entities", "words", "tokens") if name in names and name not in levels), None)
+    if other is not None:
+        return (f"a 'fasttag run --level {other}' output, which this does not read: it reads the "
+                f"{' or '.join(levels)} level (run with --level {levels[0]})")
+    return f"no {_columns(levels)} {what}; is it an output of 'fasttag run'?"
+
+
 def _iter_parquet_entities(path: str, chunk_rows: int, levels: Sequence[str]) -> Iterator[EntityRows]:
     files = parquet_files(path)  # a folder's hidden files (a Ray run's _SUCCESS, say) are not rows
     types, result_columns = _item_types()
@@ -333,8 +348,7 @@ def _iter_parquet_entities(path: str, chunk_rows: int, levels: Sequence[str]) ->
             raise InputError(f"{f}: an output of 'fasttag run --tokens-column' (a tag per token, no text offsets): "
                              "show it with --tokens-column")
         if level is None:
-            raise InputError(
-                f"{f}: no {_columns(levels)} column (columns: {', '.join(names)}); is it an output of 'fasttag run'?")
+            raise InputError(f"{f}: {_no_level(names, levels)} (columns: {', '.join(names)})")
         others = [n for n in names if n not in result_columns]
         id_name = others[0] if others else None
         cls = types[level]
@@ -365,8 +379,9 @@ def _iter_jsonl_entities(path: str, chunk_rows: int, levels: Sequence[str]) -> I
                 level = next((c for c in levels if isinstance(obj.get(c, None), list)), None)
                 chunk.level = level or levels[0]
             if not isinstance(obj, dict) or level is None or not isinstance(obj.get(level, None), list):
-                raise InputError(f"{where}, line {line.lineno}: no {_columns([level] if level else levels)} list; "
-                                 "is it an output of 'fasttag run'?")
+                why = _no_level(list(obj) if isinstance(obj, dict) and level is None else [], [level] if level
+                                else levels, "list")
+                raise InputError(f"{where}, line {line.lineno}: {why}")
             if id_name is None:
                 id_name = next((k for k in obj if k not in result_columns), None)
                 chunk.id_name = id_name
