@@ -62,3 +62,14 @@ def test_tagger_takes_options_or_keywords_alike(bert_export):
                      "word_boundaries": EngineOptions().word_boundaries, "max_batch_size": 16}
     with pytest.raises(TypeError):
         Tagger.load(bert_export, no_such_option=1)
+
+
+def test_every_output_option_of_run_is_generated_from_its_table():
+    params = {p.name: p for p in cli.commands["run"].params}
+    for f in dataclasses.fields(options.OutputOptions):
+        param = params[f.name]
+        assert param.help == f.metadata["help"]
+        assert "--" + f.name.replace("_", "-") in param.opts
+    assert tuple(params["layout"].type.choices) == options.LAYOUTS == get_args(options.Layout)
+    # what a run made before these options wrote is what their defaults write
+    assert options.OUTPUT_DEFAULTS == {"keep_columns": [], "min_score": None, "labels": None, "layout": "nested"}
