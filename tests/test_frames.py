@@ -13,9 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from corpus import varied_sentences
-from fasttag import Tagger
+from fasttag import OutputOptions, Tagger
 from fasttag.cli import cli
-from fasttag.options import OutputOptions
 
 TEXTS = varied_sentences(40, seed=53) + ["", None]
 TABLE = pa.table({"doc": [f"d{i}" for i in range(len(TEXTS))], "text": TEXTS,

@@ -9,8 +9,8 @@ from fasttag.errors import FasttagError, InputError, ModelError, UsageError
 
 __version__ = "0.1.0"
 
-__all__ = ["EngineOptions", "Entity", "FasttagError", "InputError", "ModelError", "Tagger", "UsageError",
-           "__version__"]
+__all__ = ["EngineOptions", "Entity", "FasttagError", "InputError", "ModelError", "OutputOptions", "Tagger",
+           "UsageError", "__version__"]
 
 
 def __getattr__(name: str):
@@ -19,8 +19,8 @@ def __getattr__(name: str):
         from fasttag.tagger import Tagger
 
         return Tagger
-    if name == "EngineOptions":
-        from fasttag.options import EngineOptions
+    if name in ("EngineOptions", "OutputOptions"):
+        from fasttag import options
 
-        return EngineOptions
+        return getattr(options, name)
     raise AttributeError(name)

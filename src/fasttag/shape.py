@@ -100,8 +100,8 @@ class Shaper:
         floors = np.full(len(self.labels), np.nan)
         allowed = np.ones(len(self.labels), dtype=bool)
         if options.min_score is not None:
+            per = dict(options.min_score.per_label)
             for i, (label, kind) in enumerate(zip(self.labels, types, strict=True)):
-                per = dict(options.min_score.per_label)
                 floor = per.get(label, per.get(kind, options.min_score.default))
                 floors[i] = np.nan if floor is None else floor
         if options.labels is not None:
