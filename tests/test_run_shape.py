@@ -209,3 +209,66 @@ def test_duckdb_reads_both_layouts_as_the_readme_queries_them(corpus, bert_expor
     want = [(r["doc"], (r["meta"] or {}).get("source"), e["text"]) for r in plain for e in r["entities"]
             if e["label"] == "PER" and e["score"] >= 0.5]
     assert sorted(people) == sorted(want)
+
+
+def test_kept_json_field_types_promote_across_chunks_and_conflicts_are_one_line(tmp_path, bert_export):
+    src = tmp_path / "in.jsonl"
+    rows = [{"text": "Ada", "n": None, "m": {"a": 1}}] * 5 + [{"text": "Bob", "n": 3, "m": {"a": 2, "b": "x"}}] * 5
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "o.parquet"
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--keep-columns", "n,m", "--chunk-rows", "4", "-q")
+    assert res.exit_code == 0, res.output
+    schema = pq.read_schema(out)
+    assert schema.field("n").type == pa.int64()  # null in the first chunk, int64 later
+    assert schema.field("m").type == pa.struct([("a", pa.int64()), ("b", pa.string())])
+    assert [r["m"] for r in read_rows(out)] == [{"a": 1, "b": None}] * 5 + [{"a": 2, "b": "x"}] * 5
+
+    before = out.read_bytes()
+    rows = [{"text": "Ada", "n": 1}] * 4 + [{"text": "Bob", "n": "three"}] * 4
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--keep-columns", "n", "--chunk-rows", "4",
+                 "--overwrite", "-q")
+    assert res.exit_code == 1 and "a kept column holds values of different types in different rows" in res.output
+    assert "write JSONL instead" in res.output and "Traceback" not in res.output
+    assert out.read_bytes() == before and not work_dir(str(out)).exists()  # the earlier output is untouched
+    # JSONL output holds each chunk's values as they are
+    res = invoke("run", src, "-o", tmp_path / "o.jsonl", "--model", bert_export, "--keep-columns", "n",
+                 "--chunk-rows", "4", "-q")
+    assert res.exit_code == 0 and [r["n"] for r in read_rows(tmp_path / "o.jsonl")] == [1] * 4 + ["three"] * 4
+    # within one chunk, Arrow has no type for both: one line naming the field
+    res = invoke("run", src, "-o", tmp_path / "o.jsonl", "--model", bert_export, "--keep-columns", "n",
+                 "--overwrite", "-q")
+    assert res.exit_code == 1 and "field 'n' (--keep-columns) mixes value types" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_kept_parquet_column_declared_differently_per_file(tmp_path, bert_export):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pq.write_table(pa.table({"text": ["Ada"], "n": pa.array([1], type=pa.int32())}), folder / "a.parquet")
+    pq.write_table(pa.table({"text": ["Bob"], "n": pa.array([2**40], type=pa.int64())}), folder / "b.parquet")
+    out = tmp_path / "o.parquet"
+    res = invoke("run", folder, "-o", out, "--model", bert_export, "--keep-columns", "n", "-q")
+    assert res.exit_code == 0, res.output
+    assert pq.read_schema(out).field("n").type == pa.int64()
+    assert [r["n"] for r in read_rows(out)] == [1, 2**40]
+
+
+@pytest.mark.parametrize("layout", ["nested", "flat"])
+def test_empty_input_and_stdout(tmp_path, bert_export, layout):
+    src = tmp_path / "empty.parquet"
+    pq.write_table(pa.table({"doc": pa.array([], type=pa.string()), "text": pa.array([], type=pa.string()),
+                             "n": pa.array([], type=pa.int16())}), src)
+    out = tmp_path / "o.parquet"
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "doc", "--keep-columns", "n",
+                 "--layout", layout, "-q")
+    assert res.exit_code == 0, res.output
+    table = pq.read_table(out)
+    assert table.num_rows == 0 and table.schema.field("n").type == pa.int16()
+    assert table.column_names[-1] == ("entities" if layout == "nested" else "text")
+    lines = "".join(json.dumps({"id": i, "text": t, "u": f"u{i}"}) + "\n" for i, t in enumerate(TEXTS[:5]))
+    res = CliRunner().invoke(cli, ["run", "-", "-o", "-", "--model", str(bert_export), "--id-column", "id",
+                                   "--keep-columns", "u", "--layout", layout, "-q"], input=lines)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert all(r["u"] == f"u{r['id']}" for r in rows) and rows

@@ -262,7 +262,7 @@ class PartsWriter:
                     for part in self.parts():
                         table = pq.read_table(part)
                         if table.num_rows:
-                            writer.write_table(conformed(table, schema))
+                            writer.write_table(conformed(table, schema, self.output))
                             wrote = True
                     if not wrote:
                         writer.write_table(schema.empty_table())
@@ -291,26 +291,32 @@ class PartsWriter:
 
 
 def resolved_schema(schema: pa.Schema, parts: list[pa.Schema], output: str) -> pa.Schema:
-    """`schema` with each null-typed field (a kept JSON field, whose type each chunk inferred) given the type
-    its parts' types promote to (null and int64 to int64, int64 and double to double, structs merged)."""
-    if not any(pa.types.is_null(f.type) for f in schema) or not parts:
+    """`schema` with each field given the type it and its parts' types promote to: a kept JSON field's type,
+    which each chunk inferred (null in one, int64 in another: int64; int64 and double: double; structs
+    merged), or a kept Parquet column declared int32 in one file and int64 in another (int64). The id and
+    result columns are of one type in every part already."""
+    if not parts:
         return schema
     try:
-        unified = pa.unify_schemas(parts, promote_options="permissive")
+        unified = pa.unify_schemas([schema, *parts], promote_options="permissive")
     except (pa.ArrowException, ValueError) as exc:
         raise OutputError(f"cannot write {output}: a kept column holds values of different types in different rows "
                           f"({str(exc).splitlines()[0]}); write JSONL instead, or keep other columns") from exc
-    return pa.schema([unified.field(f.name) if pa.types.is_null(f.type) and f.name in unified.names else f
-                      for f in schema], metadata=schema.metadata)
+    return pa.schema([unified.field(f.name) for f in schema], metadata=schema.metadata)
 
 
-def conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
+def conformed(table: pa.Table, schema: pa.Schema, output: str = "") -> pa.Table:
     """`table` cast to `schema`; a struct lacking some of the schema's fields gets them as nulls."""
     try:
         return table.select(schema.names).cast(schema)
     except (pa.ArrowException, ValueError):
+        pass
+    try:
         return pa.concat_tables([schema.empty_table(), table.select(schema.names)],
                                 promote_options="permissive").cast(schema)
+    except (pa.ArrowException, ValueError) as exc:
+        raise OutputError(f"cannot write {output}: a kept column's values do not fit the type of its other rows "
+                          f"({str(exc).splitlines()[0]}); write JSONL instead, or keep other columns") from exc
 
 
 class UploadWriter:
