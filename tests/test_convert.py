@@ -521,18 +521,53 @@ def test_words_level_of_the_engine_gives_the_entities_level(tmp_path, bert_expor
     assert by_level[0] == by_level[1] and sum(map(len, by_level[0])) > 0
 
 
-def test_other_levels_are_refused(tmp_path):
+def test_tokens_level_entities_are_the_runs_of_consecutive_sub_tokens():
+    from fasttag.convert import entities_of_tokens
+    from fasttag.entities import Token
+
+    text = "Ada Lovelace met Zoë in New York"
+    def tok(piece, label, index, score=0.8, nth=0):
+        e = ent(text, piece, label, score, nth)
+        return Token(e["start"], e["end"], label, score, piece, index, piece.lower())
+    tokens = [tok("Ada", "B-PER", 1, 0.9), tok("Love", "I-PER", 2, 0.7), tok("lace", "I-PER", 3, 0.8),
+              tok("Zo", "S-PER", 5), tok("ë", "B-LOC", 6),  # S- ends its entity; B- starts one
+              tok("New", "B-LOC", 8), tok("York", "I-LOC", 10)]  # a gap (index 9: an O sub-token) ends it
+    got = [(e.start, e.end, e.label, e.text, round(e.score, 4)) for e in entities_of_tokens(tokens, text)]
+    assert got == [(0, 12, "PER", "Ada Lovelace", 0.8), (17, 19, "PER", "Zo", 0.8), (19, 20, "LOC", "ë", 0.8),
+                   (24, 27, "LOC", "New", 0.8), (28, 32, "LOC", "York", 0.8)]
+    # a tag task's tokens (labels without prefixes) are spans of their own
+    assert [(e.text, e.label) for e in entities_of_tokens([tok("Ada", "NNP", 1)], text)] == [("Ada", "NNP")]
+
+
+def test_tokens_level_of_the_engine_gives_the_simple_aggregations_entities(tmp_path, bert_export):
+    """Grouping a --level tokens output's sub-tokens gives what --aggregation simple writes, entity for entity."""
+    from corpus import varied_sentences
+
+    texts = varied_sentences(40, seed=9) + ["", "Émile Zola à Paris 😀"]
+    corpus = tmp_path / "corpus.parquet"
+    pq.write_table(pa.table({"text": texts}), corpus)
+    results = []
+    for name, flags in (("tokens", ["--level", "tokens"]), ("simple", ["--aggregation", "simple"])):
+        output = tmp_path / f"{name}.jsonl"
+        assert invoke("run", corpus, "-o", output, "--model", bert_export, "-q", *flags).exit_code == 0
+        res = invoke("convert", output, "--input", corpus, "--to", "label-studio", "-o", tmp_path / f"{name}.json")
+        assert res.exit_code == 0, res.output
+        tasks = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
+        results.append([[(r["value"]["start"], r["value"]["end"], r["value"]["labels"], round(r["score"], 4))
+                         for r in t["predictions"][0]["result"]] for t in tasks])
+    assert results[0] == results[1] and sum(map(len, results[0])) > 0
+    res = invoke("convert", tmp_path / "tokens.jsonl", "--input", corpus, "--to", "conll", "-o", tmp_path / "t.conll")
+    assert res.exit_code == 0, res.output
+    tags = read_labelled(tmp_path / "t.conll").tags
+    assert sum(tag.startswith("B-") for sentence in tags for tag in sentence) == sum(map(len, results[0]))
+
+
+def test_other_outputs_are_refused(tmp_path):
     corpus, output = tmp_path / "c.jsonl", tmp_path / "t.jsonl"
     corpus.write_text(json.dumps({"text": "Ada"}) + "\n")
-    output.write_text(json.dumps({"row": 0, "tokens": []}) + "\n")
+    output.write_text(json.dumps({"row": 0, "tags": ["B-PER"], "scores": [0.9]}) + "\n")
     res = invoke("convert", output, "--input", corpus, "--to", "conll", "-o", tmp_path / "x.conll")
-    assert res.exit_code == 1
-    assert "a 'fasttag run --level tokens' output, which this does not read: it reads the entities or words level " \
-        "(run with --level entities)" in res.output
-    pq.write_table(pa.table({"row": [0], "tokens": pa.array([[]], type=pa.list_(pa.struct([("start", pa.int32())])))}),
-                   tmp_path / "t.parquet")
-    res = invoke("convert", tmp_path / "t.parquet", "--input", corpus, "--to", "conll", "-o", tmp_path / "x.conll")
-    assert res.exit_code == 1 and "a 'fasttag run --level tokens' output" in res.output
+    assert res.exit_code == 1 and "no 'entities' or 'words' or 'tokens' list" in res.output
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])

@@ -45,8 +45,9 @@ def convert(output, corpus, format, dest, text_column, on_error, overwrite, lang
     """Convert OUTPUT of 'fasttag run' on CORPUS into the files spaCy, Label Studio, Prodigy, CoNLL tools or
     brat read, without loading a model.
 
-    OUTPUT is run's entities level, or its words level (--level words: a span task's entities are the
-    B-/I- runs of the word tags; a tag task's words are written with their tags). Row i of OUTPUT belongs
+    OUTPUT is run's entities level, its words level (--level words: a span task's entities are the
+    B-/I- runs of the word tags; a tag task's words are written with their tags) or its tokens level
+    (the runs of consecutive sub-tokens, as --aggregation simple groups them). Row i of OUTPUT belongs
     to row i of CORPUS, and every entity's (word's) text must equal the input slice, else it stops with
     "OUTPUT does not belong to CORPUS", as 'fasttag show --entities' does. Both are read chunk by chunk;
     DEST appears only when complete (an existing one is replaced only with --overwrite).

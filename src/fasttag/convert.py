@@ -67,7 +67,10 @@ mean of their words' scores as ``run`` scores entities; a tag task's words (part
 prefixes) are written as CoNLL word/tag lines, as spaCy ``token.tag_`` (a Doc of the words), and as one
 span per word in the other formats. At the entities level, tokens are the text's whitespace-delimited
 words, cut where an entity starts or ends inside one (``London.`` with the entity ``London`` gives
-``London`` and ``.``). The tokens level and pre-tokenized outputs are refused. Entities that overlap an
+``London`` and ``.``). At the tokens level (``--level tokens``: the sub-tokens not tagged O), the
+entities are the B-/I- runs of consecutive sub-tokens, scored by their mean, as ``--aggregation simple``
+gives them, and the tokens are as at the entities level. Pre-tokenized outputs and the flat layout are
+refused. Entities that overlap an
 earlier one cannot be written as IOB2 tags or ``ner_manual`` spans: in ``conll``, ``prodigy`` and
 ``spacy`` they are dropped and counted (`fasttag run` never writes any).
 """
@@ -87,7 +90,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from fasttag.entities import Entity, Word
+from fasttag.entities import Entity, Token, Word
 from fasttag.errors import MissingExtraError, OutputError, UsageError, first_line
 from fasttag.schemes import spans as span_runs
 from fasttag.schemes import split_label
@@ -211,7 +214,8 @@ def documents(output: str, corpus: str, text_column: str = "text", on_error: str
         raise UsageError("OUTPUT and --input cannot both read stdin")
     reader = CorpusReader(corpus, text_column, chunk_rows=chunk_rows, on_error=on_error)  # type: ignore[arg-type]
     texts = (t for chunk in reader for t in chunk.texts)
-    rows = ((c, j) for c in iter_entities(output, chunk_rows, levels=("entities", "words")) for j in range(len(c)))
+    rows = ((c, j) for c in iter_entities(output, chunk_rows, levels=("entities", "words", "tokens"))
+            for j in range(len(c)))
     return _paired(output, corpus, texts, rows)
 
 
@@ -231,6 +235,8 @@ def _paired(output: str, corpus: str, texts: Iterator[str | None], rows: Iterato
         doc_id = chunk.ids[j] if chunk.id_name not in (None, "row") else row
         if chunk.level == "words":
             yield Document(row, doc_id, text, entities_of_words(items, text), items, chunk.id_name or "row")
+        elif chunk.level == "tokens":
+            yield Document(row, doc_id, text, entities_of_tokens(items, text), None, chunk.id_name or "row")
         else:
             yield Document(row, doc_id, text, items, None, chunk.id_name or "row")
         row += 1
@@ -251,6 +257,30 @@ def entities_of_words(words: list[Word], text: str) -> list[Entity]:
         score = sum(w.score for w in words[a:b]) / (b - a)
         out.append(Entity(start, end, kind, score, text[start:end]))
     return out
+
+
+def entities_of_tokens(tokens: list[Token], text: str) -> list[Entity]:
+    """The entities of a tokens-level output's sub-tokens (those not tagged O, with their full labels): the
+    B-/I- runs of consecutive sub-tokens (a gap in `index` is an O sub-token between), each scored by the mean
+    of its sub-tokens' scores, as `--aggregation simple` groups and scores them. A label without a prefix (a
+    tag task's) is a span of its own."""
+    tags: list[str] = []
+    at: list[Token | None] = []
+    previous: int | None = None
+    for t in sorted(tokens, key=lambda t: t.index):
+        if previous is not None and t.index != previous + 1:
+            tags.append("O")
+            at.append(None)
+        tags.append(t.label)
+        at.append(t)
+        previous = t.index
+    out = [Entity(t.start, t.end, t.label, t.score, t.text) for t in tokens if split_label(t.label)[0] is None
+           and t.label != "O"]
+    for a, b, kind in span_runs(tags):
+        run = [t for t in at[a:b] if t is not None]
+        start, end = run[0].start, run[-1].end
+        out.append(Entity(start, end, kind, sum(t.score for t in run) / len(run), text[start:end]))
+    return sorted(out, key=lambda e: (e.start, e.end))
 
 
 # -- tokens and tags ------------------------------------------------------------------------------
