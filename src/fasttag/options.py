@@ -338,17 +338,18 @@ class OutputOptions:
     keep_columns: Any = _option(
         (), "Input columns (or JSON fields) copied to the output beside the id, with their types, nested ones "
         "included: names separated by commas, or all (every column but the text and id columns; for JSONL, the "
-        "first line's fields). A name the output uses itself is refused.", metavar="A,B|all")
+        "first line's fields). A name the output uses itself is refused.", metavar="A,B|all", resume=True)
     min_score: Any = _option(
         None, "Drop results scored below this: 0.6 for every label, PER=0.9,ORG=0.7 per label (the others are "
-        "not filtered), or both (0.5,PER=0.9). The summary counts what was dropped.", metavar="SCORE|L=SCORE,...")
+        "not filtered), or both (0.5,PER=0.9). The summary counts what was dropped.", metavar="SCORE|L=SCORE,...",
+        resume=True)
     labels: Any = _option(
         None, "Keep only results of these labels (PER,ORG). At --level words and tokens, a label also matches "
-        "its B-/I- (and other prefixed) forms.", metavar="L,...")
+        "its B-/I- (and other prefixed) forms.", metavar="L,...", resume=True)
     layout: Layout = _option(
         "nested", "nested: one output row per input row, its results in a list; flat: one row per result (id, "
         "kept columns, start, end, label, score, text), for SQL engines and dataframes; rows without results are "
-        "then absent (the summary counts them).")
+        "then absent (the summary counts them).", resume=True)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keep_columns", parse_keep_columns(self.keep_columns))
@@ -362,7 +363,7 @@ class OutputOptions:
         return self.min_score is not None or self.labels is not None
 
     def resume_state(self) -> dict[str, Any]:
-        """The options as `--resume` records and compares them (JSON values)."""
+        """The options as `--resume` records and compares them (JSON values; all of them change the rows)."""
         keep = self.keep_columns
         return {"keep_columns": keep if keep == KEEP_ALL else list(keep),
                 "min_score": self.min_score.as_state() if self.min_score else None,
