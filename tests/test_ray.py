@@ -185,6 +185,24 @@ def test_kept_columns_filters_and_flat_give_the_local_engines_rows(ray_cluster, 
 
 
 @needs_ray
+def test_kept_json_field_gets_one_type_in_every_file(ray_cluster, tmp_path, bert_export):
+    """A field null in the first blocks and numbers later is int64 in every part file (the folder reads as one
+    table), as the local engine promotes it."""
+    rows = [{"text": t, "n": None if i < 150 else i} for i, t in enumerate(TEXTS)]
+    src = tmp_path / "mix.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--engine", "ray", "--workers", "2", "--chunk-rows",
+                 "50", "--keep-columns", "n", "-q")
+    assert res.exit_code == 0, res.output
+    files = sorted(out.glob("*.parquet"))
+    assert len(files) > 1 and {pq.read_schema(f).field("n").type for f in files} == {pa.int64()}
+    table = pq.read_table(out).sort_by("row")
+    assert table.column("n").to_pylist() == [r["n"] for r in rows]
+    assert_same_rows(table, local_run(src, tmp_path, bert_export, "--keep-columns", "n"), "row")
+
+
+@needs_ray
 def test_tokens_column_gives_the_local_engines_rows(ray_cluster, tmp_path, bert_export):
     sentences = [t.split() for t in TEXTS[:120] if t.split()] + [None]
     jsonl, parquet = tmp_path / "tokens.jsonl", tmp_path / "tokens.parquet"

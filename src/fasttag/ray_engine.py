@@ -477,13 +477,26 @@ def _read(ray, input: str, text_column: str, id_column: str | None, limit: int |
     count = ray.remote(num_cpus=0)(_num_rows)
     cut = ray.remote(num_cpus=0)(_cut)
     sizes = ray.get([count.remote(b) for b in blocks])
+    # One type per kept column for every block (a JSON field null in one block and numbers in another, a Parquet
+    # column declared int32 in one file and int64 in another), as the local engine promotes them; else the
+    # output folder's files would disagree and could not be read as one table.
+    schema = None
+    if kept:
+        schemas = ray.get([ray.remote(num_cpus=0)(_schema).remote(b) for b in blocks])
+        try:
+            schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else None
+        except (pa.ArrowException, ValueError) as exc:
+            raise InputError(f"{input}: a kept column (--keep-columns) holds values of different types in "
+                             f"different rows ({first_line(exc)})") from exc
+        if schema is not None:
+            kept_fields = [schema.field(c) for c in kept]
     total = sum(sizes)
     piece_rows = max(batch_rows, -(-total // (workers * 16)))
     pieces, first = [], 0
     for block, n in zip(blocks, sizes, strict=True):
         for start in range(0, n, piece_rows):
             length = min(piece_rows, n - start)
-            pieces.append(cut.remote(block, start, length, None if id_column else first + start))
+            pieces.append(cut.remote(block, start, length, None if id_column else first + start, schema))
         first += n
     return (ray.data.from_arrow_refs(pieces) if pieces else None), (id_column or "row"), total, kept_fields
 
@@ -541,9 +554,19 @@ def _num_rows(table: pa.Table) -> int:
     return table.num_rows
 
 
-def _cut(table: pa.Table, start: int, length: int, first_row: int | None) -> pa.Table:
-    """Rows [start, start + length) of a block; with `first_row`, numbered from it in a `row` column."""
+def _schema(table: pa.Table) -> pa.Schema:
+    return table.schema
+
+
+def _cut(table: pa.Table, start: int, length: int, first_row: int | None, schema: pa.Schema | None = None
+         ) -> pa.Table:
+    """Rows [start, start + length) of a block, cast to `schema` when given; with `first_row`, numbered from it in
+    a `row` column."""
+    from fasttag.write import conformed
+
     piece = table.slice(start, length)
+    if schema is not None:
+        piece = conformed(piece, schema)
     if first_row is not None:
         piece = piece.append_column("row", pa.array(range(first_row, first_row + length), type=pa.int64()))
     return piece
