@@ -219,3 +219,16 @@ def test_keep_all_is_every_column_but_the_text_and_id():
     assert shaper.kept_names(["doc", "text", "url", "date"], "text", "doc") == ["url", "date"]
     assert Shaper(OutputOptions(keep_columns="all"), "entities", ENTITY_LABELS).kept_names(
         ["text", "url"], "text", None) == ["url"]
+
+
+def test_bench_runs_and_its_baseline_agrees(capsys):
+    """bench/shape.py checks that the shaper and the plain Python baseline give the same rows before timing."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_shape", Path(__file__).parent.parent / "bench" / "shape.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--rows", "500", "--repeat", "1"])
+    out = capsys.readouterr().out
+    assert "500 rows" in out and "x python-loop" in out
