@@ -6,7 +6,15 @@ import sys
 
 import click
 
-from fasttag.options import ENGINES, ON_ERROR, EngineOptions, OutputOptions, engine_options, output_options
+from fasttag.options import (
+    ENGINES,
+    ON_ERROR,
+    EngineOptions,
+    OutputOptions,
+    engine_option,
+    engine_options,
+    output_options,
+)
 
 
 @click.command()
@@ -31,6 +39,10 @@ from fasttag.options import ENGINES, ON_ERROR, EngineOptions, OutputOptions, eng
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="Tag only the first N rows.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=2048, show_default=True,
               help="Rows read, length-sorted and written together (the batching look-ahead; the unit of --resume).")
+@engine_option("dedup_window")
+@click.option("--ignore-tuned", is_flag=True,
+              help="Do not use the setting 'fasttag bench --tune' saved for this machine and model (used otherwise "
+                   "when no --batch-tokens, --streams or --threads is given; the first line says so).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
 @click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
               help="local: this process; ray: the workers of a Ray cluster (needs the 'ray' extra).")
@@ -41,7 +53,8 @@ from fasttag.options import ENGINES, ON_ERROR, EngineOptions, OutputOptions, eng
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=None,
               help="[ray] GPUs each worker reserves (e.g. 1, or 0.5 to share a GPU between two workers).")
 def run(input, output, engine_opts: EngineOptions, output_opts: OutputOptions, text_column, tokens_column, id_column,
-        on_error, overwrite, resume, limit, chunk_rows, quiet, engine, ray_address, workers, gpus_per_worker):
+        on_error, overwrite, resume, limit, chunk_rows, dedup_window, ignore_tuned, quiet, engine, ray_address, workers,
+        gpus_per_worker):
     """Tag every row of INPUT and write one row of results per input row to OUTPUT.
 
     INPUT is a .parquet file or a folder of them, a .jsonl/.ndjson file (optionally .gz), or - for JSONL on
@@ -70,6 +83,7 @@ def run(input, output, engine_opts: EngineOptions, output_opts: OutputOptions, t
     from fasttag.run import check_columns, check_engine_options
     from fasttag.run import run as run_corpus
 
+    engine_opts = engine_opts.replace(dedup_window=dedup_window, tuned=not ignore_tuned and engine == "local")
     check_columns(id_column)
     check_engine_options(engine, ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
                          resume=resume, on_error=on_error, streams=engine_opts.streams)
@@ -92,7 +106,8 @@ def run(input, output, engine_opts: EngineOptions, output_opts: OutputOptions, t
         if quiet:
             return
         note = f" ({tagger.model.note})" if tagger.model.note else ""
-        click.echo(f"fasttag: {tagger.bundle.describe()} on {tagger.provider}{note}", err=True)
+        tuned = f"; {tagger.tuned}" if tagger.tuned else ""
+        click.echo(f"fasttag: {tagger.bundle.describe()} on {tagger.provider}{note}{tuned}", err=True)
         if sys.stderr.isatty():
             from tqdm import tqdm
 

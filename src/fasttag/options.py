@@ -106,6 +106,15 @@ class EngineOptions:
         resume=True)
     max_batch_size: int | None = _option(
         None, "Rows per batch at most (default: 16 on CPU, 1024 on GPU).", minimum=1, cli=False, resume=True)
+    dedup_window: int | None = _option(
+        None, "Identical texts among about the last N rows are tokenized and inferred once and their results "
+        "copied (the same output; the summary counts them). Memory: one 16-byte digest and one row of results per "
+        "distinct text kept (default: 8192 for a float model; off for int8, whose scores depend on the batch; 0: off).",
+        minimum=0, cli=False)
+    tuned: bool = _option(
+        False, "Use the settings `fasttag bench --tune` saved for this machine and model architecture when no batch "
+        "option (batch_tokens, max_batch_size, streams, threads) is given; `fasttag run` does unless --ignore-tuned.",
+        cli=False)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

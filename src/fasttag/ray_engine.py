@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from pyarrow.fs import FileSelector, FileType, LocalFileSystem
 
 from fasttag import errors, storage
+from fasttag.dedup import DuplicateWindow, window_rows
 from fasttag.errors import FasttagError, InputError, MissingExtraError, OutputError, UsageError, first_line
 from fasttag.formats import (
     FILE_SUFFIXES,
@@ -70,25 +71,34 @@ class RaySummary:
     shape: ShapeStats = field(default_factory=ShapeStats)  # what --min-score/--labels dropped, rows without results
     output_opts: OutputOptions = field(default_factory=OutputOptions)
     result_name: str = "entity"
+    duplicates: int = 0  # rows whose results a worker copied from an identical text's (its duplicate window)
 
     def line(self) -> str:
         s = max(self.seconds, 1e-9)
-        return (f"{self.rows:,} rows in {self.seconds:.1f}s ({self.rows / s:,.0f} rows/s) "
-                f"on {self.workers} Ray worker{'s' if self.workers != 1 else ''}"
-                + self.shape.describe(self.output_opts, self.result_name))
+        text = (f"{self.rows:,} rows in {self.seconds:.1f}s ({self.rows / s:,.0f} rows/s) "
+                f"on {self.workers} Ray worker{'s' if self.workers != 1 else ''}")
+        if self.duplicates:
+            text += f"; {self.duplicates:,} duplicate row{'s' if self.duplicates != 1 else ''} tagged once"
+        return text + self.shape.describe(self.output_opts, self.result_name)
 
 
 class ShapeCounter:
-    """A Ray actor (made with ray.remote where used) adding up the workers' `ShapeStats`."""
+    """A Ray actor (made with ray.remote where used) adding up the workers' `ShapeStats` and the duplicates their
+    windows found."""
 
     def __init__(self) -> None:
         self.stats = ShapeStats()
+        self.duplicates = 0
 
-    def add(self, stats: ShapeStats) -> None:
+    def add(self, stats: ShapeStats, duplicates: int = 0) -> None:
         self.stats.add(stats)
+        self.duplicates += duplicates
 
     def total(self) -> ShapeStats:
         return self.stats
+
+    def total_duplicates(self) -> int:
+        return self.duplicates
 
 
 def import_ray():
@@ -205,18 +215,21 @@ class TagBatches:
         self.kept_names = list(kept_names)
         self.counter = counter
         self._ray = ray
+        # each worker its own duplicate window, over the batches it tags (see fasttag.dedup)
+        rows = window_rows(engine_opts.dedup_window, self.tagger.bundle.precision)
+        self.window = DuplicateWindow(rows, pretokenized=tokens_column is not None) if rows else None
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         if self.tokens_column:
             values = _checked_token_lists(batch, self.tokens_column, self.id_name)
         else:
             values, _ = texts_from_column(batch.column(self.text_column), self.text_column)
-        tagged = self.tagger.finish_chunk(self.tagger.prepare(values, pretokenized=self.tokens_column is not None))
+        pretokenized = self.tokens_column is not None
+        tagged = self.tagger.finish_rows(self.tagger.prepare_rows(values, pretokenized, self.window))
         kept = batch.select(self.kept_names) if self.kept_names else None
-        table, stats = self.shaper.shape(self.id_name, batch.column(self.id_name), kept,
-                                         self.tagger.result_arrays(tagged))
+        table, stats = self.shaper.shape(self.id_name, batch.column(self.id_name), kept, tagged.arrays)
         if self.counter is not None:
-            self._ray.get(self.counter.add.remote(stats))  # counted before the rows are written
+            self._ray.get(self.counter.add.remote(stats, tagged.duplicates))  # counted before the rows are written
         return table
 
 
@@ -340,7 +353,7 @@ def _run_dataset(ray, files, engine_opts: EngineOptions, input, output, text_col
         id_field = output_schema(pa.string() if id_column else None, id_column, []).field(0)
         _finish(output, fs, path, shaper.schema(id_field, kept_fields), empty=ds is None)
         return RaySummary(rows=rows, workers=workers, seconds=time.perf_counter() - started,
-                          shape=ray.get(counter.total.remote()))
+                          shape=ray.get(counter.total.remote()), duplicates=ray.get(counter.total_duplicates.remote()))
     finally:
         for name, value in saved.items():
             setattr(ctx, name, value)

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from pyarrow.fs import FileType
 
 from fasttag import storage
+from fasttag.dedup import DuplicateWindow, window_rows
 from fasttag.entities import RESULT_COLUMNS, result_fields
 from fasttag.errors import InputError, Interrupted, OutputError, UsageError
 from fasttag.formats import corpus_format, output_format, parquet_files
@@ -55,6 +56,7 @@ class RunSummary:
     byte_order_marks: int = 0
     shape: ShapeStats = field(default_factory=ShapeStats)  # what --min-score/--labels dropped; rows without results
     output_opts: OutputOptions = field(default_factory=OutputOptions)
+    duplicates: int = 0  # rows whose results were copied from an identical text's (the duplicate window)
 
     def line(self) -> str:
         s = max(self.seconds, 1e-9)
@@ -66,6 +68,8 @@ class RunSummary:
             f"{self.seconds:.1f}s "
             f"({new_rows / s:,.0f} rows/s, {self.tokens / s:,.0f} tokens/s) on {self.provider}"
         )
+        if self.duplicates:
+            text += f"; {plural(self.duplicates, 'duplicate row')} tagged once"
         text += self.shape.describe(self.output_opts, self.result_name)
         if self.repaired_texts:
             text += (f"; {plural(self.repaired_texts, 'text')} had invalid characters "
@@ -270,13 +274,18 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
                          tokens_column=pretokenized, output_opts=output_opts)
     started = time.perf_counter()
     writer = None
+    rows = window_rows(tagger.options.dedup_window, tagger.bundle.precision)
+    window = DuplicateWindow(rows, pretokenized=pretokenized) if rows else None
+    stages = tagger.stages
 
     def prepare():
         # Reading, parsing and tokenizing run in the worker thread, while the model runs on the previous chunk.
+        reading = time.perf_counter()
         raw = next(chunks, None)
+        stages.read += time.perf_counter() - reading
         if raw is None:
             return None
-        return raw, tagger.prepare(raw.texts, pretokenized)
+        return raw, tagger.prepare_rows(raw.texts, pretokenized, window)
 
     def open_writer():
         if output == "-":
@@ -290,20 +299,22 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fasttag-read") as pool:
             pending = pool.submit(prepare)
             while (ready := pending.result()) is not None:
-                raw, tokenized = ready
+                raw, prepared = ready
                 pending = pool.submit(prepare)
-                tagged = tagger.finish_chunk(tokenized)
-                results = tagger.result_arrays(tagged)
+                tagged = tagger.finish_rows(prepared)
+                writing = time.perf_counter()
                 if writer is None:
                     writer = open_writer()
                 ids = raw.ids if id_column else pa.array(np.arange(raw.first_row, raw.first_row + len(raw.texts)))
-                table, shaped = shaper.shape(id_name, ids, raw.kept, results)
+                table, shaped = shaper.shape(id_name, ids, raw.kept, tagged.arrays)
                 writer.write(raw.first_row // chunk_rows, table, digest=raw.digest)
+                stages.write += time.perf_counter() - writing
                 summary.windows += tagged.n_windows
                 summary.tokens += tagged.n_tokens
                 summary.entities += tagged.n_results - shaped.dropped
                 summary.shape.add(shaped)
-                summary.repaired_texts += tokenized.repaired
+                summary.repaired_texts += tagged.repaired
+                summary.duplicates += tagged.duplicates
                 if progress:
                     progress(len(raw.texts), tagged.n_tokens)
         if checked[0] < done_parts:
@@ -320,7 +331,9 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
         summary.rejected = len(reader.stats.rejected)
         id_field = output_schema(id_type, id_column, []).field(0)
         kept_fields = reader.kept_fields or [pa.field(n, pa.null()) for n in reader.kept_names or ()]
+        writing = time.perf_counter()
         writer.commit(shaper.schema(id_field, kept_fields))
+        stages.write += time.perf_counter() - writing
         if reader.stats.rejected:
             summary.rejects_path = _write_rejects(output, reader, overwrite)
         elif output != "-" and not storage.is_remote(output):

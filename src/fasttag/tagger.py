@@ -7,6 +7,7 @@ import math
 import os
 import queue
 import sys
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,7 @@ from fasttag.aggregate import (
     word_units,
 )
 from fasttag.batch import Batch, TokenBudgetBatcher
+from fasttag.dedup import DuplicateWindow, Plan
 from fasttag.entities import (
     LEVEL_TYPES,
     SCORES_TYPE,
@@ -48,6 +50,7 @@ from fasttag.model import LabelScheme, ModelBundle, _read_json
 from fasttag.options import EngineOptions, Level, OutputOptions
 from fasttag.schemes import Task
 from fasttag.shape import Shaper
+from fasttag.stages import StageTimes
 from fasttag.tokenization import DocumentTokenizer, TokenizedChunk
 
 MAX_LENGTH_CAP = 512
@@ -83,6 +86,27 @@ class TaggedChunk:
         if self.tags is not None and not len(self.spans):
             return int((self.tags >= 0).sum())
         return len(self.spans)
+
+
+@dataclass
+class PreparedRows:
+    """A chunk of rows ready for the model: the values to tag now, and (with a duplicate window) the plan that
+    maps the chunk's rows to them."""
+
+    tokenized: TokenizedChunk
+    plan: Plan | None
+
+
+@dataclass
+class RowResults:
+    """Every row's result columns, and what it took: windows and tokens run, results, repaired texts, duplicates."""
+
+    arrays: dict[str, pa.Array]
+    n_windows: int
+    n_tokens: int
+    n_results: int
+    repaired: int
+    duplicates: int = 0
 
 
 def resolve_level(options: EngineOptions, task: Task) -> Level:
@@ -138,6 +162,17 @@ class Tagger:
             if stride is None and run_window.get("stride") is not None:
                 stride = min(int(run_window["stride"]), (max_length - 2) // 2)
         self.max_length = int(max_length or model_max)
+        self.tuned: str | None = None  # where the tuned setting in use came from, said in run's first line
+        if options.tuned and _tuned_applies(options, device):
+            from fasttag.machine import machine
+            from fasttag.tuning import architecture_key, load_tuned, tuned_path
+
+            found = load_tuned(machine().key(), architecture_key(bundle))
+            if found is not None:
+                setting = found[0]
+                batch_tokens, max_batch_size = setting.batch_tokens, setting.max_batch_size
+                streams, threads = setting.streams, setting.threads
+                self.tuned = f"tuned setting from {tuned_path()}: {setting.describe()}"
         threads = threads or default_threads()
         # CPU: several sessions, each on its share of the cores, running different batches at once, keep
         # the cores busier than one session that splits every operator across all of them (measured:
@@ -175,6 +210,7 @@ class Tagger:
         )
         self.scheme = LabelScheme.from_labels(bundle.labels, kind=self.task.kind)
         self._vocab: pa.Array | None = None
+        self.stages = StageTimes()  # seconds per stage and padding, summed over every chunk this tagger ran
         self.batcher = TokenBudgetBatcher(
             batch_tokens or (GPU_BATCH_TOKENS if on_gpu else CPU_BATCH_TOKENS),
             max_batch_size or (GPU_MAX_BATCH if on_gpu else CPU_MAX_BATCH),
@@ -224,10 +260,52 @@ class Tagger:
     def prepare(self, values: Sequence[Any], pretokenized: bool = False) -> TokenizedChunk:
         """A chunk of input values tokenized: texts (None and non-strings as empty texts), or with `pretokenized`
         token lists (None as an empty list), each token a word (see `check_pretokenized`)."""
-        if pretokenized:
-            self.check_pretokenized()
-            return self.tokenizer.pretokenized([list(v) if v is not None else [] for v in values])
-        return self.tokenize([t if isinstance(t, str) else "" for t in values])
+        started = time.perf_counter()
+        try:
+            if pretokenized:
+                self.check_pretokenized()
+                return self.tokenizer.pretokenized([list(v) if v is not None else [] for v in values])
+            return self.tokenize([t if isinstance(t, str) else "" for t in values])
+        finally:
+            self.stages.tokenize += time.perf_counter() - started
+
+    def prepare_rows(self, values: Sequence[Any], pretokenized: bool = False,
+                     window: DuplicateWindow | None = None) -> PreparedRows:
+        """`prepare` for a chunk of rows; with `window`, only the values it has not seen recently are tokenized
+        (see `fasttag.dedup`). May run in another thread than `finish_rows`, in chunk order."""
+        if window is None:
+            return PreparedRows(self.prepare(values, pretokenized), None)
+        started = time.perf_counter()
+        plan = window.plan(values)
+        self.stages.tokenize += time.perf_counter() - started
+        return PreparedRows(self.prepare(plan.new_values, pretokenized), plan)
+
+    def finish_rows(self, prepared: PreparedRows) -> RowResults:
+        """The result columns of every row of a prepared chunk (duplicates' results copied), with its counts."""
+        tokenized, plan = prepared.tokenized, prepared.plan
+        tagged = self.finish_chunk(tokenized)
+        arrays = self.result_arrays(tagged)
+        if plan is None:
+            return RowResults(arrays, tagged.n_windows, tagged.n_tokens, tagged.n_results, tokenized.repaired)
+        started = time.perf_counter()
+        repaired = np.zeros(len(plan.new), dtype=bool)
+        if tokenized.repaired:
+            repaired[:] = [isinstance(v, str) and v != t for v, t in zip(plan.new_values, tokenized.texts,
+                                                                        strict=True)]
+        arrays, n_repaired = DuplicateWindow.merge(plan, arrays, repaired)
+        n_results = tagged.n_results if plan.trivial else self._count_results(arrays, tagged)
+        self.stages.decode += time.perf_counter() - started
+        return RowResults(arrays, tagged.n_windows, tagged.n_tokens, n_results, n_repaired, plan.duplicates)
+
+    def _count_results(self, arrays: dict[str, pa.Array], tagged: TaggedChunk) -> int:
+        """`TaggedChunk.n_results` of the rows' columns (duplicates' results included)."""
+        if tagged.tags is None:
+            return int(pc.sum(pc.list_value_length(arrays[self.level])).as_py() or 0)
+        entities = arrays.get("entities")
+        if entities is not None and (n := int(pc.sum(pc.list_value_length(entities)).as_py() or 0)):
+            return n
+        tags = pc.list_flatten(arrays["tags"])
+        return len(tags) - tags.null_count
 
     def check_pretokenized(self) -> None:
         """Refuse the options pre-tokenized input cannot take: it gets one tag per input token."""
@@ -273,6 +351,9 @@ class Tagger:
             probs[dst] = softmax(logits.reshape(-1, logits.shape[-1])[src])
 
         batches = self.batches(chunk)
+        model_tokens = sum(b.padded_tokens for b in batches)
+        self.stages.model_tokens += model_tokens
+        self.stages.padding_tokens += model_tokens - int((w.end - w.start).sum()) - len(w) * self.tokenizer.n_special
         for batch, logits in zip(batches, self.run_model(self.model_inputs(chunk, b) for b in batches), strict=True):
             put(batch, logits)
         return probs
@@ -322,7 +403,16 @@ class Tagger:
         return self.finish_chunk(self.prepare(values, pretokenized))
 
     def finish_chunk(self, chunk: TokenizedChunk) -> TaggedChunk:
+        started = time.perf_counter()
         probs = self.infer(chunk)
+        decoding = time.perf_counter()
+        self.stages.infer += decoding - started
+        try:
+            return self._decode_chunk(chunk, probs)
+        finally:
+            self.stages.decode += time.perf_counter() - decoding
+
+    def _decode_chunk(self, chunk: TokenizedChunk, probs: np.ndarray) -> TaggedChunk:
         if chunk.word_ids is not None:
             return self._finish_pretokenized(chunk, probs)
         spans = self.decode(chunk, probs)
@@ -485,6 +575,13 @@ class Tagger:
     def result_arrays(self, tagged: TaggedChunk) -> dict[str, pa.Array]:
         """The chunk's result columns, one list per document: `entities`, `words` or `tokens` (the level's
         struct type), or for pre-tokenized input `tags`, `scores` (and `entities` in token indices)."""
+        started = time.perf_counter()
+        try:
+            return self._result_arrays(tagged)
+        finally:
+            self.stages.decode += time.perf_counter() - started
+
+    def _result_arrays(self, tagged: TaggedChunk) -> dict[str, pa.Array]:
         if tagged.tags is not None:
             return self._pretokenized_arrays(tagged)
         sp, texts, level = tagged.spans, tagged.texts, self.level
@@ -669,6 +766,17 @@ def _output_options(output: OutputOptions | None, kwargs: dict[str, Any]) -> Out
     if output is None:
         return OutputOptions(**kwargs)
     return dataclasses.replace(output, **kwargs) if kwargs else output
+
+
+def _tuned_applies(options: EngineOptions, device: str) -> bool:
+    """A tuned setting is used only where no batch option is given (nor FASTTAG_THREADS/STREAMS) and the CPU runs."""
+    if any(getattr(options, name) is not None for name in ("batch_tokens", "max_batch_size", "streams", "threads")):
+        return False
+    if os.environ.get("FASTTAG_THREADS", "").strip() or os.environ.get("FASTTAG_STREAMS", "").strip():
+        return False
+    from fasttag.infer import available_providers
+
+    return device == "cpu" or (device == "auto" and "CUDAExecutionProvider" not in available_providers())
 
 
 def _engine_options(options: EngineOptions | None, kwargs: dict[str, Any]) -> EngineOptions:
