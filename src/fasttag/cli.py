@@ -9,6 +9,7 @@ import traceback
 import click
 
 from fasttag import __version__
+from fasttag.cli_bench import bench
 from fasttag.cli_cache import cache_group
 from fasttag.cli_convert import convert
 from fasttag.cli_eval import evaluate
@@ -71,7 +72,7 @@ def cli() -> None:
 
 
 # Each command is defined in its own module (cli_*.py, which never imports this one) and registered here.
-for command in (train_command, export, run, show, convert, evaluate, info, cache_group):
+for command in (train_command, export, run, show, convert, evaluate, info, bench, cache_group):
     cli.add_command(command)
 
 

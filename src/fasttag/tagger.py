@@ -178,6 +178,7 @@ class Tagger:
         # the cores busier than one session that splits every operator across all of them (measured:
         # 1.13-1.26x on short texts with 2 cores; bench/RESULTS.md).
         total = threads or cpu_count()
+        self.threads = total  # onnxruntime threads in all, shared by the streams
         wanted = max(1, int(streams or default_streams(total)))
         if wanted > total:
             raise UsageError(f"--streams {wanted} needs at least {wanted} threads (each stream runs on its own "
@@ -185,6 +186,9 @@ class Tagger:
         per_stream = max(1, total // wanted) if wanted > 1 else threads
         self.model = OnnxModel(bundle.onnx_path, device=device, threads=per_stream)
         on_gpu = self.model.provider != "CPUExecutionProvider"
+        if on_gpu and self.tuned:  # a CPU sweep's batches do not apply to the GPU that came up (--device auto)
+            batch_tokens = max_batch_size = None
+            self.tuned = None
         self.streams = 1 if on_gpu else wanted
         self.sessions = [self.model] + [
             OnnxModel(bundle.onnx_path, device="cpu", threads=per_stream) for _ in range(self.streams - 1)
@@ -774,9 +778,7 @@ def _tuned_applies(options: EngineOptions, device: str) -> bool:
         return False
     if os.environ.get("FASTTAG_THREADS", "").strip() or os.environ.get("FASTTAG_STREAMS", "").strip():
         return False
-    from fasttag.infer import available_providers
-
-    return device == "cpu" or (device == "auto" and "CUDAExecutionProvider" not in available_providers())
+    return device in ("cpu", "auto")  # with auto, dropped again if a GPU comes up
 
 
 def _engine_options(options: EngineOptions | None, kwargs: dict[str, Any]) -> EngineOptions:
