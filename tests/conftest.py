@@ -75,6 +75,19 @@ def isolated_export_cache(tmp_path_factory):
         os.environ["FASTTAG_CACHE"] = saved
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_config_dir(tmp_path_factory):
+    """The tuned settings of `fasttag bench --tune` (FASTTAG_CONFIG_DIR) in a temporary folder: `fasttag run` in a
+    test never picks up the user's."""
+    saved = os.environ.get("FASTTAG_CONFIG_DIR")
+    os.environ["FASTTAG_CONFIG_DIR"] = str(tmp_path_factory.getbasetemp() / "fasttag-config")
+    yield
+    if saved is None:
+        os.environ.pop("FASTTAG_CONFIG_DIR", None)
+    else:
+        os.environ["FASTTAG_CONFIG_DIR"] = saved
+
+
 @pytest.fixture()
 def cache_root(tmp_path, monkeypatch):
     """A fresh, empty export cache for one test (FASTTAG_CACHE), for tests that count or race its entries."""

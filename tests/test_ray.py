@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 
@@ -339,3 +340,19 @@ def test_awkward_inputs_give_the_local_engines_rows(ray_cluster, tmp_path, bert_
         res = invoke("run", src, "-o", out, "--model", bert_export, "--engine", "ray", "--workers", "1", "-q")
         assert res.exit_code == 0, (kind, res.output)
         assert_same_rows(pq.read_table(out), local_run(src, tmp_path, bert_export), "row")
+
+
+@needs_ray
+def test_duplicates_are_tagged_once_with_the_local_engines_rows(ray_cluster, tmp_path, bert_export):
+    texts = [TEXTS[i % 40] for i in range(200)]  # 160 repeats
+    src = tmp_path / "dups.parquet"
+    pq.write_table(pa.table({"text": texts}), src)
+    out = tmp_path / "out"
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--engine", "ray", "--workers", "2",
+                 "--chunk-rows", "50")
+    assert res.exit_code == 0, res.output
+    counted = re.search(r"([\d,]+) duplicate rows tagged once", res.output)
+    # each worker has its own window: at most 40 distinct texts per worker are tagged
+    assert counted and 200 - 2 * 40 <= int(counted.group(1).replace(",", "")) <= 160, res.output
+    local = local_run(src, tmp_path, bert_export, "--dedup-window", "0")
+    assert_same_rows(pq.read_table(out), local, "row")
