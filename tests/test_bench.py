@@ -1,0 +1,176 @@
+"""`fasttag bench` and `--tune` (fasttag.bench, fasttag.tuning, fasttag.machine, fasttag.synthetic)."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from fasttag import Tagger, synthetic
+from fasttag.bench import bench, bootstrap, candidate_threads, default_setting, pick_best
+from fasttag.cli import cli
+from fasttag.errors import MissingExtraError, UsageError
+from fasttag.machine import cpu_info, machine
+from fasttag.options import EngineOptions
+from fasttag.stages import STAGES
+from fasttag.tuning import BatchSetting, architecture_key, load_tuned, save_tuned, tuned_path
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture()
+def config_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTTAG_CONFIG_DIR", str(tmp_path / "config"))
+    return tmp_path / "config"
+
+
+def test_generated_corpus_is_reproducible_with_realistic_lengths():
+    a, b = synthetic.sentences(500, seed=3), synthetic.sentences(500, seed=3)
+    assert a == b and a != synthetic.sentences(500, seed=4)
+    lengths = np.array([len(s.split()) for s in a])
+    assert 8 <= np.median(lengths) <= 18 and lengths.max() > 30 and lengths.min() >= 2
+    docs = synthetic.documents(20, seed=1)
+    words = np.array([len(d.split()) for d in docs])
+    assert 240 <= words.mean() <= 360
+    with pytest.raises(ValueError, match="corpus must be one of"):
+        synthetic.corpus("tweets", 3)
+
+
+def test_bootstrap_interval_holds_the_mean():
+    rate = bootstrap(np.array([100.0, 110.0, 90.0, 105.0]))
+    assert rate.low <= rate.mean <= rate.high and rate.low < rate.high and rate.mean == pytest.approx(101.25)
+    single = bootstrap(np.array([7.0]))
+    assert single.low == single.mean == single.high == 7.0
+
+
+def test_cpu_flags_from_cpuinfo():
+    intel = ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz\n"
+             "flags\t\t: fpu sse avx2 fma avx512f avx512bw avx512_vnni amx_tile amx_int8 amx_bf16\n")
+    cpu, flags = cpu_info(intel)
+    assert cpu == "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"
+    assert flags == ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "amx_tile", "amx_int8", "amx_bf16"]
+    assert cpu_info("model name : AMD EPYC 7B13\nflags : fpu avx2 fma\n") == ("AMD EPYC 7B13", ["avx2", "fma"])
+    here = machine()
+    assert here.cores >= 1 and here.onnxruntime and "CPUExecutionProvider" in here.providers
+    assert here.key() != here.key("CUDAExecutionProvider")
+
+
+def test_bench_times_the_run_path(bert_export):
+    result = bench(EngineOptions(model_dir=str(bert_export), threads=1), kind="sentences", docs=40, passes=3,
+                   warmup=1)
+    assert len(result.passes) == 3 and result.docs == 40 and result.tokens > result.docs
+    rates = result.rates()
+    for rate in rates.values():
+        assert 0 < rate.low <= rate.mean <= rate.high
+    assert rates["tokens"].mean > rates["words"].mean > rates["docs"].mean
+    shares = result.stages.shares()
+    assert sum(shares.values()) == pytest.approx(1.0) and all(shares[s] > 0 for s in STAGES)
+    assert 0 <= result.stages.padding_share < 1
+    # the tagger's clock counts the timed passes only: 3 x the corpus's tokens, padding on top
+    assert result.stages.model_tokens - result.stages.padding_tokens >= 3 * result.tokens
+    assert result.setting == BatchSetting(1024, 16, 1, 1)
+    text = "\n".join(result.lines())
+    assert "tokens/s (95% CI" in text and "padding:" in text and "stages: read" in text
+
+
+def test_bench_cli_json_and_input(bert_export, tmp_path):
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"body": synthetic.documents(6, seed=2)}), src)
+    res = invoke("bench", src, "--text-column", "body", "--model", bert_export, "--passes", "2", "--warmup", "0",
+                 "--json", "-", "-q")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["docs"] == 6 and len(data["pass_seconds"]) == 2 and data["corpus"].startswith(str(src))
+    assert set(data["stage_shares"]) == set(STAGES) and data["machine"]["cpu"]
+    assert data["rates"]["words"]["low"] <= data["rates"]["words"]["mean"] <= data["rates"]["words"]["high"]
+    res = invoke("bench", "--model", bert_export, "--docs", "10", "--passes", "1", "--corpus", "documents",
+                 "--json", tmp_path / "b.json")
+    assert res.exit_code == 0, res.output
+    assert "machine:" in res.output and "generated documents" in res.output
+    assert json.loads((tmp_path / "b.json").read_text())["docs"] == 10
+
+
+def test_bench_errors_are_one_line(bert_export, tmp_path, monkeypatch):
+    res = invoke("bench", "-", "--model", bert_export)
+    assert res.exit_code == 2 and "not stdin" in res.output
+    res = invoke("bench", tmp_path / "missing.parquet", "--model", bert_export)
+    assert res.exit_code == 1 and "does not exist" in res.output and "Traceback" not in res.output
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    res = invoke("bench", empty, "--model", bert_export)
+    assert res.exit_code == 2 and "corpus is empty" in res.output
+    # the tiny export was made from a local checkpoint the pipeline cannot find by itself
+    res = invoke("bench", "--model", bert_export, "--compare", "pipeline", "--docs", "5")
+    assert res.exit_code == 2 and "pass --checkpoint DIR" in res.output
+    monkeypatch.setattr("fasttag.bench.missing_modules", lambda names: ["torch"])
+    with pytest.raises(MissingExtraError, match="torch"):
+        bench(EngineOptions(model_dir=str(bert_export)), docs=5, compare="pipeline")
+    res = invoke("bench", "--tune", "--compare", "pipeline", "--model", bert_export)
+    assert res.exit_code == 2 and "choose one" in res.output
+
+
+def test_compare_pipeline_prints_the_ratio(checkpoint_factory, bert_export):
+    checkpoint = checkpoint_factory("bert")
+    result = bench(EngineOptions(model_dir=str(bert_export), threads=1), docs=30, passes=2, compare="pipeline",
+                   checkpoint=str(checkpoint))
+    c = result.compare
+    assert c["docs_per_s"] > 0 and c["threads"] == 1 and c["aggregation"] == "first"
+    assert c["ratio"] == pytest.approx(result.rates()["docs"].mean / c["docs_per_s"])
+    assert "fasttag/pipeline" in "\n".join(result.lines())
+
+
+def test_pick_best_never_takes_a_setting_slower_than_the_defaults():
+    d, b = BatchSetting(1024, 16, 2, 2), BatchSetting(2048, 32, 1, 2)
+    assert pick_best(d, [100, 101, 99], b, [99, 140, 98]) == d  # faster once, not in the median
+    assert pick_best(d, [100, 101, 99], b, [101, 101, 102]) == d  # within the 2% margin
+    assert pick_best(d, [100, 101, 99], b, [110, 108, 111]) == b
+    assert candidate_threads(1) == [(1, 1)]
+    assert candidate_threads(4) == [(4, 1), (4, 2), (4, 4), (2, 1), (2, 2)]
+
+
+def test_tune_saves_a_setting_that_run_uses(bert_export, tmp_path, config_dir):
+    res = invoke("bench", "--tune", "--tune-seconds", "2", "--docs", "30", "--model", bert_export, "--json",
+                 tmp_path / "tune.json")
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "tune.json").read_text())
+    assert data["trials"][0] == {**default_setting().__dict__, "tokens_per_s": data["trials"][0]["tokens_per_s"]}
+    assert data["saved"] == str(tuned_path()) and tuned_path().parent == config_dir
+    bundle = Tagger.load(bert_export).bundle
+    found = load_tuned(machine().key(), architecture_key(bundle))
+    assert found is not None and found[0] == BatchSetting(**data["best"])
+    if found[0] != default_setting():
+        assert data["speedup"] >= 1.02
+    # run uses it, and says so in its first line; a batch option or --ignore-tuned leaves it out
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "Ada Lovelace was born in London."}) + "\n")
+    res = invoke("run", src, "-o", tmp_path / "a.parquet", "--model", bert_export)
+    assert res.exit_code == 0 and res.output.splitlines()[0].endswith(found[0].describe())
+    assert "tuned setting from" in res.output.splitlines()[0]
+    for extra in (["--ignore-tuned"], ["--batch-tokens", "512"], ["--threads", "1"]):
+        res = invoke("run", src, "-o", tmp_path / "b.parquet", "--model", bert_export, "--overwrite", *extra)
+        assert res.exit_code == 0 and "tuned" not in res.output, extra
+
+
+def test_tuned_settings_apply_by_machine_and_architecture(bert_export, config_dir):
+    bundle = Tagger.load(bert_export).bundle
+    assert architecture_key(bundle) == "bert-L2-H32-fp32"
+    save_tuned("another machine", architecture_key(bundle), BatchSetting(64, 2, 1, 1), {})
+    save_tuned(machine().key(), "roberta-L12-H768-int8", BatchSetting(64, 2, 1, 1), {})
+    assert Tagger.load(bert_export, tuned=True).tuned is None
+    save_tuned(machine().key(), architecture_key(bundle), BatchSetting(64, 2, 1, 1), {"tokens_per_s": 1.0})
+    tagger = Tagger.load(bert_export, tuned=True)
+    assert tagger.tuned and (tagger.batcher.budget_tokens, tagger.batcher.max_batch_size, tagger.streams) == (64, 2, 1)
+    assert Tagger.load(bert_export).tuned is None  # the API uses them only when asked
+    assert Tagger.load(bert_export, tuned=True, device="cpu", max_batch_size=4).batcher.budget_tokens == 1024
+    tuned_path().write_text("{not json")
+    with pytest.raises(UsageError, match="cannot read the tuned settings"):
+        Tagger.load(bert_export, tuned=True)
+
+
+def test_tune_refuses_the_options_it_sweeps(bert_export):
+    res = invoke("bench", "--tune", "--model", bert_export, "--batch-tokens", "512")
+    assert res.exit_code == 2 and "--tune chooses --batch-tokens itself" in res.output
