@@ -5,6 +5,8 @@
 # token-classification checkpoint); the CoNLL-2003 test file (../shared/data or FASTTAG_SHARED_DATA).
 # Exports: FP32 and FP16 may name ready fasttag exports of CHECKPOINT (for a machine without optimum);
 # otherwise they are made beside OUT with `fasttag export` (needs the train extra).
+# It also runs `fasttag bench` (the machine, speed with intervals, stages, padding) on both exports, on
+# generated sentences and documents; the JSON lands in OUT.
 # fasttag need not be installed: without it, src/ is put on PYTHONPATH. Systems that cannot run
 # there (pipeline-ort without optimum) are reported as such and the rest of the table still runs.
 set -euo pipefail
@@ -29,3 +31,10 @@ FP16=${FP16:-$OUT/fp16}
 # fp16 takes the int8 column's place on the GPU
 timeout 420 python3 bench/compare.py --device cuda --checkpoint "$CHECKPOINT" --fp32 "$FP32" --int8 "$FP16" \
     --rounds 2 --json "$OUT/gpu.json" | tee "$OUT/gpu.md"
+for EXPORT in "$FP32" "$FP16"; do
+    NAME=$(basename "$EXPORT")
+    for CORPUS in sentences documents; do
+        timeout 60 python3 -m fasttag bench --model "$EXPORT" --device cuda --corpus "$CORPUS" --passes 3 -q \
+            --json "$OUT/bench-$NAME-$CORPUS.json" | tee -a "$OUT/gpu.md"
+    done
+done
