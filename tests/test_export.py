@@ -256,3 +256,32 @@ def test_keep_fp32_pattern_matching_nothing_is_refused(tmp_path, checkpoint_fact
     assert res.exit_code != 0 and "matches no MatMul" in res.output and not out.exists()
     res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert")), "-o", str(out), "--keep-fp32", "x"])
     assert res.exit_code == 2 and "int8 only" in res.output
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_fuse_runs_the_transformer_fusions_before_quantizing(tmp_path, checkpoint_factory, export_factory,
+                                                               precision):
+    import onnx
+
+    out = tmp_path / f"fused-{precision}"
+    res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert")), "-o", str(out), "--precision",
+                                   precision, "--fuse"])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((out / "fasttag.json").read_text())
+    assert manifest["fusions"].get("SkipLayerNormalization", 0) > 0 and manifest["validation"]["passed"]
+    ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
+    assert "SkipLayerNormalization" in ops and ("MatMulInteger" in ops or "QAttention" in ops) == (precision == "int8")
+    if precision == "fp32":  # the same entities as the plain export
+        texts = varied_sentences(40, seed=3)
+        plain = Tagger.load(export_factory("bert")).tag(texts)
+        fused = Tagger.load(out).tag(texts)
+        assert [[(e.start, e.end, e.label) for e in doc] for doc in fused] == \
+            [[(e.start, e.end, e.label) for e in doc] for doc in plain]
+
+
+def test_fuse_refuses_a_model_type_without_fusions(tmp_path):
+    from fasttag.errors import UsageError
+    from fasttag.export import _fuse
+
+    with pytest.raises(UsageError, match="no fusions for 'gpt2'"):
+        _fuse(tmp_path / "model.onnx", {"model_type": "gpt2"}, log=lambda m: None)

@@ -28,10 +28,13 @@ from fasttag.options import PRECISIONS, engine_option
               help="Record in fasttag.json the window (tokens) 'run' uses for this model unless --max-length is given.")
 @click.option("--run-stride", type=click.IntRange(0), metavar="N",
               help="Record the windows' overlap 'run' uses for this model unless --stride is given.")
+@click.option("--fuse", is_flag=True,
+              help="Run onnxruntime's transformer fusions (attention, layer norm, GELU) on the graph before "
+                   "quantizing or converting it (BERT-like models); fasttag.json counts the fused operators.")
 @click.option("--no-validate", is_flag=True, help="Skip the comparison with PyTorch (not recommended).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
 def export(model, out_dir, precision, opset, per_channel, keep_fp32, reduce_range, run_max_length, run_stride,
-           no_validate, overwrite):
+           fuse, no_validate, overwrite):
     """Export a transformers token-classification checkpoint to ONNX and validate it against PyTorch.
 
     MODEL is a local checkpoint folder (e.g. made by 'fasttag train') or a hub name where the hub is
@@ -48,7 +51,7 @@ def export(model, out_dir, precision, opset, per_channel, keep_fp32, reduce_rang
     manifest = do_export(model, out_dir, precision=precision, opset=opset, overwrite=overwrite,
                          per_channel=per_channel, validate=not no_validate, keep_fp32=keep_fp32,
                          reduce_range=reduce_range, run_max_length=run_max_length, run_stride=run_stride,
-                         log=lambda m: click.echo(m, err=True))
+                         fuse=fuse, log=lambda m: click.echo(m, err=True))
     n_labels = len(manifest["labels"])
     click.echo(f"wrote {out_dir} ({manifest['precision']}, {n_labels} label{'s' if n_labels != 1 else ''}, "
                f"max length {manifest['max_length']})")

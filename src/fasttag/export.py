@@ -105,13 +105,16 @@ def export(
     reduce_range: bool = False,
     run_max_length: int | None = None,
     run_stride: int | None = None,
+    fuse: bool = False,
 ) -> dict:
     """Export `model` to `out_dir`; returns the manifest written to out_dir/fasttag.json.
 
     int8 only: `keep_fp32` names parts of the graph left unquantized (each a substring of the names
     of the MatMul nodes to keep, e.g. ``layer.0/`` for the first encoder layer), `reduce_range`
     quantizes weights to 7 bits. `run_max_length`/`run_stride` record the window `run` uses for this
-    model when none is given (the manifest's ``run`` entry).
+    model when none is given (the manifest's ``run`` entry). `fuse` runs onnxruntime's transformer optimizer
+    (attention, layer-norm and GELU fusions) on the fp32 graph before any conversion; the manifest's
+    ``fusions`` counts the fused operators.
     """
     if (keep_fp32 or reduce_range) and precision != "int8":
         raise UsageError("--keep-fp32 and --reduce-range apply to --precision int8 only")
@@ -164,8 +167,10 @@ def export(
                 raise ModelError(f"{model} has no fast tokenizer; fasttag needs tokenizer.json")
             tok.save_pretrained(work)
         fp32_path = work / ONNX_FILE
+        fusions = _fuse(fp32_path, json.loads((work / "config.json").read_text()), log) if fuse else None
         if precision != "fp32":
-            _convert(fp32_path, precision, per_channel, log, keep_fp32=tuple(keep_fp32), reduce_range=reduce_range)
+            _convert(fp32_path, precision, per_channel, log, keep_fp32=tuple(keep_fp32), reduce_range=reduce_range,
+                     fused=fusions is not None)
         config = json.loads((work / "config.json").read_text())
         check_token_classification(config, model)  # a hub model, seen only now
         labels = [config["id2label"][k] for k in sorted(config["id2label"], key=int)]
@@ -203,6 +208,8 @@ def export(
         if precision == "int8":
             manifest["quantization"] = {"per_channel": per_channel, "reduce_range": reduce_range,
                                         "kept_fp32": list(keep_fp32)}
+        if fusions is not None:
+            manifest["fusions"] = fusions
         if run_window:
             manifest["run"] = run_window  # the window `run` uses unless told (Tagger)
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -242,8 +249,34 @@ def _quiet_logs():
         transformers.logging.set_verbosity(verbosity)
 
 
+# model types whose encoder layers onnxruntime's transformer optimizer fuses as BERT's (its model_type "bert")
+FUSABLE_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert")
+
+
+def _fuse(path: Path, config: dict, log) -> dict[str, int]:
+    """onnxruntime's transformer fusions on the graph at `path`, in place; the fused operators, by type."""
+    model_type = config.get("model_type")
+    if model_type not in FUSABLE_MODEL_TYPES:
+        raise UsageError(f"--fuse: onnxruntime's transformer optimizer has no fusions for {model_type!r} models "
+                         f"(it has for {', '.join(FUSABLE_MODEL_TYPES)}); export without --fuse")
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    log("fusing attention, layer norms and GELU (onnxruntime.transformers.optimizer) ...")
+    heads = config.get("num_attention_heads") or config.get("n_heads") or 0
+    hidden = config.get("hidden_size") or config.get("dim") or 0
+    with _quiet_logs():
+        optimized = optimize_model(str(path), model_type="bert", num_heads=int(heads), hidden_size=int(hidden),
+                                   opt_level=0, use_gpu=False)
+    fused = {name: int(n) for name, n in optimized.get_fused_operator_statistics().items() if n}
+    tmp = path.with_name("model.fused.onnx")
+    optimized.save_model_to_file(str(tmp))
+    tmp.replace(path)
+    log("fused: " + (", ".join(f"{n} {name}" for name, n in sorted(fused.items())) or "nothing"))
+    return fused
+
+
 def _convert(path: Path, precision: str, per_channel: bool, log, keep_fp32: tuple[str, ...] = (),
-             reduce_range: bool = False) -> None:
+             reduce_range: bool = False, fused: bool = False) -> None:
     tmp = path.with_name(f"model.{precision}.onnx")
     if precision == "int8":
         import onnx
@@ -261,8 +294,11 @@ def _convert(path: Path, precision: str, per_channel: bool, log, keep_fp32: tupl
         log(f"quantizing to int8 (dynamic, per_channel={per_channel}, reduce_range={reduce_range}"
             + (f", {len(exclude)} MatMuls kept in fp32" if exclude else "") + ") ...")
         with _quiet_logs():  # onnxruntime's root-logger advice to pre-process the graph
+            # a fused graph's contrib operators (Attention, SkipLayerNormalization) defeat ONNX shape inference:
+            # the tensors it cannot type are float
+            extra = {"DefaultTensorType": onnx.TensorProto.FLOAT} if fused else {}
             quantize_dynamic(path, tmp, weight_type=QuantType.QInt8, per_channel=per_channel,
-                             reduce_range=reduce_range, nodes_to_exclude=exclude)
+                             reduce_range=reduce_range, nodes_to_exclude=exclude, extra_options=extra)
     else:
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16

@@ -1,0 +1,77 @@
+"""A/B of two exports of the same checkpoint (e.g. `fasttag export --fuse` against the plain export), interleaved in
+one process: `fasttag run` over the same corpus, alternately, and the speed ratio B / A.
+
+    python bench/fusions.py --a EXPORT_A --b EXPORT_B [--rows 2000] [--rounds 4] [--corpus sentences|documents]
+        [--conll]   # CoNLL-2003 test sentences (../shared/data) instead of generated ones
+
+Prints each system's median seconds and the ratio, and how often the two agree on the entities (labels and
+offsets), so that a faster graph that tags differently is seen as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--a", required=True, help="export folder A (the baseline)")
+    ap.add_argument("--b", required=True, help="export folder B")
+    ap.add_argument("--rows", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--corpus", choices=["sentences", "documents"], default="sentences")
+    ap.add_argument("--conll", action="store_true", help="CoNLL-2003 test sentences/documents from ../shared/data")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+
+    from fasttag import Tagger, synthetic
+    from fasttag.machine import machine
+    from fasttag.run import run
+
+    if args.conll:
+        from corpora import conll_sentences, documents, require_data
+
+        require_data()
+        sents = conll_sentences()
+        texts = (sents if args.corpus == "sentences" else documents(sents, 300))[:args.rows]
+    else:
+        texts = synthetic.corpus(args.corpus, args.rows)
+    taggers = {name: Tagger.load(path, threads=args.threads) for name, path in (("A", args.a), ("B", args.b))}
+    seconds: dict[str, list[float]] = {"A": [], "B": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        src = str(Path(tmp) / "in.parquet")
+        pq.write_table(pa.table({"text": texts}), src)
+        outs = {name: str(Path(tmp) / f"{name}.parquet") for name in taggers}
+        for name, tagger in taggers.items():
+            run(tagger, src, outs[name], overwrite=True)  # warm-up
+        for i in range(args.rounds):
+            for name in (("A", "B") if i % 2 == 0 else ("B", "A")):
+                started = time.perf_counter()
+                run(taggers[name], src, outs[name], overwrite=True)
+                seconds[name].append(time.perf_counter() - started)
+        rows = {name: [[(e["start"], e["end"], e["label"]) for e in row] for row in
+                       pq.read_table(path).column("entities").to_pylist()] for name, path in outs.items()}
+    same = sum(a == b for a, b in zip(rows["A"], rows["B"], strict=True)) / len(texts)
+    print(f"machine: {machine().describe()}")
+    for name, tagger in taggers.items():
+        fused = tagger.bundle.manifest.get("fusions")
+        each = ", ".join(f"{s:.2f}" for s in seconds[name])
+        print(f"{name}: {tagger.bundle.describe()}{f', fused {fused}' if fused else ''}: median "
+              f"{np.median(seconds[name]):.2f}s over {args.rounds} rounds ({each})")
+    print(f"{len(texts):,} {'CoNLL-2003' if args.conll else 'generated'} {args.corpus}; rows with the same entities: "
+          f"{same:.1%}")
+    print(f"speed ratio B / A: {np.median(seconds['A']) / np.median(seconds['B']):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
