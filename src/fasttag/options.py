@@ -158,6 +158,8 @@ def cli_fields() -> list[dataclasses.Field]:
 
 
 CLI_NAMES: tuple[str, ...] = tuple(f.name for f in cli_fields())  # the Click parameter names of engine options
+# Engine options only `fasttag run` offers (each generated from the table with `engine_option`): not `show`/`eval`.
+RUN_ONLY_OPTIONS: tuple[str, ...] = ("dedup_window",)
 
 
 def check_int_option(name: str, value: Any) -> int | None:
