@@ -174,3 +174,14 @@ def test_tuned_settings_apply_by_machine_and_architecture(bert_export, config_di
 def test_tune_refuses_the_options_it_sweeps(bert_export):
     res = invoke("bench", "--tune", "--model", bert_export, "--batch-tokens", "512")
     assert res.exit_code == 2 and "--tune chooses --batch-tokens itself" in res.output
+
+
+def test_compare_onnxruntime_alone_on_the_same_batches(bert_export):
+    result = bench(EngineOptions(model_dir=str(bert_export), threads=1), docs=60, passes=2, warmup=0,
+                   compare="onnxruntime")
+    c = result.compare
+    assert c["system"] == "onnxruntime" and c["batches"] >= 60 * 14 // 1024 and len(c["pass_seconds"]) == 2
+    assert c["ratio"] == pytest.approx(result.rates()["docs"].mean / c["docs_per_s"])
+    assert "fasttag at" in "\n".join(result.lines())
+    with pytest.raises(UsageError, match="--compare takes pipeline or onnxruntime"):
+        bench(EngineOptions(model_dir=str(bert_export)), docs=5, compare="spacy")

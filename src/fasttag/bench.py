@@ -35,6 +35,7 @@ from fasttag.tuning import BatchSetting
 
 BATCH_TOKENS = (512, 1024, 2048, 4096)
 BATCH_ROWS = (8, 16, 32, 64)
+COMPARISONS = ("pipeline", "onnxruntime")
 WIN_MARGIN = 1.02  # a setting replaces the defaults only if it is at least 2% faster than them
 
 
@@ -91,7 +92,11 @@ class BenchResult:
             + " (of their summed time; reading and tokenizing overlap the model)",
             f"padding: {self.stages.padding_share:.1%} of the tokens the model ran",
         ]
-        if self.compare:
+        if self.compare.get("system") == "onnxruntime":
+            c = self.compare
+            out.append(f"onnxruntime alone on the same {c['batches']:,} batches (inputs built beforehand): "
+                       f"{c['docs_per_s']:,.1f} docs/s; fasttag at {c['ratio']:.1%} of it")
+        elif self.compare:
             c = self.compare
             out.append(f"pipeline: transformers {c['transformers']} (torch {c['torch']}, {c['threads']} threads, "
                        f"batch_size {c['batch_size']}, aggregation {c['aggregation']}): "
@@ -188,9 +193,9 @@ def bench(options: EngineOptions, input: str | None = None, text_column: str = "
 
     if passes < 1:
         raise UsageError(f"--passes must be at least 1, got {passes}")
-    if compare not in (None, "pipeline"):
-        raise UsageError(f"--compare takes 'pipeline', got {compare!r}")
-    if compare and (missing := missing_modules(["torch", "transformers"])):
+    if compare not in (None, *COMPARISONS):
+        raise UsageError(f"--compare takes {' or '.join(COMPARISONS)}, got {compare!r}")
+    if compare == "pipeline" and (missing := missing_modules(["torch", "transformers"])):
         # said before anything runs (found without importing them)
         raise MissingExtraError("train", "--compare pipeline", missing[0])
     log = log or (lambda message: None)
@@ -199,7 +204,8 @@ def bench(options: EngineOptions, input: str | None = None, text_column: str = "
         tagger = Tagger.load(options=options)
         log(f"{tagger.bundle.describe()} on {tagger.provider}" + (f"; {tagger.tuned}" if tagger.tuned else ""))
         out = Path(tmp) / "out.parquet"
-        model = pipeline_checkpoint(tagger, checkpoint) if compare else ""  # before any pass: a missing one fails now
+        # before any pass: a missing checkpoint fails now
+        model = pipeline_checkpoint(tagger, checkpoint) if compare == "pipeline" else ""
         for i in range(warmup):
             log(f"warm-up pass {i + 1}/{warmup}")
             _time_pass(tagger, corpus, out)
@@ -218,7 +224,31 @@ def bench(options: EngineOptions, input: str | None = None, text_column: str = "
             result.compare = pipeline_speed(model, corpus.texts, threads, tagger.aggregation, tagger.provider,
                                             passes=max(1, min(passes, 3)))
             result.compare["ratio"] = result.rates()["docs"].mean / result.compare["docs_per_s"]
+        elif compare == "onnxruntime":
+            log("onnxruntime alone on the same batches")
+            result.compare = onnxruntime_speed(tagger, corpus.texts, passes)
+            result.compare["ratio"] = result.rates()["docs"].mean / result.compare["docs_per_s"]
         return result
+
+
+def onnxruntime_speed(tagger, texts: list[str], passes: int, chunk_rows: int = 2048) -> dict[str, Any]:
+    """Documents/s of the tagger's own sessions alone (`Tagger.run_model`) over the batches `fasttag run` makes of
+    `texts` (the same chunks), their inputs built beforehand: the limit fasttag's other stages leave room under."""
+    feeds = []
+    for start in range(0, len(texts), chunk_rows):
+        chunk = tagger.tokenize(texts[start:start + chunk_rows])
+        feeds += [tagger.model_inputs(chunk, batch) for batch in tagger.batches(chunk)]
+    for _ in tagger.run_model(feeds[:4]):
+        pass
+    seconds = []
+    for _ in range(passes):
+        started = time.perf_counter()
+        for _ in tagger.run_model(feeds):
+            pass
+        seconds.append(time.perf_counter() - started)
+    rate = bootstrap(len(texts) / np.array(seconds))
+    return {"system": "onnxruntime", "batches": len(feeds), "pass_seconds": seconds, "docs_per_s": rate.mean,
+            "docs_per_s_ci": [rate.low, rate.high]}
 
 
 # -- the transformers pipeline, for --compare pipeline ----------------------------------------------
@@ -263,9 +293,9 @@ def pipeline_speed(model: str, texts: list[str], threads: int, aggregation: str,
         pipe(texts, batch_size=batch_size)
         seconds.append(time.perf_counter() - started)
     rate = bootstrap(len(texts) / np.array(seconds))
-    return {"transformers": transformers.__version__, "torch": torch.__version__, "threads": threads,
-            "batch_size": batch_size, "aggregation": strategy, "device": device, "pass_seconds": seconds,
-            "docs_per_s": rate.mean, "docs_per_s_ci": [rate.low, rate.high]}
+    return {"system": "pipeline", "transformers": transformers.__version__, "torch": torch.__version__,
+            "threads": threads, "batch_size": batch_size, "aggregation": strategy, "device": device,
+            "pass_seconds": seconds, "docs_per_s": rate.mean, "docs_per_s_ci": [rate.low, rate.high]}
 
 
 # -- the sweep --------------------------------------------------------------------------------------

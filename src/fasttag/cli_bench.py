@@ -6,6 +6,7 @@ import json
 
 import click
 
+from fasttag.bench import COMPARISONS
 from fasttag.options import EngineOptions, engine_options
 from fasttag.synthetic import CORPORA
 
@@ -24,9 +25,10 @@ from fasttag.synthetic import CORPORA
 @click.option("--passes", type=click.IntRange(min=1), default=5, show_default=True, help="Timed passes.")
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
               help="Untimed passes first.")
-@click.option("--compare", type=click.Choice(["pipeline"]), default=None,
-              help="Also time the transformers token-classification pipeline (PyTorch) on the same corpus and "
-                   "threads, and print fasttag's speed over it (needs the 'train' extra and the checkpoint).")
+@click.option("--compare", type=click.Choice(COMPARISONS), default=None,
+              help="pipeline: also time the transformers token-classification pipeline (PyTorch) on the same corpus "
+                   "and threads, and print fasttag's speed over it (needs the 'train' extra and the checkpoint); "
+                   "onnxruntime: the same sessions alone on the same batches, and fasttag's share of that limit.")
 @click.option("--checkpoint", default=None, metavar="DIR",
               help="The PyTorch checkpoint (or hub id) --compare pipeline runs (default: --model, when it names one).")
 @click.option("--tune", is_flag=True,
@@ -56,6 +58,7 @@ def bench(input, engine_opts: EngineOptions, text_column, limit, kind, docs, see
       fasttag bench
       fasttag bench --corpus documents --model my-export --json bench.json
       fasttag bench corpus.parquet --limit 5000 --compare pipeline --checkpoint ckpt
+      fasttag bench --compare onnxruntime
       fasttag bench --tune --tune-seconds 60
     """
     from fasttag.bench import bench as run_bench
