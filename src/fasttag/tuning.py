@@ -64,8 +64,8 @@ def _read_all(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read the tuned settings {path}: {exc}; delete it or run 'fasttag bench --tune' "
-                         "again") from exc
+        raise UsageError(f"cannot read the tuned settings {path}: {exc}; delete it, run 'fasttag bench --tune' "
+                         "again, or pass --ignore-tuned") from exc
     return data if isinstance(data, dict) else {}
 
 
