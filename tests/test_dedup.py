@@ -170,3 +170,15 @@ def test_cli_dedup_window_option(bert_export, tmp_path):
     assert res.exit_code == 2 and "--dedup-window must be at least 0" in res.output
     with pytest.raises(UsageError, match="--dedup-window must be at least 0"):
         EngineOptions(dedup_window=-3)
+
+
+@pytest.mark.parametrize("level", ["words", "tokens"])
+def test_every_level_gives_the_same_rows_with_the_window(bert_export, tmp_path, level):
+    src = tmp_path / "in.jsonl"
+    write_jsonl(src, repeating(150, share=0.5), ids=False)
+    tables = {}
+    for window in (0, 100):
+        out = tmp_path / f"{level}-{window}.parquet"
+        summary = run(Tagger.load(bert_export, level=level, dedup_window=window), str(src), str(out), chunk_rows=40)
+        tables[window] = (pq.read_table(out), summary.entities)
+    assert tables[100][0].equals(tables[0][0]) and tables[100][1] == tables[0][1]
