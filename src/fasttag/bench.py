@@ -36,6 +36,7 @@ from fasttag.tuning import BatchSetting
 BATCH_TOKENS = (512, 1024, 2048, 4096)
 BATCH_ROWS = (8, 16, 32, 64)
 COMPARISONS = ("pipeline", "onnxruntime")
+TUNE_SAMPLE_ROWS = 600
 WIN_MARGIN = 1.02  # a setting replaces the defaults only if it is at least 2% faster than them
 
 
@@ -376,8 +377,10 @@ def tune(options: EngineOptions, input: str | None = None, text_column: str = "t
     deadline = time.perf_counter() + seconds
     options = options.replace(tuned=False)
     with tempfile.TemporaryDirectory(prefix="fasttag-tune-") as tmp:
-        corpus = make_corpus(Path(tmp), input, text_column, limit, kind, docs or (600 if kind == "sentences" else 80),
-                             seed)
+        # a sample: INPUT's first 600 rows unless --limit, or 600 generated sentences (80 documents) unless --docs
+        sample = limit if limit is not None or input is None else TUNE_SAMPLE_ROWS
+        corpus = make_corpus(Path(tmp), input, text_column, sample, kind,
+                             docs or (TUNE_SAMPLE_ROWS if kind == "sentences" else 80), seed)
         bundle = ModelBundle.load(options.model_dir, revision=options.revision, precision=options.precision,
                                   device=options.device)
         out = Path(tmp) / "out.parquet"
@@ -432,10 +435,10 @@ def tune(options: EngineOptions, input: str | None = None, text_column: str = "t
         for rows in BATCH_ROWS:
             if not consider(BatchSetting(base.batch_tokens, rows, base.streams, base.threads)):
                 break
-        # the defaults and the best, alternately, once more each (twice when the budget allows)
+        # the defaults and the best, alternately, once more each (up to three times while the budget allows)
         best_rates = [best.tokens_per_s]
         if best.setting != defaults:
-            for _ in range(2):
+            for _ in range(3):
                 default_rates.append(measure(defaults))
                 best_rates.append(measure(best.setting))
                 if time.perf_counter() > deadline:

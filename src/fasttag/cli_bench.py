@@ -35,7 +35,7 @@ from fasttag.synthetic import CORPORA
               help="Sweep batch tokens, rows per batch, streams and threads (the defaults included) and save the "
                    "fastest for this machine and model architecture, for 'fasttag run' to use.")
 @click.option("--tune-seconds", type=click.FloatRange(min=1), default=120, show_default=True,
-              help="--tune's time budget, about (the final check of the best against the defaults comes after).")
+              help="--tune's time budget, about (a last check of the best against the defaults may run past it).")
 @click.option("--json", "json_path", default=None, metavar="FILE",
               help="Also write the figures as JSON to FILE (- for stdout, instead of the table).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
