@@ -185,3 +185,16 @@ def test_compare_onnxruntime_alone_on_the_same_batches(bert_export):
     assert "fasttag at" in "\n".join(result.lines())
     with pytest.raises(UsageError, match="--compare takes pipeline or onnxruntime"):
         bench(EngineOptions(model_dir=str(bert_export)), docs=5, compare="spacy")
+
+
+def test_bench_measures_the_tuned_setting_unless_told_not_to(bert_export, config_dir):
+    bundle = Tagger.load(bert_export).bundle
+    save_tuned(machine().key(), architecture_key(bundle), BatchSetting(256, 4, 1, 1), {})
+    res = invoke("bench", "--model", bert_export, "--docs", "10", "--passes", "1", "--json", "-", "-q")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["setting"] == {"batch_tokens": 256, "max_batch_size": 4, "streams": 1, "threads": 1}
+    assert data["tuned"].startswith("tuned setting from")
+    res = invoke("bench", "--model", bert_export, "--docs", "10", "--passes", "1", "--json", "-", "-q",
+                 "--ignore-tuned")
+    assert json.loads(res.output)["setting"] == default_setting().__dict__ and json.loads(res.output)["tuned"] is None

@@ -36,11 +36,14 @@ from fasttag.synthetic import CORPORA
                    "fastest for this machine and model architecture, for 'fasttag run' to use.")
 @click.option("--tune-seconds", type=click.FloatRange(min=1), default=120, show_default=True,
               help="--tune's time budget, about (a last check of the best against the defaults may run past it).")
+@click.option("--ignore-tuned", is_flag=True,
+              help="Measure the built-in defaults, not the setting --tune saved (used, as by 'fasttag run', when no "
+                   "--batch-tokens, --streams or --threads is given).")
 @click.option("--json", "json_path", default=None, metavar="FILE",
               help="Also write the figures as JSON to FILE (- for stdout, instead of the table).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def bench(input, engine_opts: EngineOptions, text_column, limit, kind, docs, seed, passes, warmup, compare,
-          checkpoint, tune, tune_seconds, json_path, quiet):
+          checkpoint, tune, tune_seconds, ignore_tuned, json_path, quiet):
     """Measure how fast 'fasttag run' tags on this machine: tokens/s, words/s and documents/s with a 95%
     interval, the share of each stage (read, tokenize, infer, decode, write), the padding, and the machine
     (CPU, cores, AVX2/AVX-512/VNNI/AMX, onnxruntime and its provider).
@@ -49,9 +52,10 @@ def bench(input, engine_opts: EngineOptions, text_column, limit, kind, docs, see
     (--corpus, --docs, --seed: the same corpus everywhere). After --warmup untimed passes, each of --passes
     runs the whole corpus through the run path, from a Parquet file to a Parquet file. With --tune, a sweep
     of about --tune-seconds finds the fastest batch setting for this machine and model architecture and
-    saves it in the user's config folder (FASTTAG_CONFIG_DIR overrides it); 'fasttag run' then uses it
-    when no --batch-tokens, --streams or --threads is given, and says so in its first line. A setting is
-    saved only if it beat the defaults measured in the same sweep (else the defaults are).
+    saves it in the user's config folder (FASTTAG_CONFIG_DIR overrides it); 'fasttag run' (and 'fasttag
+    bench' itself) then uses it when no --batch-tokens, --streams or --threads is given, and says so in its
+    first line. A setting is saved only if it beat the defaults measured in the same sweep (else the
+    defaults are).
 
     \b
     Example:
@@ -80,8 +84,8 @@ def bench(input, engine_opts: EngineOptions, text_column, limit, kind, docs, see
                           log=log)
         lines, data = result.lines(), result.as_dict()
     else:
-        bench_result = run_bench(engine_opts, input, text_column, limit, kind, docs, passes, warmup, seed, compare,
-                                 checkpoint, log=log)
+        bench_result = run_bench(engine_opts.replace(tuned=not ignore_tuned), input, text_column, limit, kind, docs,
+                                 passes, warmup, seed, compare, checkpoint, log=log)
         lines, data = bench_result.lines(), bench_result.as_dict()
     if not to_stdout:
         for line in lines:
