@@ -198,3 +198,13 @@ def test_bench_measures_the_tuned_setting_unless_told_not_to(bert_export, config
     res = invoke("bench", "--model", bert_export, "--docs", "10", "--passes", "1", "--json", "-", "-q",
                  "--ignore-tuned")
     assert json.loads(res.output)["setting"] == default_setting().__dict__ and json.loads(res.output)["tuned"] is None
+
+
+def test_a_busy_machine_is_said_to_be_one(bert_export, monkeypatch):
+    from fasttag.machine import Machine
+
+    assert Machine("cpu", 2, load=3.5).busy() and not Machine("cpu", 2, load=0.4).busy()
+    assert not Machine("cpu", 2).busy() and "load average 3.5" in Machine("cpu", 2, load=3.5).describe()
+    monkeypatch.setattr("os.getloadavg", lambda: (64.0, 0.0, 0.0))
+    result = bench(EngineOptions(model_dir=str(bert_export), threads=1), docs=5, passes=1, warmup=0)
+    assert result.machine.busy() and result.lines()[-1].startswith("warning: the load average is above the cores")

@@ -38,6 +38,8 @@ BATCH_ROWS = (8, 16, 32, 64)
 COMPARISONS = ("pipeline", "onnxruntime")
 TUNE_SAMPLE_ROWS = 600
 WIN_MARGIN = 1.02  # a setting replaces the defaults only if it is at least 2% faster than them
+BUSY = ("warning: the load average is above the cores: other work is running, and the figures (and a sweep's "
+        "winner) reflect a busy machine; measure with nothing else running")
 
 
 @dataclass
@@ -93,6 +95,8 @@ class BenchResult:
             + " (of their summed time; reading and tokenizing overlap the model)",
             f"padding: {self.stages.padding_share:.1%} of the tokens the model ran",
         ]
+        if self.machine.busy():
+            out.append(BUSY)
         if self.compare.get("system") == "onnxruntime":
             c = self.compare
             out.append(f"onnxruntime alone on the same {c['batches']:,} batches (inputs built beforehand): "
@@ -310,6 +314,7 @@ class Trial:
 class TuneResult:
     machine_key: str
     architecture: str
+    busy: bool
     defaults: BatchSetting
     best: BatchSetting
     default_rates: list[float]
@@ -330,6 +335,8 @@ class TuneResult:
         else:
             out.append(f"best: {self.best.describe()}: {np.median(self.best_rates):,.0f} tokens/s "
                        f"({self.speedup:.2f}x the defaults, measured alternately with them)")
+        if self.busy:
+            out.append(BUSY)
         if self.path:
             out.append(f"saved for {self.architecture} on this machine in {self.path}; `fasttag run` uses it when "
                        "no batch option is given (--ignore-tuned: not)")
@@ -447,7 +454,8 @@ def tune(options: EngineOptions, input: str | None = None, text_column: str = "t
             best_rates = default_rates
         winner = pick_best(defaults, default_rates, best.setting, best_rates)
         arch = architecture_key(bundle)
-        result = TuneResult(machine().key(), arch, defaults, winner, default_rates,
+        here = machine()
+        result = TuneResult(here.key(), arch, here.busy(), defaults, winner, default_rates,
                             best_rates if winner != defaults else default_rates, trials)
         if save:
             result.path = save_tuned(result.machine_key, arch, winner, {

@@ -21,6 +21,7 @@ class Machine:
     flags: list[str] = field(default_factory=list)  # those of CPU_FLAGS the CPU has
     onnxruntime: str = ""
     providers: list[str] = field(default_factory=list)
+    load: float | None = None  # the 1-minute load average when measured (None where the OS does not tell)
 
     def key(self, provider: str = "CPUExecutionProvider") -> str:
         """What a tuned setting is saved under: the CPU, its cores and flags, and the provider that runs."""
@@ -28,8 +29,13 @@ class Machine:
 
     def describe(self) -> str:
         flags = ", ".join(f.upper() for f in self.flags) or "none of AVX2/AVX-512/VNNI/AMX"
+        load = f"; load average {self.load:.1f}" if self.load is not None else ""
         return (f"{self.cpu}, {self.cores} core{'s' if self.cores != 1 else ''} ({flags}); onnxruntime "
-                f"{self.onnxruntime} ({', '.join(self.providers)})")
+                f"{self.onnxruntime} ({', '.join(self.providers)}){load}")
+
+    def busy(self) -> bool:
+        """Whether other work held the cores (load average above the cores): speed figures then mislead."""
+        return self.load is not None and self.load > self.cores
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,5 +59,9 @@ def machine() -> Machine:
     from fasttag.infer import cpu_count
 
     cpu, flags = cpu_info()
+    try:
+        load: float | None = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on this OS
+        load = None
     return Machine(cpu=cpu, cores=cpu_count() if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
-                   flags=flags, onnxruntime=ort.__version__, providers=list(ort.get_available_providers()))
+                   flags=flags, onnxruntime=ort.__version__, providers=list(ort.get_available_providers()), load=load)
