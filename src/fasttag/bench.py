@@ -158,7 +158,7 @@ def make_corpus(folder: Path, input: str | None = None, text_column: str = "text
             texts.extend(chunk.texts)
         name = f"{input} ({text_column!r}{f', first {limit:,} rows' if limit is not None else ''})"
     else:
-        n = docs or (2000 if kind == "sentences" else 300)
+        n = docs or (2000 if kind == "sentences" else 150)  # about the same tokens either way: 30-60k
         texts = synthetic.corpus(kind, n, seed)
         name = f"generated {kind} (seed {seed})"
     if not texts:

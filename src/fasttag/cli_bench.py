@@ -19,7 +19,7 @@ from fasttag.synthetic import CORPORA
 @click.option("--corpus", "kind", type=click.Choice(CORPORA), default="sentences", show_default=True,
               help="Without INPUT: the generated corpus, news-like sentences or ~300-word documents.")
 @click.option("--docs", type=click.IntRange(min=1), default=None,
-              help="Without INPUT: documents to generate (default: 2000 sentences or 300 documents; --tune: 600 or "
+              help="Without INPUT: documents to generate (default: 2000 sentences or 150 documents; --tune: 600 or "
                    "80).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated corpus.")
 @click.option("--passes", type=click.IntRange(min=1), default=5, show_default=True, help="Timed passes.")
