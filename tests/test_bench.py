@@ -1,6 +1,11 @@
 """`fasttag bench` and `--tune` (fasttag.bench, fasttag.tuning, fasttag.machine, fasttag.synthetic)."""
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -208,3 +213,26 @@ def test_a_busy_machine_is_said_to_be_one(bert_export, monkeypatch):
     monkeypatch.setattr("os.getloadavg", lambda: (64.0, 0.0, 0.0))
     result = bench(EngineOptions(model_dir=str(bert_export), threads=1), docs=5, passes=1, warmup=0)
     assert result.machine.busy() and result.lines()[-1].startswith("warning: the load average is above the cores")
+
+
+BENCH = Path(__file__).parent.parent / "bench"
+
+
+def _script(name, *args):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH.parent / "src"), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, str(BENCH / name), *map(str, args)], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.mark.slow
+def test_bench_scripts_print_their_ratios(bert_export):
+    out = _script("dedup.py", "--model", bert_export, "--rows", "300", "--rounds", "1")
+    assert "same output as without the window: True" in out and "speed ratio repeated / distinct:" in out
+    share = int(re.search(r"duplicate rows \((\d+)%\) tagged once", out).group(1))
+    assert 20 <= share <= 40, out
+    out = _script("fusions.py", "--a", bert_export, "--b", bert_export, "--rows", "100", "--rounds", "2")
+    assert "rows with the same entities: 100.0%" in out and "speed ratio B / A:" in out
+    out = _script("rss.py", "--model", bert_export, "--generated", "--rows", "200", "--factor", "3")
+    assert "ratio 3x corpus / 1x corpus peak RSS" in out
