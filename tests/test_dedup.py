@@ -182,3 +182,17 @@ def test_every_level_gives_the_same_rows_with_the_window(bert_export, tmp_path, 
         summary = run(Tagger.load(bert_export, level=level, dedup_window=window), str(src), str(out), chunk_rows=40)
         tables[window] = (pq.read_table(out), summary.entities)
     assert tables[100][0].equals(tables[0][0]) and tables[100][1] == tables[0][1]
+
+
+def test_output_options_shape_the_copied_rows_as_the_tagged_ones(bert_export, tmp_path):
+    src = tmp_path / "in.jsonl"
+    write_jsonl(src, repeating(120, share=0.5))
+    outputs = []
+    for window in ("0", "500"):
+        out = tmp_path / f"flat-{window}.parquet"
+        res = invoke("run", src, "-o", out, "--model", bert_export, "--dedup-window", window, "--keep-columns", "doc",
+                     "--min-score", "0.3", "--layout", "flat")
+        assert res.exit_code == 0, res.output
+        assert ("duplicate rows tagged once" in res.output) == (window != "0")
+        outputs.append(pq.read_table(out))
+    assert outputs[0].num_rows > 0 and outputs[1].equals(outputs[0])
