@@ -13,7 +13,8 @@ class StageTimes:
     """Seconds spent in each stage, summed over chunks. `fasttag run` reads and tokenizes the next chunk in a
     background thread while the model runs on the current one, so the stages overlap: their sum can exceed
     the wall time. `tokenize` includes finding duplicates; `decode` turning probabilities into result columns
-    (and copying duplicates' results); `infer` the model's batches, their inputs and softmax."""
+    (and copying duplicates' results); `infer` the model's batches, their inputs and softmax; `write` the
+    output options' shaping (filters, kept columns, flat layout) and writing the parts."""
 
     read: float = 0.0
     tokenize: float = 0.0
