@@ -63,5 +63,5 @@ def machine() -> Machine:
         load: float | None = os.getloadavg()[0]
     except (AttributeError, OSError):  # not on this OS
         load = None
-    return Machine(cpu=cpu, cores=cpu_count() if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
-                   flags=flags, onnxruntime=ort.__version__, providers=list(ort.get_available_providers()), load=load)
+    return Machine(cpu=cpu, cores=cpu_count(), flags=flags, onnxruntime=ort.__version__,
+                   providers=list(ort.get_available_providers()), load=load)
