@@ -85,9 +85,10 @@ def test_plans_may_run_ahead_of_merges():
     assert second.new_values == ["c"]
 
 
-def test_default_window_is_off_for_int8_only():
+def test_default_window_is_on_for_every_precision():
     assert window_rows(None, "fp32") == DEFAULT_WINDOW_ROWS and window_rows(None, "fp16") == DEFAULT_WINDOW_ROWS
-    assert window_rows(None, "int8") == 0 and window_rows(64, "int8") == 64 and window_rows(0, "fp32") == 0
+    assert window_rows(None, "int8") == DEFAULT_WINDOW_ROWS
+    assert window_rows(64, "int8") == 64 and window_rows(0, "fp32") == 0
 
 
 def write_jsonl(path, rows, ids=True):
@@ -196,3 +197,19 @@ def test_output_options_shape_the_copied_rows_as_the_tagged_ones(bert_export, tm
         assert ("duplicate rows tagged once" in res.output) == (window != "0")
         outputs.append(pq.read_table(out))
     assert outputs[0].num_rows > 0 and outputs[1].equals(outputs[0])
+
+
+def test_int8_copies_get_their_first_copys_results(tmp_path):
+    """The default (int8) model has the window on: every copy of a text gets its first copy's results exactly."""
+    rows = repeating(120)
+    src = tmp_path / "in.jsonl"
+    write_jsonl(src, rows)
+    tagger = Tagger.load()
+    assert tagger.bundle.precision == "int8"
+    summary = run(tagger, str(src), str(tmp_path / "out.parquet"), chunk_rows=16, id_column="doc")
+    table = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert summary.duplicates > 20 and len(table) == len(rows)
+    first: dict = {}
+    for text, row in zip(rows, table):
+        first.setdefault(text, row["entities"])
+        assert row["entities"] == first[text]

@@ -8,7 +8,7 @@ Memory is bounded and does not grow with the corpus: the window keeps, for each 
 whose distinct rows add up to at most `max_rows` (the current chunk is always kept), one digest and one
 row of results per distinct value (the result arrays of that chunk's distinct rows). So it holds at
 most `max_rows` + one chunk's distinct rows of results and digests; with the default 8,192 rows, a few
-megabytes for sentences. It is on by default for float models only (see `window_rows`).
+megabytes for sentences. It is on by default for every model (see `window_rows`).
 
 The planning step (`plan`) and the merging step (`merge`) may run in different threads, as `fasttag
 run` does (it plans chunk k+1 while chunk k runs through the model), as long as each runs in chunk
@@ -32,16 +32,16 @@ DEFAULT_WINDOW_ROWS = 8192
 
 
 def window_rows(option: int | None, precision: str) -> int:
-    """The window `--dedup-window` asks for; by default 8,192 rows, except for an int8 model, where it is off.
+    """The window `--dedup-window` asks for; by default 8,192 rows, for every model.
 
-    Why not int8: its activations are quantized with one scale per batch (dynamic quantization), so a row's
-    scores, and at times its entities, depend on the rows batched with it; tagging duplicates once changes
-    the batches, so the output would not be the same as without the window. Float models give the same
-    results whatever the batch, and so the same output with the window as without.
+    Float models give the same results whatever the batch, and so the same output with the window as
+    without. An int8 model quantizes its activations with one scale per batch (dynamic quantization), so
+    a row's scores, and at times its entities, depend on the rows batched with it: without the window two
+    copies of a text can get different scores, and any change of batches (--batch-tokens, --streams, tuned
+    settings) moves them. With the window every copy gets its first copy's results exactly.
     """
-    if option is not None:
-        return option
-    return 0 if precision == "int8" else DEFAULT_WINDOW_ROWS
+    del precision  # the same default for every precision; kept for callers that may want to differ
+    return DEFAULT_WINDOW_ROWS if option is None else option
 
 
 def value_key(value: Any, pretokenized: bool = False) -> bytes:

@@ -109,7 +109,7 @@ class EngineOptions:
     dedup_window: int | None = _option(
         None, "Identical texts among about the last N rows are tokenized and inferred once and their results "
         "copied (the same output; the summary counts them). Memory: one 16-byte digest and one row of results per "
-        "distinct text kept (default: 8192 for a float model; off for int8, whose scores depend on the batch; 0: off).",
+        "distinct text kept (default: 8192; 0: off).",
         minimum=0, cli=False)
     tuned: bool = _option(
         False, "Use the settings `fasttag bench --tune` saved for this machine and model architecture when no batch "
