@@ -78,7 +78,8 @@ def worker(args) -> dict:
         from fasttag.run import run
 
         tagger = Tagger.load(args.fp32 if system == "fasttag-fp32" else args.int8, threads=args.threads,
-                             streams=args.streams, device=args.device)
+                             streams=args.streams, device=args.device, dedup_window=args.dedup_window,
+                             **({"aggregation": args.aggregation} if args.aggregation else {}))
         tagger.tag(warm)
         out_path = Path(args.tmp) / f"{system}.parquet"
         t0 = time.perf_counter()
@@ -137,6 +138,10 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="documents per corpus (default: all)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--streams", type=int, default=None, help="fasttag's --streams (default: fasttag's own default)")
+    ap.add_argument("--dedup-window", type=int, default=0,
+                    help="fasttag's --dedup-window (default 0: off, so that fasttag runs every row, as the others do)")
+    ap.add_argument("--aggregation", default=None,
+                    help="fasttag's --aggregation (default: fasttag's own; 'simple' for a meaningful parity)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where every system runs")
     ap.add_argument("--json", default=None, help="write all figures to this file")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -177,6 +182,9 @@ def main() -> None:
                            "--threads", str(args.threads), "--device", args.device]
                     if args.streams:
                         cmd += ["--streams", str(args.streams)]
+                    cmd += ["--dedup-window", str(args.dedup_window)]
+                    if args.aggregation:
+                        cmd += ["--aggregation", args.aggregation]
                     out = subprocess.run(cmd, capture_output=True, text=True)
                     if out.returncode:
                         # a system that cannot run here (no optimum, no CUDA provider) is reported, not fatal
