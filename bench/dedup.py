@@ -4,9 +4,9 @@ number of distinct rows, interleaved in one process (target: >= 1.3x with 30% re
     python bench/dedup.py [--model EXPORT] [--rows 4000] [--repeat 0.3] [--rounds 3] [--window 8192]
 
 Both corpora are generated (fasttag.synthetic, the same length distribution); the repeated rows copy a
-row among the previous `--reach` rows. The same Tagger runs both, with the duplicate window on (also
-for an int8 model, where it is off by default); the output of the repeated corpus is checked against
-a run with the window off (float models: equal tables; int8: the same number of rows).
+row among the previous `--reach` rows. The same Tagger runs both, with the duplicate window on; the
+output of the repeated corpus is checked against a run with the window off (float models: equal
+tables; int8: the same number of rows).
 """
 
 from __future__ import annotations
