@@ -210,6 +210,6 @@ def test_int8_copies_get_their_first_copys_results(tmp_path):
     table = pq.read_table(tmp_path / "out.parquet").to_pylist()
     assert summary.duplicates > 20 and len(table) == len(rows)
     first: dict = {}
-    for text, row in zip(rows, table):
+    for text, row in zip(rows, table, strict=True):
         first.setdefault(text, row["entities"])
         assert row["entities"] == first[text]
