@@ -57,6 +57,7 @@ class RunSummary:
     shape: ShapeStats = field(default_factory=ShapeStats)  # what --min-score/--labels dropped; rows without results
     output_opts: OutputOptions = field(default_factory=OutputOptions)
     duplicates: int = 0  # rows whose results were copied from an identical text's (the duplicate window)
+    torn_part: str | None = None  # the interrupted run's first torn part, found by --resume and redone
 
     def line(self) -> str:
         s = max(self.seconds, 1e-9)
@@ -80,6 +81,8 @@ class RunSummary:
             text += f"; {plural(self.null_texts, 'row')} with null or non-string text (empty results)"
         if self.byte_order_marks:
             text += f"; {plural(self.byte_order_marks, 'UTF-8 byte-order mark')} skipped"
+        if self.torn_part:
+            text += f"; a torn part of the interrupted run was redone ({self.torn_part})"
         if self.rejected:
             what = "bad row" if self.tokens_column else "bad line"
             text += f"; {plural(self.rejected, what)} skipped, written to {self.rejects_path}"
@@ -248,9 +251,10 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
     shaper = tagger.shaper(output_opts, pretokenized)
     id_name = id_column or "row"
     digests: list[str] = []
+    torn: list[str] = []
     if resume and (saved := saved_state(output)) is not None:
         check_same_job(saved, state, input)
-        digests = resumable_parts(output)
+        digests, torn = resumable_parts(output)  # a torn part (and those after it) is redone
     done_parts = len(digests)
     checked = [0]  # chunks done earlier whose input rows were read again and found unchanged
 
@@ -271,7 +275,7 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
     result_name = ("word" if tagger.level == "words" else "entity") if pretokenized else \
         {"entities": "entity", "words": "word", "tokens": "tagged token"}[tagger.level]
     summary = RunSummary(provider=tagger.provider, resumed_rows=done_parts * chunk_rows, result_name=result_name,
-                         tokens_column=pretokenized, output_opts=output_opts)
+                         tokens_column=pretokenized, output_opts=output_opts, torn_part=torn[0] if torn else None)
     started = time.perf_counter()
     writer = None
     rows = window_rows(tagger.options.dedup_window, tagger.bundle.precision)
@@ -345,6 +349,14 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
             raise Interrupted(output, resumable=False, stdin=input == "-") from exc
         # Whole parts stay in the work folder for --resume; the output path stays untouched.
         raise Interrupted(output) from exc
+    except OutputError as exc:  # a write refused (disk full, quota, file-size limit): keep what is finished
+        if not isinstance(writer, PartsWriter) or input == "-":
+            if writer is not None:
+                writer.abort()
+            raise
+        writer.abort(keep_parts=True)
+        raise OutputError(f"{exc}; the chunks finished so far are kept: free space (or fix the cause) and rerun the "
+                          "same command with --resume") from exc
     except BaseException:
         if writer is not None:
             if done_parts and isinstance(writer, PartsWriter):
