@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 
 import click
 
@@ -121,12 +124,42 @@ def run(input, output, engine_opts: EngineOptions, output_opts: OutputOptions, t
             bar.set_postfix_str(f"{tokens / max(bar.format_dict['elapsed'], 1e-9):,.0f} tokens/s")
 
     try:
-        summary = run_corpus(engine_opts, input, output, text_column=text_column, id_column=id_column, limit=limit,
-                             on_error=on_error, overwrite=overwrite, resume=resume, chunk_rows=chunk_rows,
-                             progress=progress, on_loaded=loaded, tokens_column=tokens_column,
-                             output_opts=output_opts)
+        with stop_on_sigterm(output):
+            summary = run_corpus(engine_opts, input, output, text_column=text_column, id_column=id_column,
+                                 limit=limit, on_error=on_error, overwrite=overwrite, resume=resume,
+                                 chunk_rows=chunk_rows, progress=progress, on_loaded=loaded,
+                                 tokens_column=tokens_column, output_opts=output_opts)
     finally:
         if bar is not None:
             bar.close()
     if not quiet:
         click.echo(f"fasttag: {summary.line()}", err=True)
+
+
+@contextlib.contextmanager
+def stop_on_sigterm(output: str) -> Iterator[None]:
+    """SIGTERM (Kubernetes, Slurm, systemd) stops the run as Ctrl-C does, with exit 143; a file-size limit
+    (`ulimit -f`) fails the write that passes it, in one line, instead of killing the process (SIGXFSZ)."""
+    from fasttag.errors import Interrupted, Stopped, Terminated
+
+    def stop(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one while the run cleans up changes nothing
+        raise Stopped
+
+    try:
+        saved = {signal.SIGTERM: signal.signal(signal.SIGTERM, stop),
+                 signal.SIGXFSZ: signal.signal(signal.SIGXFSZ, signal.SIG_IGN)}
+    except ValueError:  # not the main thread (an embedding program's worker): its signals are its own
+        yield
+        return
+    try:
+        yield
+    except Interrupted as exc:
+        if isinstance(exc.__cause__, Stopped):
+            raise Terminated(exc) from exc
+        raise
+    except Stopped as exc:  # before the first row: nothing was written
+        raise Terminated(Interrupted(output, resumable=False)) from exc
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
