@@ -560,3 +560,35 @@ def test_pickle_weights_are_loaded_as_tensors_only(tmp_path, checkpoint_factory,
     res = invoke("export", both, "-o", tmp_path / "e3")
     assert res.exit_code == 0, res.output
     assert not marker.exists()
+
+
+# -- huge rows ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_a_text_over_max_text_bytes_is_a_counted_bad_row(tmp_path, bert_export, fmt):
+    big = "Ada Lovelace lives in London. " * 100  # 3,000 bytes
+    accents = "é" * 400  # 400 characters, 800 bytes of UTF-8
+    texts = ["Paris is big.", big, "Rome.", accents]
+    src = tmp_path / f"in.{fmt}"
+    if fmt == "jsonl":
+        src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
+    else:
+        pq.write_table(pa.table({"id": list(range(4)), "text": texts}), src)
+    out = tmp_path / "o.parquet"
+    where = "line 2" if fmt == "jsonl" else "row 1"
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "id", "--max-text-bytes", 700)
+    assert res.exit_code == 1 and not out.exists()
+    assert f"{src}, {where}: text of 3,000 bytes is longer than --max-text-bytes 700 (raise the limit, or use " \
+           "--on-error skip" in res.output, res.output
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "id", "--max-text-bytes", 700,
+                 "--on-error", "skip")
+    assert res.exit_code == 0, res.output
+    assert f"2 bad {'lines' if fmt == 'jsonl' else 'rows'} skipped" in res.output
+    assert pq.read_table(out).column("id").to_pylist() == [0, 2]
+    rejects = [json.loads(x) for x in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
+    assert [r.get("line", r.get("row")) for r in rejects] == ([2, 4] if fmt == "jsonl" else [1, 3])
+    assert "800 bytes is longer than --max-text-bytes 700" in rejects[1]["error"]
+    assert rejects[0]["raw_bytes"] >= 3000 and len(rejects[0]["raw"]) <= 1002  # its start, not all of it
+    for limit in ("0", "3000"):  # no limit, and a limit the longest text meets exactly
+        res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "id", "--max-text-bytes", limit,
+                     "--overwrite")
+        assert res.exit_code == 0 and pq.read_table(out).num_rows == 4, res.output

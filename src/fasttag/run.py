@@ -21,7 +21,7 @@ from fasttag.dedup import DuplicateWindow, window_rows
 from fasttag.entities import RESULT_COLUMNS, result_fields
 from fasttag.errors import InputError, Interrupted, OutputError, UsageError
 from fasttag.formats import corpus_format, output_format, parquet_files
-from fasttag.options import OUTPUT_DEFAULTS, EngineOptions, OnError, OutputOptions
+from fasttag.options import DEFAULT_MAX_TEXT_BYTES, OUTPUT_DEFAULTS, EngineOptions, OnError, OutputOptions
 from fasttag.read import CorpusReader
 from fasttag.shape import ShapeStats
 from fasttag.show import plural
@@ -57,6 +57,7 @@ class RunSummary:
     shape: ShapeStats = field(default_factory=ShapeStats)  # what --min-score/--labels dropped; rows without results
     output_opts: OutputOptions = field(default_factory=OutputOptions)
     duplicates: int = 0  # rows whose results were copied from an identical text's (the duplicate window)
+    rejected_rows: bool = False  # rejects are Parquet rows, not JSONL lines
     torn_part: str | None = None  # the interrupted run's first torn part, found by --resume and redone
 
     def line(self) -> str:
@@ -84,7 +85,7 @@ class RunSummary:
         if self.torn_part:
             text += f"; a torn part of the interrupted run was redone ({self.torn_part})"
         if self.rejected:
-            what = "bad row" if self.tokens_column else "bad line"
+            what = "bad row" if self.tokens_column or self.rejected_rows else "bad line"
             text += f"; {plural(self.rejected, what)} skipped, written to {self.rejects_path}"
         return text
 
@@ -208,6 +209,7 @@ def run(
     on_loaded: Callable[[Tagger], None] | None = None,
     tokens_column: str | None = None,
     output_opts: OutputOptions | None = None,
+    max_text_bytes: int | None = DEFAULT_MAX_TEXT_BYTES,
 ) -> RunSummary:
     """Tag every row of `input` into `output`; one output row per input row, in input order (with
     `output_opts.layout` flat: one row per result, in input order).
@@ -222,6 +224,10 @@ def run(
     With `tokens_column`, each row's token list (that column) is tagged instead of its text: one tag and
     score per token (see `Tagger.tag_pretokenized`). `output_opts` are the kept input columns, the filters and
     the layout (`fasttag.shape`); the summary counts what the filters dropped.
+    score per token (see `Tagger.tag_pretokenized`).
+
+    A text longer than `max_text_bytes` (UTF-8; None: no limit) is a bad row, as `on_error` says: its
+    tokens and scores would take memory in proportion to it.
     """
     output_opts = output_opts or OutputOptions()
     check_columns(id_column)
@@ -235,7 +241,7 @@ def run(
     lock = OutputLock.acquire(output) if output != "-" and not storage.is_remote(output) else None
     try:
         return _run(tagger, input, output, text_column, id_column, limit, on_error, overwrite, resume, chunk_rows,
-                    progress, tokens_column, output_opts)
+                    progress, tokens_column, output_opts, max_text_bytes)
     finally:
         if lock is not None:
             lock.release()
@@ -244,9 +250,11 @@ def run(
 def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: str | None, limit: int | None,
          on_error: OnError, overwrite: bool, resume: bool, chunk_rows: int,
          progress: Callable[[int, int], None] | None, tokens_column: str | None = None,
-         output_opts: OutputOptions | None = None) -> RunSummary:
+         output_opts: OutputOptions | None = None,
+         max_text_bytes: int | None = DEFAULT_MAX_TEXT_BYTES) -> RunSummary:
     output_opts = output_opts or OutputOptions()
     state = job_state(tagger, input, text_column, id_column, limit, on_error, chunk_rows, tokens_column, output_opts)
+    state["max_text_bytes"] = max_text_bytes or None
     pretokenized = tokens_column is not None
     shaper = tagger.shaper(output_opts, pretokenized)
     id_name = id_column or "row"
@@ -271,7 +279,8 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
     reader = CorpusReader(input, text_column, id_column, chunk_rows=chunk_rows, limit=limit, on_error=on_error,
                           skip_rows=done_parts * chunk_rows, digests=parts_output, on_skipped=check_done_chunk,
                           tokens_column=tokens_column, keep_columns=output_opts.keep_columns,
-                          check_kept=lambda names: shaper.check_kept(names, id_name))
+                          check_kept=lambda names: shaper.check_kept(names, id_name),
+                          max_text_bytes=max_text_bytes)
     result_name = ("word" if tagger.level == "words" else "entity") if pretokenized else \
         {"entities": "entity", "words": "word", "tokens": "tagged token"}[tagger.level]
     summary = RunSummary(provider=tagger.provider, resumed_rows=done_parts * chunk_rows, result_name=result_name,
@@ -333,6 +342,7 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
         summary.repaired_texts += reader.stats.invalid_utf8
         summary.byte_order_marks = reader.stats.byte_order_marks
         summary.rejected = len(reader.stats.rejected)
+        summary.rejected_rows = reader.format == "parquet"
         id_field = output_schema(id_type, id_column, []).field(0)
         kept_fields = reader.kept_fields or [pa.field(n, pa.null()) for n in reader.kept_names or ()]
         writing = time.perf_counter()
@@ -425,8 +435,9 @@ def check_same_job(saved: dict, state: dict, input: str) -> None:
     if changed:
         raise UsageError(f"cannot resume: {input} changed since the interrupted run ({'; '.join(changed)}); "
                          "pass --overwrite to start over")
-    # runs made before --level wrote entities; before --keep-columns etc., nested rows of all results
-    saved = {"level": "entities", **OUTPUT_DEFAULTS, **saved}
+    # runs made before --level wrote entities; before --keep-columns etc., nested rows of all results; before
+    # --max-text-bytes, the default limit applied
+    saved = {"level": "entities", "max_text_bytes": DEFAULT_MAX_TEXT_BYTES, **OUTPUT_DEFAULTS, **saved}
     differs = sorted(k for k in set(saved) | set(state) if k not in INPUT_KEYS and saved.get(k) != state.get(k))
     if differs:
         raise UsageError(
@@ -492,6 +503,8 @@ def _write_rejects(output: str, reader: CorpusReader, overwrite: bool = False) -
             record = ({"line": r.line} if r.row is None else {"row": r.row}) | {"error": r.error, "raw": r.raw}
             if r.raw_base64 is not None:
                 record["raw_base64"] = r.raw_base64
+            if r.raw_bytes is not None:  # an oversized row: `raw` is its start
+                record["raw_bytes"] = r.raw_bytes
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     if remote:
         path = storage.add_suffix(output, ".rejects.jsonl")
