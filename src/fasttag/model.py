@@ -532,7 +532,8 @@ def external_data_locations(path: Path) -> list[str]:
                                 _node_locations(buf, node, found)
                 return found
     except (ValueError, IndexError) as exc:
-        raise ModelError(f"cannot load {path}: not a readable ONNX model ({exc})") from exc
+        raise ModelError(f"cannot load {path}: it does not load as an ONNX model (truncated or corrupt?): {exc}"
+                         ) from exc
     except OSError as exc:
         raise ModelError(f"cannot load {path}: {first_line(exc)}") from exc
 

@@ -334,7 +334,7 @@ class CorpusReader:
         limit = self.max_text_bytes
         if not limit or not isinstance(text, str) or len(text) * 4 <= limit:  # UTF-8: at most 4 bytes a character
             return None
-        size = len(text.encode("utf-8", "surrogatepass"))
+        size = utf8_size(text)
         if size <= limit:
             return None
         return f"text of {size:,} bytes is longer than --max-text-bytes {limit:,}"
@@ -352,7 +352,7 @@ class CorpusReader:
                                  "record such rows)")
             self.stats.rejected.append(Rejected(None, f"{where}: {why}",
                                                 json.dumps(text[:RAW_KEPT], ensure_ascii=False),
-                                                row=row, raw_bytes=len(text.encode("utf-8", "surrogatepass"))))
+                                                row=row, raw_bytes=utf8_size(text)))
             keep = keep or [True] * len(values)
             keep[i] = False
         if keep is not None:
@@ -457,6 +457,12 @@ class CorpusReader:
                 raise InputError(f"{self.path}: field {name!r} (--keep-columns) mixes value types or holds values "
                                  f"Arrow cannot store ({first_line(exc)})") from exc
         return pa.table(columns)
+
+
+def utf8_size(text: str) -> int:
+    """Bytes of `text` in UTF-8, counted a megabyte at a time (a huge text is not copied whole)."""
+    step = 1 << 20
+    return sum(len(text[i:i + step].encode("utf-8", "surrogatepass")) for i in range(0, len(text), step))
 
 
 def chunk_digest(texts: list, ids: list[pa.Array], n: int) -> str:
