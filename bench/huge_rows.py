@@ -73,7 +73,8 @@ def main() -> None:
             for src in write_inputs(root, document(mb)):
                 rss, seconds, _ = peak_rss(["run", str(src), "-o", str(root / "out.parquet"), "--overwrite",
                                             "--max-text-bytes", "0", *model])
-                print(f"tagged   {mb:>6.1f} MB {src.suffix[1:]:<7}: peak RSS {rss:,.0f} MB ({seconds:.0f}s)", flush=True)
+                print(f"tagged   {mb:>6.1f} MB {src.suffix[1:]:<7}: peak RSS {rss:,.0f} MB ({seconds:.0f}s)",
+                      flush=True)
         for src in write_inputs(root, document(args.mb)):
             rss, seconds, summary = peak_rss(["run", str(src), "-o", str(root / "out.parquet"), "--overwrite",
                                               "--on-error", "skip", *model])

@@ -365,11 +365,12 @@ class CorpusReader:
         if self.on_error == "stop":
             fix = "raise the limit, or use --on-error skip" if oversized else "use --on-error skip"
             raise InputError(f"{where}, line {lineno}: {error} ({fix} to skip and record such lines)")
-        raw = raw.rstrip(b"\r\n")
-        if oversized:  # the record keeps the line's start and its size, not the whole of it in memory
-            self.stats.rejected.append(Rejected(lineno, error, raw[:RAW_KEPT].decode("utf-8", "ignore"),
-                                                raw_bytes=len(raw)))
+        if oversized:  # the record keeps the line's start and its size, not a copy of the whole of it
+            end = len(raw) - (2 if raw.endswith(b"\r\n") else 1 if raw.endswith(b"\n") else 0)
+            self.stats.rejected.append(Rejected(lineno, error, raw[:min(RAW_KEPT, end)].decode("utf-8", "ignore"),
+                                                raw_bytes=end))
             return
+        raw = raw.rstrip(b"\r\n")
         try:
             self.stats.rejected.append(Rejected(lineno, error, raw.decode("utf-8")))
         except UnicodeDecodeError:
