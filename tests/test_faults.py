@@ -584,6 +584,10 @@ def test_a_text_over_max_text_bytes_is_a_counted_bad_row(tmp_path, bert_export, 
     assert res.exit_code == 0, res.output
     assert f"2 bad {'lines' if fmt == 'jsonl' else 'rows'} skipped" in res.output
     assert pq.read_table(out).column("id").to_pylist() == [0, 2]
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "id", "--max-text-bytes", 700,
+                 "--on-error", "skip", "--keep-columns", "text", "--overwrite")  # kept columns lose the same rows
+    assert res.exit_code == 0, res.output
+    assert pq.read_table(out).column("text").to_pylist() == ["Paris is big.", "Rome."]
     rejects = [json.loads(x) for x in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
     assert [r.get("line", r.get("row")) for r in rejects] == ([2, 4] if fmt == "jsonl" else [1, 3])
     assert "800 bytes is longer than --max-text-bytes 700" in rejects[1]["error"]

@@ -301,6 +301,7 @@ class CorpusReader:
                             values, keep = self._parquet_sizes(values, str(f))
                             if keep is not None:
                                 ids = ids.filter(pa.array(keep)) if ids is not None else None
+                                kept_rows = kept_rows.filter(pa.array(keep)) if kept_rows is not None else None
                     self._parquet_rows += batch.num_rows
                     self._accepted += len(values)
                     yield values, ids, kept_rows
