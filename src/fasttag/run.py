@@ -359,14 +359,16 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
             raise Interrupted(output, resumable=False, stdin=input == "-") from exc
         # Whole parts stay in the work folder for --resume; the output path stays untouched.
         raise Interrupted(output) from exc
-    except OutputError as exc:  # a write refused (disk full, quota, file-size limit): keep what is finished
-        if not isinstance(writer, PartsWriter) or input == "-":
-            if writer is not None:
-                writer.abort()
-            raise
-        writer.abort(keep_parts=True)
-        raise OutputError(f"{exc}; the chunks finished so far are kept: free space (or fix the cause) and rerun the "
-                          "same command with --resume") from exc
+    except OutputError as exc:
+        refused = isinstance(exc.__cause__, OSError)  # the disk refused a write (full, quota, a file-size limit)
+        if isinstance(writer, PartsWriter) and input != "-" and (refused or done_parts):
+            writer.abort(keep_parts=True)  # what is finished stays for --resume
+            if refused:
+                raise OutputError(f"{exc}; the chunks finished so far are kept: free space (or fix the cause) and "
+                                  "rerun the same command with --resume") from exc
+        elif writer is not None:
+            writer.abort()
+        raise
     except BaseException:
         if writer is not None:
             if done_parts and isinstance(writer, PartsWriter):
