@@ -596,3 +596,20 @@ def test_a_text_over_max_text_bytes_is_a_counted_bad_row(tmp_path, bert_export, 
         res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "id", "--max-text-bytes", limit,
                      "--overwrite")
         assert res.exit_code == 0 and pq.read_table(out).num_rows == 4, res.output
+
+
+def test_rejects_that_cannot_be_written_leave_no_output_and_resume_completes(tmp_path, bert_export, tagger):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "Ada lives in Paris."}\n{"text": broken\n{"text": "Bob works in Rome."}\n')
+    out = tmp_path / "o.jsonl"
+    blocker = Path(f"{out}.rejects.jsonl")
+    blocker.mkdir()  # the rejects file cannot be put in place: a folder holds its name
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--on-error", "skip", "--chunk-rows", "1")
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 1 and lines[-1].startswith(f"Error: cannot write {blocker}: "), res.output
+    assert "--resume" in lines[-1] and not out.exists()  # no output without its rejects
+    assert len(parts_of(out)) == 2
+    blocker.rmdir()
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--on-error", "skip", "--chunk-rows", "1", "--resume")
+    assert res.exit_code == 0, res.output
+    assert len(out.read_text().splitlines()) == 2 and json.loads(blocker.read_text())["line"] == 2

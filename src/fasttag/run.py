@@ -19,7 +19,7 @@ from pyarrow.fs import FileType
 from fasttag import storage
 from fasttag.dedup import DuplicateWindow, window_rows
 from fasttag.entities import RESULT_COLUMNS, result_fields
-from fasttag.errors import InputError, Interrupted, OutputError, UsageError
+from fasttag.errors import InputError, Interrupted, OutputError, UsageError, first_line
 from fasttag.formats import corpus_format, output_format, parquet_files
 from fasttag.options import DEFAULT_MAX_TEXT_BYTES, OUTPUT_DEFAULTS, EngineOptions, OnError, OutputOptions
 from fasttag.read import CorpusReader
@@ -345,12 +345,12 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
         summary.rejected_rows = reader.format == "parquet"
         id_field = output_schema(id_type, id_column, []).field(0)
         kept_fields = reader.kept_fields or [pa.field(n, pa.null()) for n in reader.kept_names or ()]
+        if reader.stats.rejected:  # before the output: an output that exists has its rejects beside it
+            summary.rejects_path = _write_rejects(output, reader, overwrite)
         writing = time.perf_counter()
         writer.commit(shaper.schema(id_field, kept_fields))
         stages.write += time.perf_counter() - writing
-        if reader.stats.rejected:
-            summary.rejects_path = _write_rejects(output, reader, overwrite)
-        elif output != "-" and not storage.is_remote(output):
+        if not reader.stats.rejected and output != "-" and not storage.is_remote(output):
             Path(f"{output}.rejects.jsonl").unlink(missing_ok=True)  # a stale one from an earlier run
     except KeyboardInterrupt as exc:
         if storage.is_remote(output) or input == "-":  # neither can be resumed: keep nothing
@@ -492,22 +492,28 @@ def done_parts_id_type(output: str, id_column: str | None) -> pa.DataType | None
 
 
 def _write_rejects(output: str, reader: CorpusReader, overwrite: bool = False) -> str:
-    """Rejected lines beside the output (after it is committed), written whole or not at all.
+    """Rejected lines beside the output (before it is committed), written whole or not at all.
 
     Each record holds the line number, the error and the line as text (`raw`); a line that is not valid
     UTF-8 also has its exact bytes in `raw_base64`.
     """
     remote = storage.is_remote(output)
     path = _stdout_rejects_path(overwrite) if output == "-" else f"{output}.rejects.jsonl"
-    fd, tmp = tempfile.mkstemp(prefix=".fasttag-rejects-", dir=None if remote else (Path(path).resolve().parent))
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for r in reader.stats.rejected:
-            record = ({"line": r.line} if r.row is None else {"row": r.row}) | {"error": r.error, "raw": r.raw}
-            if r.raw_base64 is not None:
-                record["raw_base64"] = r.raw_base64
-            if r.raw_bytes is not None:  # an oversized row: `raw` is its start
-                record["raw_bytes"] = r.raw_bytes
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".fasttag-rejects-", dir=None if remote else (Path(path).resolve().parent))
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for r in reader.stats.rejected:
+                record = ({"line": r.line} if r.row is None else {"row": r.row}) | {"error": r.error, "raw": r.raw}
+                if r.raw_base64 is not None:
+                    record["raw_base64"] = r.raw_base64
+                if r.raw_bytes is not None:  # an oversized row: `raw` is its start
+                    record["raw_bytes"] = r.raw_bytes
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    except OSError as exc:  # a full disk: the output is not committed either
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {first_line(exc)}") from exc
     if remote:
         path = storage.add_suffix(output, ".rejects.jsonl")
         try:
@@ -515,7 +521,11 @@ def _write_rejects(output: str, reader: CorpusReader, overwrite: bool = False) -
         finally:
             os.unlink(tmp)
     else:
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        try:
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError as exc:
+            os.unlink(tmp)
+            raise OutputError(f"cannot write {path}: {first_line(exc)}") from exc
     return path
 
