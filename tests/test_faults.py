@@ -239,7 +239,8 @@ def test_sigterm_on_a_stdin_run_exits_143_and_keeps_nothing(tmp_path, bert_expor
 # -- a flaky object store ----------------------------------------------------------------------------
 class FaultyProxy:
     """A TCP proxy in front of the S3 server that fails chosen requests: `fail(method, how, times)` makes the next
-    `times` requests of that HTTP method get a connection reset ("reset") or an HTTP 503 Slow Down ("503").
+    `times` requests of that HTTP method get a connection reset ("reset") or an HTTP 503 Slow Down ("503"), or
+    wait 2 s before they are forwarded ("delay").
 
     Each forwarded connection carries one request (it is forwarded with `Connection: close`), so that
     faults land on requests, not on whichever pooled connection a request happens to take.
@@ -295,7 +296,9 @@ class FaultyProxy:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
             return
-        if how == "503":
+        if how == "delay":  # a slow store: the request is forwarded after a pause
+            time.sleep(2)
+        elif how == "503":
             body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
                     b"<Message>Please reduce your request rate.</Message></Error>")
             conn.sendall(b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: "
@@ -414,6 +417,35 @@ def test_a_store_that_keeps_failing_is_one_line_and_the_uri_holds_nothing(tmp_pa
     assert res.exit_code == 1 and len(lines) == 1 and uri in lines[0], res.output
     assert not (tmp_path / "o.parquet").exists()
     proxy.clear()
+
+
+@pytest.mark.slow  # a subprocess stopped during its upload
+def test_a_stop_during_the_upload_never_leaves_part_of_the_object(tmp_path, s3, s3_corpus, bert_export):
+    from s3_server import BUCKET, get
+
+    fs, proxy = s3
+    src, _, reference = s3_corpus
+    proxy.clear()
+    proxy.fail("PUT", "delay", 1)
+    target = f"{BUCKET}/flaky/stopped.jsonl"
+    proc = subprocess.Popen(FASTTAG + ["run", str(src), "-o", f"s3://{target}", "--model", str(bert_export),
+                                       "--id-column", "id", "-q"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not proxy.failed and proc.poll() is None:
+        time.sleep(0.01)
+    assert proxy.failed == [("PUT", "delay")]  # the upload is under way, held by the proxy
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    # never halfway: the object is whole and the run completed, or the store holds nothing and the run says so
+    if proc.returncode == 0:
+        assert get(fs, target) == reference.read_bytes()
+    else:
+        import pyarrow.fs as pafs
+
+        lines = err.strip().splitlines()
+        assert proc.returncode == 143 and len(lines) == 1, err
+        assert lines[0] == f"Error: terminated (SIGTERM); nothing was written to s3://{target}"
+        assert fs.get_file_info(target).type == pafs.FileType.NotFound
 
 
 # -- hostile model folders ---------------------------------------------------------------------------

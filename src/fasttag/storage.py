@@ -172,24 +172,31 @@ def upload(local: str | os.PathLike, uri: str) -> None:
     remote = resolve(uri, OutputError)
     with remote_errors(uri, OutputError):
         if remote.scheme in OBJECT_STORES:
-            _copy(local, remote)
+            stopped = _copy(local, remote)
         else:
             hidden = remote.sibling(f".{remote.name}.partial")
-            _copy(local, hidden)
-            remote.fs.move(hidden.path, remote.path)
+            stopped = _copy(local, hidden)
+            if stopped is None:
+                remote.fs.move(hidden.path, remote.path)
         size, stored = os.path.getsize(local), remote.fs.get_file_info(remote.path).size
-    if stored != size:
-        raise OutputError(f"{uri}: the store holds {stored} bytes after the upload, not the {size:,} sent")
+    if stored == size:
+        return  # whole: a stop that came during the copy is dropped, the run's work is done (see _copy)
+    if stopped is not None:
+        raise stopped  # the signal cut the upload short, and the store kept nothing: "interrupted, nothing written"
+    what = "nothing" if stored is None else f"{stored:,} bytes"
+    raise OutputError(f"{uri}: the store holds {what} after the upload of {size:,} bytes")
 
 
-def _copy(local: str | os.PathLike, remote: RemotePath) -> None:
+def _copy(local: str | os.PathLike, remote: RemotePath) -> BaseException | None:
     """Stream a local file to `remote`, so that the store ends with the whole file or none of it.
 
     pyarrow's copy_files ignores an error of the final close (a multipart upload whose last part failed),
     which would report a missing object as written: the stream is closed here, where its error is raised.
     The copy runs in a thread of its own, which a Ctrl-C or SIGTERM cannot stop halfway: an output stream
-    dropped before its close would complete the upload with the bytes written so far. The stop is
-    raised once the copy ended.
+    dropped before its close would complete the upload with the bytes written so far. A stop (Ctrl-C,
+    SIGTERM) waits for the copy; it is raised if the copy failed, else returned: `upload` raises it only
+    if the store does not hold the whole file (a signal can cut a request short without an error), and
+    drops it if it does (the run's work is done then: saying "interrupted, nothing written" would be false).
     """
     failed: list[BaseException] = []
 
@@ -211,10 +218,9 @@ def _copy(local: str | os.PathLike, remote: RemotePath) -> None:
             worker.join()
         except BaseException as exc:  # KeyboardInterrupt, or run's SIGTERM: after the copy
             stopped = stopped or exc
-    if stopped is not None:
-        raise stopped
     if failed:
-        raise failed[0]
+        raise (stopped or failed[0])
+    return stopped
 
 
 def _join(uri: str, rel: str) -> str:
