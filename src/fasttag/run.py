@@ -224,7 +224,6 @@ def run(
     With `tokens_column`, each row's token list (that column) is tagged instead of its text: one tag and
     score per token (see `Tagger.tag_pretokenized`). `output_opts` are the kept input columns, the filters and
     the layout (`fasttag.shape`); the summary counts what the filters dropped.
-    score per token (see `Tagger.tag_pretokenized`).
 
     A text longer than `max_text_bytes` (UTF-8; None: no limit) is a bad row, as `on_error` says: its
     tokens and scores would take memory in proportion to it.
