@@ -31,7 +31,8 @@ FASTTAG = [sys.executable, "-c", "from fasttag.cli import main; main()"]
 
 
 def write_corpus(path: Path, rows: int) -> None:
-    """`rows` short rows (CoNLL-like sentences, cycled), ids 0..rows-1, written in pieces to bound memory."""
+    """`rows` short rows, ids 0..rows-1, written in pieces to bound memory: CoNLL-like sentences, cycled, each
+    ending with its row number, so that every row is distinct (the duplicate window tags a repeat only once)."""
     sentences = varied_sentences(10_000, seed=3)
     piece = 100_000
     if path.suffix == ".parquet":
@@ -39,12 +40,12 @@ def write_corpus(path: Path, rows: int) -> None:
         with pq.ParquetWriter(path, schema) as writer:
             for start in range(0, rows, piece):
                 ids = range(start, min(rows, start + piece))
-                writer.write_table(pa.table({"id": list(ids), "text": [sentences[i % len(sentences)] for i in ids]},
-                                            schema=schema), row_group_size=50_000)
+                texts = [f"{sentences[i % len(sentences)]} ({i})" for i in ids]
+                writer.write_table(pa.table({"id": list(ids), "text": texts}, schema=schema), row_group_size=50_000)
         return
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(rows):
-            fh.write(json.dumps({"id": i, "text": sentences[i % len(sentences)]}) + "\n")
+            fh.write(json.dumps({"id": i, "text": f"{sentences[i % len(sentences)]} ({i})"}) + "\n")
 
 
 def status(pid: int) -> dict[str, int]:
