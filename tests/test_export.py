@@ -196,7 +196,9 @@ def test_info_on_a_truncated_graph_is_one_error_line(tmp_path, bert_export):
     res = CliRunner().invoke(cli, ["info", str(broken)])
     assert res.exit_code == 1
     lines = res.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {broken / 'model.onnx'} does not load in onnxruntime")
+    # refused by fasttag's check of the graph's external data (before onnxruntime), or by onnxruntime
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "does not load" in lines[0]
+    assert str(broken / "model.onnx") in lines[0]
 
 
 def test_info_does_not_show_the_build_machines_path(tmp_path, bert_export, checkpoint_factory):

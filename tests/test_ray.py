@@ -356,3 +356,78 @@ def test_duplicates_are_tagged_once_with_the_local_engines_rows(ray_cluster, tmp
     assert counted and 200 - 2 * 40 <= int(counted.group(1).replace(",", "")) <= 160, res.output
     local = local_run(src, tmp_path, bert_export, "--dedup-window", "0")
     assert_same_rows(pq.read_table(out), local, "row")
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below `pid` (Ray's raylet and its workers are below the process that started Ray)."""
+    import os
+
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _tagging_workers() -> list[int]:
+    import os
+
+    workers = []
+    for pid in _descendants(os.getpid()):
+        try:
+            title = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"MapWorker" in title and b"TagBatches" in title:
+            workers.append(pid)
+    return workers
+
+
+@needs_ray
+def test_a_killed_worker_is_restarted_and_no_row_is_lost(ray_cluster, tmp_path, bert_export):
+    """Ray Data restarts a dead actor and retries its batch (its defaults: max_restarts=-1, max_task_retries=-1)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from fasttag.options import EngineOptions
+    from fasttag.ray_engine import RayOptions, run_ray
+
+    texts = [" ".join(varied_sentences(2, seed=i)) for i in range(600)]
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"doc_id": list(range(len(texts))), "text": texts}), src, row_group_size=25)
+    out = tmp_path / "out"
+    outcome: dict = {}
+
+    def job():
+        try:
+            outcome["summary"] = run_ray(EngineOptions(model_dir=str(bert_export)), str(src), str(out),
+                                         id_column="doc_id", batch_rows=25, options=RayOptions(workers=1), quiet=True)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    killed = None
+    deadline = time.time() + 240
+    while time.time() < deadline and thread.is_alive() and killed is None:
+        workers = _tagging_workers()
+        if workers and out.exists() and any(out.glob("*.parquet")):  # mid-run: some batches written
+            killed = workers[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    thread.join(timeout=300)
+    assert killed is not None, "the run ended before a worker could be killed"
+    assert "error" not in outcome, outcome.get("error")
+    local = local_run(src, tmp_path, bert_export, "--id-column", "doc_id")
+    assert_same_rows(pq.read_table(out), local, "doc_id")

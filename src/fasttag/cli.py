@@ -77,7 +77,7 @@ for command in (train_command, export, run, show, convert, evaluate, info, bench
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point. Exit codes: 0 success, 1 error, 2 usage error, 130 interrupted."""
+    """Entry point. Exit codes: 0 success, 1 error, 2 usage error, 130 interrupted, 143 terminated (run)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if "--debug" in args:
         os.environ["FASTTAG_DEBUG"] = "1"

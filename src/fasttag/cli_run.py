@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 
 import click
 
 from fasttag.options import (
+    DEFAULT_MAX_TEXT_BYTES,
     ENGINES,
     ON_ERROR,
     EngineOptions,
@@ -33,6 +37,9 @@ from fasttag.options import (
 @click.option("--on-error", type=click.Choice(ON_ERROR), default="stop", show_default=True,
               help="Bad JSONL lines: stop with an error, or skip them and record them in OUTPUT.rejects.jsonl "
                    "(with -o -: fasttag.rejects.jsonl in the current folder).")
+@click.option("--max-text-bytes", type=click.IntRange(min=0), default=DEFAULT_MAX_TEXT_BYTES, show_default=True,
+              metavar="N", help="A text longer than N bytes (UTF-8) is a bad row, as --on-error says (its tokens and "
+                                "scores take memory in proportion to it); 0: no limit.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file (or an interrupted run's parts).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run of the same command, keeping its finished chunks.")
@@ -53,8 +60,8 @@ from fasttag.options import (
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=None,
               help="[ray] GPUs each worker reserves (e.g. 1, or 0.5 to share a GPU between two workers).")
 def run(input, output, engine_opts: EngineOptions, output_opts: OutputOptions, text_column, tokens_column, id_column,
-        on_error, overwrite, resume, limit, chunk_rows, dedup_window, ignore_tuned, quiet, engine, ray_address, workers,
-        gpus_per_worker):
+        on_error, max_text_bytes, overwrite, resume, limit, chunk_rows, dedup_window, ignore_tuned, quiet, engine,
+        ray_address, workers, gpus_per_worker):
     """Tag every row of INPUT and write one row of results per input row to OUTPUT.
 
     INPUT is a .parquet file or a folder of them, a .jsonl/.ndjson file (optionally .gz), or - for JSONL on
@@ -121,12 +128,43 @@ def run(input, output, engine_opts: EngineOptions, output_opts: OutputOptions, t
             bar.set_postfix_str(f"{tokens / max(bar.format_dict['elapsed'], 1e-9):,.0f} tokens/s")
 
     try:
-        summary = run_corpus(engine_opts, input, output, text_column=text_column, id_column=id_column, limit=limit,
-                             on_error=on_error, overwrite=overwrite, resume=resume, chunk_rows=chunk_rows,
-                             progress=progress, on_loaded=loaded, tokens_column=tokens_column,
-                             output_opts=output_opts)
+        with stop_on_sigterm(output):
+            summary = run_corpus(engine_opts, input, output, text_column=text_column, id_column=id_column,
+                                 limit=limit, on_error=on_error, overwrite=overwrite, resume=resume,
+                                 chunk_rows=chunk_rows, progress=progress, on_loaded=loaded,
+                                 tokens_column=tokens_column, output_opts=output_opts,
+                                 max_text_bytes=max_text_bytes or None)
     finally:
         if bar is not None:
             bar.close()
     if not quiet:
         click.echo(f"fasttag: {summary.line()}", err=True)
+
+
+@contextlib.contextmanager
+def stop_on_sigterm(output: str) -> Iterator[None]:
+    """SIGTERM (Kubernetes, Slurm, systemd) stops the run as Ctrl-C does, with exit 143; a file-size limit
+    (`ulimit -f`) fails the write that passes it, in one line, instead of killing the process (SIGXFSZ)."""
+    from fasttag.errors import Interrupted, Stopped, Terminated
+
+    def stop(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one while the run cleans up changes nothing
+        raise Stopped
+
+    try:
+        saved = {signal.SIGTERM: signal.signal(signal.SIGTERM, stop),
+                 signal.SIGXFSZ: signal.signal(signal.SIGXFSZ, signal.SIG_IGN)}
+    except ValueError:  # not the main thread (an embedding program's worker): its signals are its own
+        yield
+        return
+    try:
+        yield
+    except Interrupted as exc:
+        if isinstance(exc.__cause__, Stopped):
+            raise Terminated(exc) from exc
+        raise
+    except Stopped as exc:  # before the first row: nothing was written
+        raise Terminated(Interrupted(output, resumable=False)) from exc
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)

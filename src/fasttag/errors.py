@@ -51,6 +51,19 @@ class Interrupted(FasttagError):
         super().__init__(f"interrupted; {hint}")
 
 
+class Stopped(KeyboardInterrupt):
+    """Raised in the main thread by `fasttag run`'s SIGTERM handler: the run stops as on Ctrl-C."""
+
+
+class Terminated(Interrupted):
+    """A run stopped by SIGTERM (as Kubernetes, Slurm and systemd stop a job): as Ctrl-C, exit 143 (128 + 15)."""
+
+    exit_code = 143
+
+    def __init__(self, interrupted: Interrupted):
+        Exception.__init__(self, str(interrupted).replace("interrupted", "terminated (SIGTERM)", 1))
+
+
 def first_line(error: BaseException | str) -> str:
     """The first line of an exception's message (its class name when it has none), as one-line errors quote it.
 

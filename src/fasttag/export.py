@@ -126,7 +126,11 @@ def export(
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
     check_source_model(model)
     if Path(model).expanduser().is_dir():
-        check_token_classification(_read_json(Path(model).expanduser() / "config.json"), model)
+        from fasttag.resolve import check_no_remote_code
+
+        config = _read_json(Path(model).expanduser() / "config.json")
+        check_no_remote_code(config, model, Path(model).expanduser())  # custom code is never run
+        check_token_classification(config, model)
     out = Path(out_dir)
     if Path(model).exists() and is_within(model, out):
         raise UsageError(f"output folder {out} is, or holds, the model folder {model}: "
@@ -137,6 +141,8 @@ def export(
     import transformers
     from optimum.exporters.onnx import main_export
 
+    if Path(model).expanduser().is_dir():
+        check_pickle_weights(Path(model).expanduser(), model, log)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     work.chmod(0o755)
@@ -231,6 +237,35 @@ def export(
             shutil.rmtree(work, ignore_errors=True)
 
 
+def check_pickle_weights(folder: Path, model: str, log) -> None:
+    """Weights are read so that they cannot run code: safetensors when the checkpoint has them (transformers
+    prefers them), else pickle weights (pytorch_model*.bin) only through torch.load(weights_only=True), which
+    unpickles tensors and nothing else. A pickle holding anything more is refused here, with the reason."""
+    import pickle
+
+    import torch
+
+    from fasttag.resolve import _PYTORCH_BIN, weight_files
+
+    weights = weight_files(sorted(f.name for f in folder.iterdir() if f.is_file()))
+    pickles = [n for n in weights if _PYTORCH_BIN.match(n) and n.endswith(".bin")]
+    if not pickles:
+        return
+    log(f"{model} has pickle weights only ({', '.join(pickles)}): loading them with torch.load(weights_only=True), "
+        "which loads tensors and runs no code")
+    for name in pickles:
+        try:
+            torch.load(folder / name, map_location="cpu", weights_only=True, mmap=True)
+        except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, OSError) as exc:
+            text = str(exc)
+            # torch names what the pickle asked for ("unsupported GLOBAL posix.system"); its first line is advice
+            why = next((line.strip().rstrip(".") for line in text.splitlines() if "GLOBAL" in line.upper()),
+                       first_line(exc)[:200])
+            raise ModelError(f"{model}: {name} is refused: it holds more than tensors, and torch.load(weights_only="
+                             f"True) does not run pickled code ({why}); convert it to safetensors only if you trust "
+                             "it") from exc
+
+
 @contextlib.contextmanager
 def _quiet_logs():
     """Library warnings that are not the user's business during export (deprecations, generic advice)."""
@@ -315,7 +350,9 @@ def validate_against_torch(model: str, onnx_path: Path, precision: str, local: b
     import transformers
 
     tok = transformers.AutoTokenizer.from_pretrained(model, local_files_only=local)
-    pt = transformers.AutoModelForTokenClassification.from_pretrained(model, local_files_only=local).eval()
+    # weights_only: pickle weights (pytorch_model.bin) are read as tensors only (check_pickle_weights)
+    pt = transformers.AutoModelForTokenClassification.from_pretrained(model, local_files_only=local,
+                                                                      weights_only=True).eval()
     enc = tok(VALIDATION_TEXTS, padding=True, truncation=True, return_tensors="np")
     with torch.no_grad():
         ref = pt(**{k: torch.from_numpy(v) for k, v in enc.items()}).logits.float().numpy()

@@ -133,6 +133,7 @@ class ModelBundle:
         missing = [f for f in (ONNX_FILE, TOKENIZER_FILE) if not (p / f).is_file()]
         if missing:
             raise ModelError(f"model folder {p} lacks {', '.join(missing)}; is it a folder made by 'fasttag export'?")
+        check_contained(p)  # before anything (onnxruntime above all) opens a file a hostile folder points at
         manifest = _read_json(p / MANIFEST) if (p / MANIFEST).exists() else {}
         config = _read_json(p / "config.json") if (p / "config.json").exists() else {}
         labels = _labels_from(config, manifest, p)
@@ -475,3 +476,102 @@ def check_graph(path: Path) -> None:
         if "NOT_IMPLEMENTED" in message:  # a valid graph with operators only a GPU provider runs (fp16)
             return
         raise ModelError(f"{path} does not load in onnxruntime (truncated or not an ONNX model?): {message}") from exc
+
+
+# -- a model folder reads nothing outside itself -----------------------------------------------------------
+MODEL_FILES = (ONNX_FILE, TOKENIZER_FILE, MANIFEST, "config.json", "tokenizer_config.json")
+
+
+def check_contained(folder: Path) -> None:
+    """Refuse a model folder whose files reach outside it, before onnxruntime or the tokenizer opens them.
+
+    Refused: a file fasttag reads that is a link out of the folder, and ONNX external-data locations that
+    are absolute, hold `..`, or lead out of the folder through a link. A Hugging Face cache snapshot's
+    links into its own repository's `blobs/` are the cache's layout, and allowed.
+    """
+    root = folder.resolve()
+    allowed = [root]
+    if root.parent.name == "snapshots":  # huggingface_hub: snapshots/REV/FILE -> ../../blobs/HASH
+        allowed.append(root.parent.parent / "blobs")
+
+    def outside(path: Path) -> bool:
+        target = path.resolve()
+        return not any(target == a or a in target.parents for a in allowed)
+
+    for name in MODEL_FILES:
+        if (folder / name).is_symlink() and outside(folder / name):
+            raise ModelError(f"{folder}: {name} is a link to {(folder / name).resolve()}, outside the model folder; "
+                             "refused (copy the file into the folder if you trust it)")
+    for location in external_data_locations(folder / ONNX_FILE):
+        parts = Path(location).parts
+        if Path(location).is_absolute() or ".." in parts or not parts or outside(folder / location):
+            raise ModelError(f"{folder}: {ONNX_FILE} reads external data from {location!r}, outside the model "
+                             "folder; refused (an ONNX model's weights must lie in its own folder)")
+
+
+def external_data_locations(path: Path) -> list[str]:
+    """The `location` of every tensor of the graph stored as external data (initializers, sparse ones, node
+    attributes, subgraphs and functions), read from the protobuf without onnx or onnxruntime.
+
+    A file that cannot be read as ONNX's protobuf is refused: onnxruntime must not load what was not checked.
+    """
+    import mmap
+
+    try:
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                return []  # onnxruntime says an empty file is no model
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                found: list[str] = []
+                for num, value in _fields(buf, 0, len(buf)):
+                    if num == 7 and isinstance(value, tuple):  # ModelProto.graph
+                        _graph_locations(buf, value, found)
+                    elif num == 25 and isinstance(value, tuple):  # ModelProto.functions -> FunctionProto.node (7)
+                        for fnum, node in _strings(buf, value):
+                            if fnum == 7:
+                                _node_locations(buf, node, found)
+                return found
+    except (ValueError, IndexError) as exc:
+        raise ModelError(f"cannot load {path}: it does not load as an ONNX model (truncated or corrupt?): {exc}"
+                         ) from exc
+    except OSError as exc:
+        raise ModelError(f"cannot load {path}: {first_line(exc)}") from exc
+
+
+def _graph_locations(buf, span: tuple[int, int], found: list[str]) -> None:
+    for num, value in _strings(buf, span):
+        if num == 1:  # GraphProto.node
+            _node_locations(buf, value, found)
+        elif num == 5:  # GraphProto.initializer: TensorProto
+            _tensor_location(buf, value, found)
+        elif num == 15:  # GraphProto.sparse_initializer: SparseTensorProto
+            _sparse_locations(buf, value, found)
+
+
+def _node_locations(buf, span: tuple[int, int], found: list[str]) -> None:
+    for num, attribute in _strings(buf, span):
+        if num != 5:  # NodeProto.attribute: AttributeProto
+            continue
+        for anum, value in _strings(buf, attribute):
+            if anum in (5, 8):  # t, tensors
+                _tensor_location(buf, value, found)
+            elif anum in (6, 10):  # g, graphs
+                _graph_locations(buf, value, found)
+            elif anum in (22, 23):  # sparse_tensor, sparse_tensors
+                _sparse_locations(buf, value, found)
+
+
+def _sparse_locations(buf, span: tuple[int, int], found: list[str]) -> None:
+    for num, value in _strings(buf, span):
+        if num in (1, 2):  # SparseTensorProto.values, indices: TensorProto
+            _tensor_location(buf, value, found)
+
+
+def _tensor_location(buf, span: tuple[int, int], found: list[str]) -> None:
+    """TensorProto.external_data (13): key/value entries (1, 2); its `location` is the file it reads."""
+    for num, entry in _strings(buf, span):
+        if num != 13:
+            continue
+        fields = {n: bytes(buf[a:b]).decode("utf-8", "replace") for n, (a, b) in _strings(buf, entry)}
+        if fields.get(1) == "location":
+            found.append(fields.get(2, ""))

@@ -37,6 +37,9 @@ Engine = Literal["local", "ray"]
 Scheme = Literal["auto", "iob1", "iob2", "bioes", "bilou", "none"]  # tag scheme of labelled data; none: a tag task
 ConvertScheme = Literal["iob2", "bioes", "bilou"]  # span scheme labelled data can be converted to for training
 
+# `run --max-text-bytes`: a longer text is a bad row (its tokens and scores would take memory in proportion to it)
+DEFAULT_MAX_TEXT_BYTES = 8 << 20  # 8 MiB: about 1.6 GB of memory to tag (bench/huge_rows.py)
+
 AGGREGATIONS: tuple[Aggregation, ...] = get_args(Aggregation)
 WORD_BOUNDARIES: tuple[WordBoundaries, ...] = get_args(WordBoundaries)
 LEVELS: tuple[Level, ...] = get_args(Level)

@@ -44,6 +44,9 @@ class RawChunk:
     kept: pa.Table | None = None  # the kept columns (--keep-columns), row for row; None when none are kept
 
 
+RAW_KEPT = 1000  # characters of an oversized row's line (or text) that its reject record keeps
+
+
 @dataclass
 class Rejected:
     """A JSONL line (or a Parquet row of bad tokens) that could not be read, kept verbatim so nothing is lost.
@@ -58,6 +61,7 @@ class Rejected:
     raw: str
     raw_base64: str | None = None
     row: int | None = None
+    raw_bytes: int | None = None  # an oversized row: `raw` holds only its start; this is its full size
 
 
 @dataclass
@@ -86,6 +90,7 @@ class CorpusReader:
         tokens_column: str | None = None,
         keep_columns: tuple[str, ...] | str = (),
         check_kept: Callable[[list[str]], None] | None = None,
+        max_text_bytes: int | None = None,
     ):
         """`skip_rows` (whole chunks) are read but not yielded; `on_skipped(first_row, digest)` sees each of
         them. With `digests`, every chunk carries the `chunk_digest` of its rows, skipped ones included.
@@ -99,6 +104,9 @@ class CorpusReader:
         first line's fields) are read too, into each chunk's `kept`; `check_kept(names)` sees the names once
         they are known (before the first chunk). A named column a Parquet file lacks is an `InputError`; a
         JSONL line without a field has null there (the first line must have it).
+
+        A text longer than `max_text_bytes` (UTF-8; None or 0: no limit) is a bad row in the same way: its
+        tokens, windows and scores would take memory in proportion to it.
         """
         if on_error not in ON_ERROR:
             raise UsageError(f"--on-error must be one of {', '.join(ON_ERROR)}")
@@ -124,6 +132,7 @@ class CorpusReader:
         self.kept_names: list[str] | None = None if keep_columns == "all" else list(keep_columns)
         self.kept_fields: list[pa.Field] = []  # their types as the first Parquet file declares them (JSONL: null)
         self._kept_checked = False
+        self.max_text_bytes = max_text_bytes or None
         self.stats = ReadStats()
         self.id_type: pa.DataType | None = None  # fixed by the first non-null ids; later ones are cast to it
         self._accepted = 0  # rows parsed so far, so that --limit stops reading at once
@@ -288,6 +297,11 @@ class CorpusReader:
                             kept_rows = kept_rows.filter(pa.array(keep)) if kept_rows is not None else None
                     else:
                         values = _texts(batch.column(self.text_column), self.stats)
+                        if self.max_text_bytes:
+                            values, keep = self._parquet_sizes(values, str(f))
+                            if keep is not None:
+                                ids = ids.filter(pa.array(keep)) if ids is not None else None
+                                kept_rows = kept_rows.filter(pa.array(keep)) if kept_rows is not None else None
                     self._parquet_rows += batch.num_rows
                     self._accepted += len(values)
                     yield values, ids, kept_rows
@@ -316,11 +330,47 @@ class CorpusReader:
             values = [v for v, k in zip(values, keep, strict=True) if k]
         return values, keep
 
+    def oversized(self, text: Any) -> str | None:
+        """Why a text is over --max-text-bytes (None when it is not, or is no text)."""
+        limit = self.max_text_bytes
+        if not limit or not isinstance(text, str) or len(text) * 4 <= limit:  # UTF-8: at most 4 bytes a character
+            return None
+        size = utf8_size(text)
+        if size <= limit:
+            return None
+        return f"text of {size:,} bytes is longer than --max-text-bytes {limit:,}"
+
+    def _parquet_sizes(self, values: list, where: str) -> tuple[list, list[bool] | None]:
+        """A batch's texts less those over --max-text-bytes (rejected, see __init__); `keep` as _parquet_tokens."""
+        keep: list[bool] | None = None
+        for i, text in enumerate(values):
+            why = self.oversized(text)
+            if why is None:
+                continue
+            row = self._parquet_rows + i
+            if self.on_error == "stop":
+                raise InputError(f"{where}, row {row:,}: {why} (raise the limit, or use --on-error skip to skip and "
+                                 "record such rows)")
+            self.stats.rejected.append(Rejected(None, f"{where}: {why}",
+                                                json.dumps(text[:RAW_KEPT], ensure_ascii=False),
+                                                row=row, raw_bytes=utf8_size(text)))
+            keep = keep or [True] * len(values)
+            keep[i] = False
+        if keep is not None:
+            values = [v for v, k in zip(values, keep, strict=True) if k]
+        return values, keep
+
     # -- JSONL ----------------------------------------------------------------------------------
-    def _reject(self, lineno: int, raw: bytes, error: str) -> None:
+    def _reject(self, lineno: int, raw: bytes, error: str, oversized: bool = False) -> None:
         where = "stdin" if self.path == "-" else self.path
         if self.on_error == "stop":
-            raise InputError(f"{where}, line {lineno}: {error} (use --on-error skip to skip and record such lines)")
+            fix = "raise the limit, or use --on-error skip" if oversized else "use --on-error skip"
+            raise InputError(f"{where}, line {lineno}: {error} ({fix} to skip and record such lines)")
+        if oversized:  # the record keeps the line's start and its size, not a copy of the whole of it
+            end = len(raw) - (2 if raw.endswith(b"\r\n") else 1 if raw.endswith(b"\n") else 0)
+            self.stats.rejected.append(Rejected(lineno, error, raw[:min(RAW_KEPT, end)].decode("utf-8", "ignore"),
+                                                raw_bytes=end))
+            return
         raw = raw.rstrip(b"\r\n")
         try:
             self.stats.rejected.append(Rejected(lineno, error, raw.decode("utf-8")))
@@ -361,6 +411,9 @@ class CorpusReader:
                         f"(choose one with --{what}-column)"
                     )
                 value = obj[self.column]
+                if not self.tokens_column and (why := self.oversized(value)):
+                    self._reject(lineno, raw, why, oversized=True)
+                    continue
                 if self.tokens_column and value is not None and (why := token_list_error(value)):
                     self._reject(lineno, raw, f"tokens field {self.column!r}: {why}")
                     continue
@@ -406,6 +459,12 @@ class CorpusReader:
                 raise InputError(f"{self.path}: field {name!r} (--keep-columns) mixes value types or holds values "
                                  f"Arrow cannot store ({first_line(exc)})") from exc
         return pa.table(columns)
+
+
+def utf8_size(text: str) -> int:
+    """Bytes of `text` in UTF-8, counted a megabyte at a time (a huge text is not copied whole)."""
+    step = 1 << 20
+    return sum(len(text[i:i + step].encode("utf-8", "surrogatepass")) for i in range(0, len(text), step))
 
 
 def chunk_digest(texts: list, ids: list[pa.Array], n: int) -> str:

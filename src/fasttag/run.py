@@ -19,9 +19,9 @@ from pyarrow.fs import FileType
 from fasttag import storage
 from fasttag.dedup import DuplicateWindow, window_rows
 from fasttag.entities import RESULT_COLUMNS, result_fields
-from fasttag.errors import InputError, Interrupted, OutputError, UsageError
+from fasttag.errors import InputError, Interrupted, OutputError, UsageError, first_line
 from fasttag.formats import corpus_format, output_format, parquet_files
-from fasttag.options import OUTPUT_DEFAULTS, EngineOptions, OnError, OutputOptions
+from fasttag.options import DEFAULT_MAX_TEXT_BYTES, OUTPUT_DEFAULTS, EngineOptions, OnError, OutputOptions
 from fasttag.read import CorpusReader
 from fasttag.shape import ShapeStats
 from fasttag.show import plural
@@ -57,6 +57,8 @@ class RunSummary:
     shape: ShapeStats = field(default_factory=ShapeStats)  # what --min-score/--labels dropped; rows without results
     output_opts: OutputOptions = field(default_factory=OutputOptions)
     duplicates: int = 0  # rows whose results were copied from an identical text's (the duplicate window)
+    rejected_rows: bool = False  # rejects are Parquet rows, not JSONL lines
+    torn_part: str | None = None  # the interrupted run's first torn part, found by --resume and redone
 
     def line(self) -> str:
         s = max(self.seconds, 1e-9)
@@ -80,8 +82,10 @@ class RunSummary:
             text += f"; {plural(self.null_texts, 'row')} with null or non-string text (empty results)"
         if self.byte_order_marks:
             text += f"; {plural(self.byte_order_marks, 'UTF-8 byte-order mark')} skipped"
+        if self.torn_part:
+            text += f"; a torn part of the interrupted run was redone ({self.torn_part})"
         if self.rejected:
-            what = "bad row" if self.tokens_column else "bad line"
+            what = "bad row" if self.tokens_column or self.rejected_rows else "bad line"
             text += f"; {plural(self.rejected, what)} skipped, written to {self.rejects_path}"
         return text
 
@@ -205,6 +209,7 @@ def run(
     on_loaded: Callable[[Tagger], None] | None = None,
     tokens_column: str | None = None,
     output_opts: OutputOptions | None = None,
+    max_text_bytes: int | None = DEFAULT_MAX_TEXT_BYTES,
 ) -> RunSummary:
     """Tag every row of `input` into `output`; one output row per input row, in input order (with
     `output_opts.layout` flat: one row per result, in input order).
@@ -219,6 +224,9 @@ def run(
     With `tokens_column`, each row's token list (that column) is tagged instead of its text: one tag and
     score per token (see `Tagger.tag_pretokenized`). `output_opts` are the kept input columns, the filters and
     the layout (`fasttag.shape`); the summary counts what the filters dropped.
+
+    A text longer than `max_text_bytes` (UTF-8; None: no limit) is a bad row, as `on_error` says: its
+    tokens and scores would take memory in proportion to it.
     """
     output_opts = output_opts or OutputOptions()
     check_columns(id_column)
@@ -232,7 +240,7 @@ def run(
     lock = OutputLock.acquire(output) if output != "-" and not storage.is_remote(output) else None
     try:
         return _run(tagger, input, output, text_column, id_column, limit, on_error, overwrite, resume, chunk_rows,
-                    progress, tokens_column, output_opts)
+                    progress, tokens_column, output_opts, max_text_bytes)
     finally:
         if lock is not None:
             lock.release()
@@ -241,16 +249,19 @@ def run(
 def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: str | None, limit: int | None,
          on_error: OnError, overwrite: bool, resume: bool, chunk_rows: int,
          progress: Callable[[int, int], None] | None, tokens_column: str | None = None,
-         output_opts: OutputOptions | None = None) -> RunSummary:
+         output_opts: OutputOptions | None = None,
+         max_text_bytes: int | None = DEFAULT_MAX_TEXT_BYTES) -> RunSummary:
     output_opts = output_opts or OutputOptions()
     state = job_state(tagger, input, text_column, id_column, limit, on_error, chunk_rows, tokens_column, output_opts)
+    state["max_text_bytes"] = max_text_bytes or None
     pretokenized = tokens_column is not None
     shaper = tagger.shaper(output_opts, pretokenized)
     id_name = id_column or "row"
     digests: list[str] = []
+    torn: list[str] = []
     if resume and (saved := saved_state(output)) is not None:
         check_same_job(saved, state, input)
-        digests = resumable_parts(output)
+        digests, torn = resumable_parts(output)  # a torn part (and those after it) is redone
     done_parts = len(digests)
     checked = [0]  # chunks done earlier whose input rows were read again and found unchanged
 
@@ -267,11 +278,12 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
     reader = CorpusReader(input, text_column, id_column, chunk_rows=chunk_rows, limit=limit, on_error=on_error,
                           skip_rows=done_parts * chunk_rows, digests=parts_output, on_skipped=check_done_chunk,
                           tokens_column=tokens_column, keep_columns=output_opts.keep_columns,
-                          check_kept=lambda names: shaper.check_kept(names, id_name))
+                          check_kept=lambda names: shaper.check_kept(names, id_name),
+                          max_text_bytes=max_text_bytes)
     result_name = ("word" if tagger.level == "words" else "entity") if pretokenized else \
         {"entities": "entity", "words": "word", "tokens": "tagged token"}[tagger.level]
     summary = RunSummary(provider=tagger.provider, resumed_rows=done_parts * chunk_rows, result_name=result_name,
-                         tokens_column=pretokenized, output_opts=output_opts)
+                         tokens_column=pretokenized, output_opts=output_opts, torn_part=torn[0] if torn else None)
     started = time.perf_counter()
     writer = None
     rows = window_rows(tagger.options.dedup_window, tagger.bundle.precision)
@@ -329,14 +341,15 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
         summary.repaired_texts += reader.stats.invalid_utf8
         summary.byte_order_marks = reader.stats.byte_order_marks
         summary.rejected = len(reader.stats.rejected)
+        summary.rejected_rows = reader.format == "parquet"
         id_field = output_schema(id_type, id_column, []).field(0)
         kept_fields = reader.kept_fields or [pa.field(n, pa.null()) for n in reader.kept_names or ()]
+        if reader.stats.rejected:  # before the output: an output that exists has its rejects beside it
+            summary.rejects_path = _write_rejects(output, reader, overwrite)
         writing = time.perf_counter()
         writer.commit(shaper.schema(id_field, kept_fields))
         stages.write += time.perf_counter() - writing
-        if reader.stats.rejected:
-            summary.rejects_path = _write_rejects(output, reader, overwrite)
-        elif output != "-" and not storage.is_remote(output):
+        if not reader.stats.rejected and output != "-" and not storage.is_remote(output):
             Path(f"{output}.rejects.jsonl").unlink(missing_ok=True)  # a stale one from an earlier run
     except KeyboardInterrupt as exc:
         if storage.is_remote(output) or input == "-":  # neither can be resumed: keep nothing
@@ -345,6 +358,16 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
             raise Interrupted(output, resumable=False, stdin=input == "-") from exc
         # Whole parts stay in the work folder for --resume; the output path stays untouched.
         raise Interrupted(output) from exc
+    except OutputError as exc:
+        refused = isinstance(exc.__cause__, OSError)  # the disk refused a write (full, quota, a file-size limit)
+        if isinstance(writer, PartsWriter) and input != "-" and (refused or done_parts):
+            writer.abort(keep_parts=True)  # what is finished stays for --resume
+            if refused:
+                raise OutputError(f"{exc}; the chunks finished so far are kept: free space (or fix the cause) and "
+                                  "rerun the same command with --resume") from exc
+        elif writer is not None:
+            writer.abort()
+        raise
     except BaseException:
         if writer is not None:
             if done_parts and isinstance(writer, PartsWriter):
@@ -413,8 +436,9 @@ def check_same_job(saved: dict, state: dict, input: str) -> None:
     if changed:
         raise UsageError(f"cannot resume: {input} changed since the interrupted run ({'; '.join(changed)}); "
                          "pass --overwrite to start over")
-    # runs made before --level wrote entities; before --keep-columns etc., nested rows of all results
-    saved = {"level": "entities", **OUTPUT_DEFAULTS, **saved}
+    # runs made before --level wrote entities; before --keep-columns etc., nested rows of all results; before
+    # --max-text-bytes, the default limit applied
+    saved = {"level": "entities", "max_text_bytes": DEFAULT_MAX_TEXT_BYTES, **OUTPUT_DEFAULTS, **saved}
     differs = sorted(k for k in set(saved) | set(state) if k not in INPUT_KEYS and saved.get(k) != state.get(k))
     if differs:
         raise UsageError(
@@ -467,20 +491,28 @@ def done_parts_id_type(output: str, id_column: str | None) -> pa.DataType | None
 
 
 def _write_rejects(output: str, reader: CorpusReader, overwrite: bool = False) -> str:
-    """Rejected lines beside the output (after it is committed), written whole or not at all.
+    """Rejected lines beside the output (before it is committed), written whole or not at all.
 
     Each record holds the line number, the error and the line as text (`raw`); a line that is not valid
     UTF-8 also has its exact bytes in `raw_base64`.
     """
     remote = storage.is_remote(output)
     path = _stdout_rejects_path(overwrite) if output == "-" else f"{output}.rejects.jsonl"
-    fd, tmp = tempfile.mkstemp(prefix=".fasttag-rejects-", dir=None if remote else (Path(path).resolve().parent))
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for r in reader.stats.rejected:
-            record = ({"line": r.line} if r.row is None else {"row": r.row}) | {"error": r.error, "raw": r.raw}
-            if r.raw_base64 is not None:
-                record["raw_base64"] = r.raw_base64
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".fasttag-rejects-", dir=None if remote else (Path(path).resolve().parent))
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for r in reader.stats.rejected:
+                record = ({"line": r.line} if r.row is None else {"row": r.row}) | {"error": r.error, "raw": r.raw}
+                if r.raw_base64 is not None:
+                    record["raw_base64"] = r.raw_base64
+                if r.raw_bytes is not None:  # an oversized row: `raw` is its start
+                    record["raw_bytes"] = r.raw_bytes
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    except OSError as exc:  # a full disk: the output is not committed either
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {first_line(exc)}") from exc
     if remote:
         path = storage.add_suffix(output, ".rejects.jsonl")
         try:
@@ -488,7 +520,11 @@ def _write_rejects(output: str, reader: CorpusReader, overwrite: bool = False) -
         finally:
             os.unlink(tmp)
     else:
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        try:
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError as exc:
+            os.unlink(tmp)
+            raise OutputError(f"cannot write {path}: {first_line(exc)}") from exc
     return path
 

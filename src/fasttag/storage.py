@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -27,6 +28,9 @@ REMOTE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs")
 # Object stores show an object only once its upload completed, so uploading to the final key is atomic.
 OBJECT_STORES = ("s3", "gs", "gcs")
 S3_ENDPOINT_ENV = "FASTTAG_S3_ENDPOINT"
+# Attempts per S3 request: transient errors (connection resets, timeouts, HTTP 500/503 "slow down") are retried
+# with exponential backoff by the AWS SDK's standard strategy, then reported in one line.
+S3_ATTEMPTS = 6
 
 
 def is_remote(path: str | os.PathLike) -> bool:
@@ -110,6 +114,7 @@ def s3_filesystem(endpoint: str) -> pafs.S3FileSystem:
         endpoint_override=split.netloc,
         scheme=split.scheme or "https",
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS),
     )
 
 
@@ -167,11 +172,55 @@ def upload(local: str | os.PathLike, uri: str) -> None:
     remote = resolve(uri, OutputError)
     with remote_errors(uri, OutputError):
         if remote.scheme in OBJECT_STORES:
-            pafs.copy_files(os.fspath(local), remote.path, destination_filesystem=remote.fs)
-            return
-        hidden = remote.sibling(f".{remote.name}.partial")
-        pafs.copy_files(os.fspath(local), hidden.path, destination_filesystem=remote.fs)
-        remote.fs.move(hidden.path, remote.path)
+            stopped = _copy(local, remote)
+        else:
+            hidden = remote.sibling(f".{remote.name}.partial")
+            stopped = _copy(local, hidden)
+            if stopped is None:
+                remote.fs.move(hidden.path, remote.path)
+        size, stored = os.path.getsize(local), remote.fs.get_file_info(remote.path).size
+    if stored == size:
+        return  # whole: a stop that came during the copy is dropped, the run's work is done (see _copy)
+    if stopped is not None:
+        raise stopped  # the signal cut the upload short, and the store kept nothing: "interrupted, nothing written"
+    what = "nothing" if stored is None else f"{stored:,} bytes"
+    raise OutputError(f"{uri}: the store holds {what} after the upload of {size:,} bytes")
+
+
+def _copy(local: str | os.PathLike, remote: RemotePath) -> BaseException | None:
+    """Stream a local file to `remote`, so that the store ends with the whole file or none of it.
+
+    pyarrow's copy_files ignores an error of the final close (a multipart upload whose last part failed),
+    which would report a missing object as written: the stream is closed here, where its error is raised.
+    The copy runs in a thread of its own, which a Ctrl-C or SIGTERM cannot stop halfway: an output stream
+    dropped before its close would complete the upload with the bytes written so far. A stop (Ctrl-C,
+    SIGTERM) waits for the copy; it is raised if the copy failed, else returned: `upload` raises it only
+    if the store does not hold the whole file (a signal can cut a request short without an error), and
+    drops it if it does (the run's work is done then: saying "interrupted, nothing written" would be false).
+    """
+    failed: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            with open(local, "rb") as src:
+                dst = remote.fs.open_output_stream(remote.path, compression=None)
+                while block := src.read(8 << 20):
+                    dst.write(block)
+                dst.close()
+        except BaseException as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=copy, name="fasttag-upload")
+    worker.start()
+    stopped: BaseException | None = None
+    while worker.is_alive():
+        try:
+            worker.join()
+        except BaseException as exc:  # KeyboardInterrupt, or run's SIGTERM: after the copy
+            stopped = stopped or exc
+    if failed:
+        raise (stopped or failed[0])
+    return stopped
 
 
 def _join(uri: str, rel: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -29,7 +30,7 @@ import pyarrow.parquet as pq
 
 from fasttag import storage
 from fasttag.entities import with_shortest_scores
-from fasttag.errors import OutputError, UsageError
+from fasttag.errors import OutputError, UsageError, first_line
 from fasttag.formats import output_format
 
 STATE_FILE = "state.json"
@@ -179,8 +180,46 @@ def _part_index(path: Path) -> int:
 
 
 def _digest_path(folder: Path, index: int) -> Path:
-    """The digest of the input rows part `index` was made from, checked again by --resume."""
+    """Part `index`'s record: the digest of the input rows it was made from (checked again by --resume), and the
+    part's rows, size and SHA-256 as written (checked by --resume before the part is trusted)."""
     return folder / f"digest-{index:07d}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _part_rows(part: Path) -> int:
+    """The rows a part holds, read as `commit` reads it (a torn Parquet footer or JSONL line fails here)."""
+    if part.suffix == ".parquet":
+        return pq.read_table(part).num_rows
+    with open(part, "rb") as fh:
+        lines = fh.read().split(b"\n")
+    if lines[-1]:
+        raise ValueError("its last line is cut short")
+    for line in lines[:-1]:
+        json.loads(line)
+    return len(lines) - 1
+
+
+def torn_reason(part: Path, record: dict) -> str | None:
+    """Why a part is not the whole part its record describes (None when it is): cut short, corrupted, unreadable."""
+    try:
+        size = part.stat().st_size
+        if size != record.get("bytes"):
+            return f"{size:,} bytes, {record.get('bytes', 0):,} written"
+        if _sha256(part) != record.get("sha256"):
+            return "its bytes differ from those written (checksum)"
+        rows = _part_rows(part)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        return f"unreadable ({first_line(exc)})"
+    if rows != record.get("rows"):
+        return f"{rows:,} rows, {record.get('rows', 0):,} written"
+    return None
 
 
 def _durable_replace(tmp: Path, final: Path) -> None:
@@ -230,23 +269,25 @@ class PartsWriter:
     def write(self, index: int, table: pa.Table, digest: str | None = None) -> None:
         """Write one chunk's rows as part `index` (its id type may still be null; commit casts).
 
-        `digest` (of the chunk's input rows) is written first, so that every whole part has one.
+        `digest` (of the chunk's input rows) goes into the part's record, written once the part is in place.
         """
         final = self.part(index)
         tmp = final.with_name(final.name + ".tmp")
         try:
-            if digest is not None:
-                digest_file = _digest_path(self.dir, index)
-                digest_tmp = digest_file.with_name(digest_file.name + ".tmp")
-                digest_tmp.write_text(digest)
-                _durable_replace(digest_tmp, digest_file)
             if self.format == "parquet":
                 pq.write_table(table, tmp, compression="zstd")
             else:
                 tmp.write_text(jsonl_lines(table), encoding="utf-8")
+            record = {"input_digest": digest, "rows": table.num_rows, "bytes": tmp.stat().st_size,
+                      "sha256": _sha256(tmp)}
             _durable_replace(tmp, final)
+            if digest is not None:  # last: a part without its record is redone by --resume
+                digest_file = _digest_path(self.dir, index)
+                digest_tmp = digest_file.with_name(digest_file.name + ".tmp")
+                digest_tmp.write_text(json.dumps(record))
+                _durable_replace(digest_tmp, digest_file)
         except OSError as exc:
-            raise OutputError(f"cannot write {final}: {exc}") from exc
+            raise OutputError(f"cannot write {final}: {first_line(exc)}") from exc
 
     def parts(self) -> list[Path]:
         return sorted(self.dir.glob(f"part-*{self.suffix}"), key=_part_index)
@@ -277,7 +318,7 @@ class PartsWriter:
                                 shutil.copyfileobj(fh, out)
             _durable_replace(tmp, Path(self.output))
         except OSError as exc:
-            raise OutputError(f"cannot write {self.output}: {exc}") from exc
+            raise OutputError(f"cannot write {self.output}: {first_line(exc)}") from exc
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def abort(self, keep_parts: bool = False) -> None:
@@ -359,28 +400,39 @@ def saved_state(output: str) -> dict | None:
     return saved
 
 
-def resumable_parts(output: str) -> list[str]:
-    """The input digests of the complete parts an interrupted run left, one per part from part 0.
+def resumable_parts(output: str) -> tuple[list[str], list[str]]:
+    """The input digests of the whole parts an interrupted run left, one per part from part 0, and what was wrong
+    with the first part found torn (cut short or corrupted, as a power cut can leave one), if any.
 
-    Unfinished files, and parts after a gap or without their digest, are removed: they are redone.
+    A part is trusted only when its record (written after it) exists and the part has the size, checksum
+    and rows recorded, and reads. Unfinished files, a torn part and the parts after it or after a gap are
+    removed: they are redone.
     """
     d = work_dir(output)
     if not d.exists():
-        return []
+        return [], []
     for tmp in d.glob("*.tmp"):
         tmp.unlink()
     suffix = ".parquet" if output_format(output) == "parquet" else ".jsonl"
     parts = sorted(d.glob(f"part-*{suffix}"), key=_part_index)
-    # Parts are renamed into place only when whole (after their digest); they must also be consecutive from 0.
     digests: list[str] = []
+    torn: list[str] = []
     for part in parts:
         digest_file = _digest_path(d, len(digests))
         if _part_index(part) != len(digests) or not digest_file.exists():
             break
-        digests.append(digest_file.read_text())
+        try:
+            record = json.loads(digest_file.read_text())
+        except (OSError, ValueError):
+            record = None
+        why = torn_reason(part, record) if isinstance(record, dict) else "its record is unreadable"
+        if why is not None or not isinstance(record, dict):
+            torn.append(f"{part.name}: {why}")
+            break
+        digests.append(str(record["input_digest"]))
     for part in parts[len(digests):]:
         part.unlink()
     for digest_file in d.glob("digest-*"):
         if _part_index(digest_file) >= len(digests):
             digest_file.unlink()
-    return digests
+    return digests, torn
