@@ -431,3 +431,29 @@ def test_a_killed_worker_is_restarted_and_no_row_is_lost(ray_cluster, tmp_path, 
     assert "error" not in outcome, outcome.get("error")
     local = local_run(src, tmp_path, bert_export, "--id-column", "doc_id")
     assert_same_rows(pq.read_table(out), local, "doc_id")
+
+
+@needs_ray
+def test_sigterm_stops_a_ray_run_in_one_line_with_exit_143(tmp_path, bert_export):
+    """SIGTERM (Kubernetes, Slurm) used to kill a Ray driver without a word, its folder without _SUCCESS unexplained."""
+    import signal
+    import time
+
+    texts = [" ".join(varied_sentences(2, seed=i)) for i in range(4000)]
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"text": texts}), src, row_group_size=25)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "fasttag", "run", str(src), "-o", str(out), "--model",
+                             str(bert_export), "--engine", "ray", "--workers", "1", "--chunk-rows", "25", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not (out.exists() and any(out.glob("*.parquet"))):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines[-1] == (f"Error: terminated (SIGTERM); {out} has no _SUCCESS: its part files are not a complete "
+                         "output; rerun the command with --overwrite"), stderr
+    assert not (out / "_SUCCESS").exists()

@@ -99,9 +99,10 @@ def run(input, output, engine_opts: EngineOptions, output_opts: OutputOptions, t
 
         options = RayOptions(address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker or 0.0,
                              cpus_per_worker=float(engine_opts.threads or 1))
-        ray_summary = run_ray(engine_opts, input, output, text_column=text_column, id_column=id_column,
-                              limit=limit, overwrite=overwrite, batch_rows=chunk_rows, options=options, quiet=quiet,
-                              tokens_column=tokens_column, output_opts=output_opts)
+        with stop_on_sigterm(output):
+            ray_summary = run_ray(engine_opts, input, output, text_column=text_column, id_column=id_column,
+                                  limit=limit, overwrite=overwrite, batch_rows=chunk_rows, options=options,
+                                  quiet=quiet, tokens_column=tokens_column, output_opts=output_opts)
         if not quiet:
             click.echo(f"fasttag: {ray_summary.line()}", err=True)
         return

@@ -38,17 +38,21 @@ class Interrupted(FasttagError):
 
     exit_code = 130
 
-    def __init__(self, output: str, resumable: bool = True, stdin: bool = False):
-        if output == "-":
-            hint = "the rows printed so far are complete rows of the input's first chunks"
-        elif stdin:
-            hint = f"nothing was written to {output} (a run reading stdin cannot be resumed: run it again)"
-        elif not resumable:
-            hint = f"nothing was written to {output}"
-        else:
-            hint = (f"nothing was written to {output}; finished chunks are kept: rerun the same command with "
-                    "--resume to continue")
+    def __init__(self, output: str, resumable: bool = True, stdin: bool = False, hint: str | None = None):
+        if hint is None:
+            hint = self.default_hint(output, resumable, stdin)
         super().__init__(f"interrupted; {hint}")
+
+    @staticmethod
+    def default_hint(output: str, resumable: bool, stdin: bool) -> str:
+        if output == "-":
+            return "the rows printed so far are complete rows of the input's first chunks"
+        if stdin:
+            return f"nothing was written to {output} (a run reading stdin cannot be resumed: run it again)"
+        if not resumable:
+            return f"nothing was written to {output}"
+        return (f"nothing was written to {output}; finished chunks are kept: rerun the same command with "
+                "--resume to continue")
 
 
 class Stopped(KeyboardInterrupt):

@@ -24,8 +24,10 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +38,15 @@ from pyarrow.fs import FileSelector, FileType, LocalFileSystem
 
 from fasttag import errors, storage
 from fasttag.dedup import DuplicateWindow, window_rows
-from fasttag.errors import FasttagError, InputError, MissingExtraError, OutputError, UsageError, first_line
+from fasttag.errors import (
+    FasttagError,
+    InputError,
+    Interrupted,
+    MissingExtraError,
+    OutputError,
+    UsageError,
+    first_line,
+)
 from fasttag.formats import (
     FILE_SUFFIXES,
     corpus_format,
@@ -296,17 +306,25 @@ def run_ray(
     with _ray_logs(quiet):
         if not ray.is_initialized():
             address = options.address or (None if os.environ.get("RAY_ADDRESS") else "local")
+            on_sigterm = signal.getsignal(signal.SIGTERM)
             try:
                 ray.init(address=address, logging_level=logging.CRITICAL if quiet else logging.WARNING,
                          log_to_driver=not quiet, include_dashboard=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise UsageError(f"cannot join the Ray cluster at {options.address}: {first_line(exc)}") from exc
+            if callable(on_sigterm) and threading.current_thread() is threading.main_thread():
+                # ray.init replaces a driver's SIGTERM handler with sys.exit(15); `fasttag run`'s (stop as
+                # Ctrl-C does, exit 143) is put back
+                signal.signal(signal.SIGTERM, on_sigterm)
             started_here = True
         try:
             summary = _run_dataset(ray, files, engine_opts, input, output, tokens_column or text_column, id_column,
                                    limit, overwrite, batch_rows, options, quiet, shaper, tokens_column, output_opts)
             summary.output_opts, summary.result_name = output_opts, result_name
             return summary
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through `fasttag run` (errors.Stopped)
+            raise Interrupted(output, hint=f"{output} has no {SUCCESS_FILE}: its part files are not a complete "
+                                           "output; rerun the command with --overwrite") from exc
         finally:
             if started_here:
                 ray.shutdown()
