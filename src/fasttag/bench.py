@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from fasttag import __version__
 from fasttag.errors import MissingExtraError, UsageError, missing_modules
-from fasttag.machine import Machine, machine
+from fasttag.machine import CpuWatch, Machine, machine
 from fasttag.options import EngineOptions
 from fasttag.stages import STAGES, StageTimes
 from fasttag.tuning import BatchSetting
@@ -38,7 +38,7 @@ BATCH_ROWS = (8, 16, 32, 64)
 COMPARISONS = ("pipeline", "onnxruntime")
 TUNE_SAMPLE_ROWS = 600
 WIN_MARGIN = 1.02  # a setting replaces the defaults only if it is at least 2% faster than them
-BUSY = ("warning: the load average is above the cores: other work is running, and the figures (and a sweep's "
+BUSY = ("warning: other processes held the CPUs while it ran, and the figures (and a sweep's "
         "winner) reflect a busy machine; measure with nothing else running")
 
 
@@ -216,11 +216,14 @@ def bench(options: EngineOptions, input: str | None = None, text_column: str = "
             _time_pass(tagger, corpus, out)
         tagger.stages.reset()
         timed, duplicates = [], 0
-        for i in range(passes):
-            times, duplicates = _time_pass(tagger, corpus, out)
-            log(f"pass {i + 1}/{passes}: {times.seconds:.2f}s")
-            timed.append(times)
-        result = BenchResult(machine(), tagger.bundle.describe(), tagger.provider, _setting_of(tagger), corpus.name,
+        with CpuWatch() as watch:
+            for i in range(passes):
+                times, duplicates = _time_pass(tagger, corpus, out)
+                log(f"pass {i + 1}/{passes}: {times.seconds:.2f}s")
+                timed.append(times)
+        here = machine()
+        here.others = watch.others
+        result = BenchResult(here, tagger.bundle.describe(), tagger.provider, _setting_of(tagger), corpus.name,
                              len(corpus.texts), corpus.words, timed[-1].tokens, timed, tagger.stages,
                              duplicates=duplicates, tuned=tagger.tuned)
         if compare == "pipeline":
@@ -414,6 +417,7 @@ def tune(options: EngineOptions, input: str | None = None, text_column: str = "t
             return rate
 
         defaults = default_setting()
+        watch = CpuWatch().__enter__()  # what other processes took of the CPUs during the sweep
         trials = [Trial(defaults, measure(defaults))]
         default_rates = [trials[0].tokens_per_s]
         best = trials[0]
@@ -452,9 +456,11 @@ def tune(options: EngineOptions, input: str | None = None, text_column: str = "t
                     break
         else:
             best_rates = default_rates
+        watch.__exit__()
         winner = pick_best(defaults, default_rates, best.setting, best_rates)
         arch = architecture_key(bundle)
         here = machine()
+        here.others = watch.others
         result = TuneResult(here.key(), arch, here.busy(), defaults, winner, default_rates,
                             best_rates if winner != defaults else default_rates, trials)
         if save:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ class Machine:
     onnxruntime: str = ""
     providers: list[str] = field(default_factory=list)
     load: float | None = None  # the 1-minute load average when measured (None where the OS does not tell)
+    # the share of all CPUs' time that other processes used while the timed passes ran (None: not measured)
+    others: float | None = None
 
     def key(self, provider: str = "CPUExecutionProvider") -> str:
         """What a tuned setting is saved under: the CPU, its cores and flags, and the provider that runs."""
@@ -30,15 +33,62 @@ class Machine:
     def describe(self) -> str:
         flags = ", ".join(f.upper() for f in self.flags) or "none of AVX2/AVX-512/VNNI/AMX"
         load = f"; load average {self.load:.1f}" if self.load is not None else ""
+        if self.others is not None:
+            load += f"; other processes used {self.others:.0%} of the CPUs while it ran"
         return (f"{self.cpu}, {self.cores} core{'s' if self.cores != 1 else ''} ({flags}); onnxruntime "
                 f"{self.onnxruntime} ({', '.join(self.providers)}){load}")
 
     def busy(self) -> bool:
-        """Whether other work held the cores (load average above the cores): speed figures then mislead."""
+        """Whether other work held the cores, so that speed figures mislead: other processes used more than
+        BUSY_SHARE of the CPUs' time during the timed passes; where that was not measured, the load average
+        above the cores (which counts the benchmark's own threads too)."""
+        if self.others is not None:
+            return self.others > BUSY_SHARE
         return self.load is not None and self.load > self.cores
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+BUSY_SHARE = 0.10
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds all processes used since boot (/proc/stat: user, nice, system, irq, softirq, steal); None
+    where there is no /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = fh.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu" or len(fields) < 9:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class CpuWatch:
+    """Measures, over a `with` block, the share of all CPUs' time that processes other than this one (and its
+    children) used: how much the figures measured in the block were disturbed."""
+
+    others: float | None = None
+
+    def __enter__(self) -> CpuWatch:
+        self._busy, self._own, self._wall = _busy_seconds(), _own_seconds(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy = _busy_seconds()
+        wall = time.perf_counter() - self._wall
+        if busy is None or self._busy is None or wall <= 0:
+            return
+        other = (busy - self._busy) - (_own_seconds() - self._own)
+        self.others = min(1.0, max(0.0, other / (wall * (os.cpu_count() or 1))))
 
 
 def cpu_info(cpuinfo: str | None = None) -> tuple[str, list[str]]:
