@@ -16,6 +16,7 @@ from fasttag.dedup import DEFAULT_WINDOW_ROWS, DuplicateWindow, value_key, windo
 from fasttag.errors import Interrupted, UsageError
 from fasttag.options import EngineOptions
 from fasttag.run import run
+from interrupt import stop_after as _stop_after
 
 
 def invoke(*args):
@@ -130,15 +131,6 @@ def test_pretokenized_rows_are_deduplicated_too(bert_export, tmp_path):
     assert dups[1000].duplicates > 20 and dups[1000].entities == dups[0].entities
 
 
-def _stop_after(chunks: int):
-    seen = [0]
-
-    def progress(rows, tokens):
-        seen[0] += 1
-        if seen[0] == chunks:
-            raise KeyboardInterrupt
-
-    return progress
 
 
 def test_resume_with_the_window_gives_the_uninterrupted_output(bert_export, tmp_path):

@@ -28,6 +28,7 @@ from fasttag.cli import cli
 from fasttag.errors import ModelError
 from fasttag.run import Interrupted, run
 from fasttag.write import lock_path, work_dir
+from interrupt import stop_after as _stop_after
 
 FASTTAG = [sys.executable, "-c", "from fasttag.cli import main; main()"]
 
@@ -118,15 +119,6 @@ def test_a_write_refused_mid_run_keeps_the_finished_parts_and_resume_completes(t
 
 
 # -- torn parts --------------------------------------------------------------------------------------
-def _stop_after(chunks):
-    seen = [0]
-
-    def progress(rows, tokens):
-        seen[0] += 1
-        if seen[0] == chunks:
-            raise KeyboardInterrupt
-
-    return progress
 
 
 def _cut_short(part: Path) -> None:

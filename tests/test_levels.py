@@ -14,6 +14,7 @@ from fasttag.entities import ENTITIES_TYPE, TOKENS_TYPE, WORDS_TYPE, Entity, Tok
 from fasttag.errors import ModelError
 from fasttag.run import Interrupted, run
 from fasttag.schemes import spans
+from interrupt import stop_after as _stop_after
 from relabelled import BILOU, BIOES, POS, relabelled
 
 TEXTS = varied_sentences(40, seed=5) + ["", "Ada Lovelace (London) met U.S. officials."]
@@ -178,15 +179,6 @@ def test_run_writes_the_levels_column_with_its_schema(bert_export, tmp_path, lev
     assert pq.read_schema(out).field(level).type == LEVEL_TYPES[level]
 
 
-def _stop_after(chunks):
-    seen = [0]
-
-    def progress(rows, tokens):
-        seen[0] += 1
-        if seen[0] == chunks:
-            raise KeyboardInterrupt
-
-    return progress
 
 
 @pytest.mark.parametrize("level", ["words", "tokens"])

@@ -22,6 +22,7 @@ from fasttag.cli import cli
 from fasttag.errors import UsageError
 from fasttag.run import Interrupted, run
 from fasttag.write import lock_path, work_dir
+from interrupt import stop_after as _stop_after
 
 FASTTAG = [sys.executable, "-c", "from fasttag.cli import main; main()"]
 
@@ -523,15 +524,6 @@ def test_ctrl_c_on_a_stdin_run_keeps_nothing_and_a_plain_rerun_works(tmp_path, b
     assert len(out.read_text().splitlines()) == 25
 
 
-def _stop_after(chunks):
-    seen = [0]
-
-    def progress(rows, tokens):
-        seen[0] += 1
-        if seen[0] == chunks:
-            raise KeyboardInterrupt
-
-    return progress
 
 
 def test_resume_over_an_input_edited_in_place_is_refused(tmp_path, bert_export):

@@ -16,6 +16,7 @@ from fasttag.options import OutputOptions
 from fasttag.run import run
 from fasttag.tagger import Tagger
 from fasttag.write import work_dir
+from interrupt import stop_after as _stop_after
 
 TEXTS = varied_sentences(60, seed=41) + [""]
 META = [{"source": f"s{i % 3}", "tags": [f"t{j}" for j in range(i % 3)]} if i % 7 else None for i in range(len(TEXTS))]
@@ -159,15 +160,6 @@ def test_tokens_column_output_refuses_filters(tmp_path, bert_export):
     assert pq.read_table(tmp_path / "o.parquet").column_names == ["row", "url", "tags", "scores", "entities"]
 
 
-def _stop_after(chunks):
-    seen = [0]
-
-    def progress(rows, tokens):
-        seen[0] += 1
-        if seen[0] == chunks:
-            raise KeyboardInterrupt
-
-    return progress
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
