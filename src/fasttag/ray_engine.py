@@ -56,7 +56,7 @@ from fasttag.formats import (
     texts_from_column,
 )
 from fasttag.options import KEEP_ALL, EngineOptions, OutputOptions
-from fasttag.read import id_array
+from fasttag.read import id_array, kept_json_columns
 from fasttag.run import output_schema
 from fasttag.shape import Shaper, ShapeStats
 
@@ -572,12 +572,7 @@ def _parse_jsonl(batch: pa.Table, text_column: str, id_column: str | None, where
     columns = {text_column: pa.array(texts, type=pa.large_list(pa.large_string()) if pretokenized else pa.string())}
     if id_column and id_column != text_column:
         columns[id_column] = id_array(ids, id_column)
-    for name, values in zip(kept, kept_values, strict=True):
-        try:
-            columns[name] = pa.array(values)
-        except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
-            raise InputError(f"{where}: field {name!r} (--keep-columns) mixes value types or holds values Arrow "
-                             f"cannot store ({first_line(exc)})") from exc
+    columns.update(kept_json_columns(where, kept, kept_values))
     return pa.table(columns)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -451,14 +451,20 @@ class CorpusReader:
         """The kept fields' values as Arrow columns (types inferred as `pa.array` infers them)."""
         if not self.kept_names:
             return None
-        columns = {}
-        for name, values in zip(self.kept_names, kept, strict=True):
-            try:
-                columns[name] = pa.array(values)
-            except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
-                raise InputError(f"{self.path}: field {name!r} (--keep-columns) mixes value types or holds values "
-                                 f"Arrow cannot store ({first_line(exc)})") from exc
-        return pa.table(columns)
+        return pa.table(kept_json_columns(str(self.path), self.kept_names, kept))
+
+
+def kept_json_columns(where: str, names: Sequence[str], values: Sequence[list]) -> dict[str, pa.Array]:
+    """JSON fields kept by --keep-columns as Arrow arrays (types inferred as `pa.array` infers them); a field whose
+    values Arrow cannot hold in one type is an InputError naming `where` and the field."""
+    columns = {}
+    for name, column in zip(names, values, strict=True):
+        try:
+            columns[name] = pa.array(column)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+            raise InputError(f"{where}: field {name!r} (--keep-columns) mixes value types or holds values Arrow "
+                             f"cannot store ({first_line(exc)})") from exc
+    return columns
 
 
 def utf8_size(text: str) -> int:
