@@ -64,28 +64,14 @@ def _export(tmp_path_factory, family: str, precision: str = "fp32") -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def isolated_export_cache(tmp_path_factory):
-    """fasttag's export cache (checkpoints and hub ids given to --model) in a temporary folder, never the user's."""
-    saved = os.environ.get("FASTTAG_CACHE")
-    os.environ["FASTTAG_CACHE"] = str(tmp_path_factory.getbasetemp() / "fasttag-cache")
-    yield
-    if saved is None:
-        os.environ.pop("FASTTAG_CACHE", None)
-    else:
-        os.environ["FASTTAG_CACHE"] = saved
-
-
-@pytest.fixture(scope="session", autouse=True)
-def isolated_config_dir(tmp_path_factory):
-    """The tuned settings of `fasttag bench --tune` (FASTTAG_CONFIG_DIR) in a temporary folder: `fasttag run` in a
-    test never picks up the user's."""
-    saved = os.environ.get("FASTTAG_CONFIG_DIR")
-    os.environ["FASTTAG_CONFIG_DIR"] = str(tmp_path_factory.getbasetemp() / "fasttag-config")
-    yield
-    if saved is None:
-        os.environ.pop("FASTTAG_CONFIG_DIR", None)
-    else:
-        os.environ["FASTTAG_CONFIG_DIR"] = saved
+def isolated_user_folders(tmp_path_factory):
+    """fasttag's export cache (FASTTAG_CACHE: checkpoints and hub ids given to --model) and the tuned settings of
+    `fasttag bench --tune` (FASTTAG_CONFIG_DIR) in temporary folders: a test never reads or writes the user's."""
+    base = tmp_path_factory.getbasetemp()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FASTTAG_CACHE", str(base / "fasttag-cache"))
+        mp.setenv("FASTTAG_CONFIG_DIR", str(base / "fasttag-config"))
+        yield
 
 
 @pytest.fixture()
