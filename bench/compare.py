@@ -79,6 +79,7 @@ def worker(args) -> dict:
 
         tagger = Tagger.load(args.fp32 if system == "fasttag-fp32" else args.int8, threads=args.threads,
                              streams=args.streams, device=args.device, dedup_window=args.dedup_window,
+                             **({"windows": args.windows} if args.windows else {}),
                              **({"aggregation": args.aggregation} if args.aggregation else {}))
         tagger.tag(warm)
         out_path = Path(args.tmp) / f"{system}.parquet"
@@ -91,7 +92,8 @@ def worker(args) -> dict:
         from fasttag import Tagger
 
         tagger = Tagger.load(args.int8 if system == "ort-limit-int8" else args.fp32, threads=args.threads,
-                             streams=args.streams, device=args.device)
+                             streams=args.streams, device=args.device,
+                             **({"windows": args.windows} if args.windows else {}))
         feeds = []
         for start in range(0, len(texts), 2048):  # the same chunks and batches as fasttag run
             chunk = tagger.tokenize(texts[start:start + 2048])
@@ -140,6 +142,7 @@ def main() -> None:
     ap.add_argument("--streams", type=int, default=None, help="fasttag's --streams (default: fasttag's own default)")
     ap.add_argument("--dedup-window", type=int, default=0,
                     help="fasttag's --dedup-window (default 0: off, so that fasttag runs every row, as the others do)")
+    ap.add_argument("--windows", default=None, help="fasttag's --windows (default: fasttag's own)")
     ap.add_argument("--aggregation", default=None,
                     help="fasttag's --aggregation (default: fasttag's own; 'simple' for a meaningful parity)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where every system runs")
@@ -185,6 +188,8 @@ def main() -> None:
                     cmd += ["--dedup-window", str(args.dedup_window)]
                     if args.aggregation:
                         cmd += ["--aggregation", args.aggregation]
+                    if args.windows:
+                        cmd += ["--windows", args.windows]
                     out = subprocess.run(cmd, capture_output=True, text=True)
                     if out.returncode:
                         # a system that cannot run here (no optimum, no CUDA provider) is reported, not fatal

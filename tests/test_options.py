@@ -26,7 +26,7 @@ def test_every_engine_option_of_a_command_is_generated_from_the_table(command):
         if isinstance(param.type, click.Choice):
             hint = {"aggregation": options.Aggregation, "device": options.Device,
                     "word_boundaries": options.WordBoundaries, "level": options.Level,
-                    "precision": options.Precision}[f.name]
+                    "precision": options.Precision, "windows": options.WindowCuts}[f.name]
             assert tuple(param.type.choices) == get_args(hint)
 
 
@@ -34,7 +34,8 @@ def test_every_choice_list_is_its_literal():
     for values, hint in [(options.AGGREGATIONS, options.Aggregation), (options.WORD_BOUNDARIES, options.WordBoundaries),
                          (options.DEVICES, options.Device), (options.PRECISIONS, options.Precision),
                          (options.MODES, options.Mode), (options.ON_ERROR, options.OnError),
-                         (options.ENGINES, options.Engine), (options.SCHEMES, options.Scheme)]:
+                         (options.ENGINES, options.Engine), (options.SCHEMES, options.Scheme),
+                         (options.WINDOW_CUTS, options.WindowCuts)]:
         assert values == get_args(hint)
     from fasttag.aggregate import STRATEGIES
     from fasttag.labelled import SCHEMES
@@ -47,6 +48,8 @@ def test_options_are_checked_when_made():
         EngineOptions(threads=0)
     with pytest.raises(options.UsageError, match="--aggregation must be one of simple, first, average, max"):
         EngineOptions(aggregation="mean")
+    with pytest.raises(options.UsageError, match="--windows must be one of even, full, sentences"):
+        EngineOptions(windows="paragraphs")
     with pytest.raises(TypeError):
         EngineOptions().replace(no_such_option=1)
 
@@ -58,7 +61,8 @@ def test_tagger_takes_options_or_keywords_alike(bert_export):
     # defaults resolved: what --resume records
     state = by_keywords.options.resume_state()
     assert state == {"revision": None, "precision": "fp32",
-                     "aggregation": "first", "level": "entities", "max_length": 64, "stride": 31, "batch_tokens": 1024,
+                     "aggregation": "first", "level": "entities", "max_length": 64, "stride": 31,
+                     "windows": "even", "batch_tokens": 1024,
                      "word_boundaries": EngineOptions().word_boundaries, "max_batch_size": 16}
     with pytest.raises(TypeError):
         Tagger.load(bert_export, no_such_option=1)

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,10 +13,11 @@ def _tokenizer(export_dir, max_length=32, stride=8, **kw):
     return DocumentTokenizer.from_file(bundle.path / "tokenizer.json", max_length=max_length, stride=stride, **kw)
 
 
+@pytest.mark.parametrize("layout", ["even", "full"])
 @settings(max_examples=200, deadline=None)
 @given(n=st.integers(0, 400), max_length=st.integers(6, 40), stride_frac=st.floats(0, 0.95))
-def test_windows_partition_tokens_by_nearest_centre(bert_export, n, max_length, stride_frac):
-    tok = _tokenizer(bert_export, max_length=max_length, stride=0)
+def test_windows_partition_tokens_by_nearest_centre(bert_export, layout, n, max_length, stride_frac):
+    tok = _tokenizer(bert_export, max_length=max_length, stride=0, windows=layout)
     L = tok.window_tokens
     tok.stride = min(int(stride_frac * L), L - 1)
     w = tok._windows(np.array([0, n]))
@@ -52,3 +54,72 @@ def test_long_document_is_windowed_not_truncated(bert_export):
     assert chunk.n_tokens > 2000
     assert len(chunk.windows) > chunk.n_tokens // 126
     assert chunk.windows.own_end[-1] == chunk.n_tokens
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 400), max_length=st.integers(6, 40), stride_frac=st.floats(0, 0.95),
+       breaks=st.sets(st.integers(1, 399), max_size=60))
+def test_packed_windows_cut_at_sentence_starts_and_tile_the_document(bert_export, n, max_length, stride_frac, breaks):
+    tok = _tokenizer(bert_export, max_length=max_length, stride=0, windows="sentences")
+    L = tok.window_tokens
+    tok.stride = min(int(stride_frac * L), L - 1)
+    b = np.array(sorted(x for x in breaks if x < n), dtype=np.int64)
+    w = tok._windows(np.array([0, n]), b)
+    assert (w.end - w.start <= L).all() and w.start[0] == 0 and w.end[-1] == n
+    assert (w.start[1:] > w.start[:-1]).all() and (w.start[1:] <= w.end[:-1]).all()  # in order, no gap
+    assert w.own_start[0] == 0 and w.own_end[-1] == n and (w.own_start[1:] == w.own_end[:-1]).all()
+    assert ((w.start <= w.own_start) & (w.own_end <= w.end) & (w.own_start < w.own_end)).all()
+    for k in range(len(w) - 1):
+        if w.end[k] in set(b.tolist()) and w.end[k] - w.start[k] >= L // 2 and w.start[k + 1] == w.end[k]:
+            # cut at a sentence start: the windows meet, each token owned by the one it is in
+            assert w.own_end[k] == w.end[k]
+        else:  # no sentence start in reach: a full window, the next overlapping it by the stride
+            assert w.end[k] - w.start[k] == L and w.start[k + 1] == w.end[k] - tok.stride
+            assert not ((b > w.start[k] + L // 2 - 1) & (b <= w.end[k])).any() or L // 2 == 0
+
+
+def test_sentence_starts_skip_initials_and_lower_case(bert_export):
+    tok = _tokenizer(bert_export, max_length=32, stride=0, windows="sentences")
+    text = "He met J. Smith of the U.S. Army. Then he left! \"Why?\" she asked. no capital. 3 cats came."
+    chunk = tok([text])
+    starts = tok._sentence_starts(chunk.texts, chunk.doc_offsets, chunk.ids, chunk.offsets)
+    words = [text[chunk.offsets[i, 0]:].split()[0] for i in starts]
+    assert words == ["Then", '"Why?"', "3"]
+
+
+def test_sentence_windows_start_where_sentences_start_and_cost_fewer_tokens(bert_export):
+    from fasttag import Tagger
+
+    doc = " ".join(f"Sentence {k} tells of Paris and of London in the year {1900 + k}." for k in range(60))
+    packed = Tagger.load(bert_export, max_length=32, stride=8, windows="sentences")
+    fixed = Tagger.load(bert_export, max_length=32, stride=8, windows="full")
+    chunk = packed.tokenizer([doc])
+    w = chunk.windows
+    assert len(w) > 10
+    first_words = {doc[chunk.offsets[s, 0]:].split()[0] for s in w.start}
+    assert first_words == {"Sentence"}  # every window begins a sentence
+    assert (w.start[1:] == w.end[:-1]).all()  # and meets the next without overlap
+    fixed_w = fixed.tokenizer([doc]).windows
+    assert int((w.end - w.start).sum()) < int((fixed_w.end - fixed_w.start).sum())  # fewer tokens to infer
+    # every character of the document is still tagged: the entities tile the same text (scores may differ)
+    ents = packed.tag([doc])[0]
+    assert ents and all(doc[e.start:e.end] == e.text for e in ents)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 600), max_length=st.integers(6, 40), stride_frac=st.floats(0, 0.95))
+def test_even_windows_are_one_width_and_overlap_by_the_stride(bert_export, n, max_length, stride_frac):
+    tok = _tokenizer(bert_export, max_length=max_length, stride=0, windows="even")
+    L = tok.window_tokens
+    tok.stride = S = min(int(stride_frac * L), L - 1)
+    w = tok._windows(np.array([0, n]))
+    width = w.end - w.start
+    assert (width == width[0]).all() and width[0] <= L
+    if n <= L:
+        assert len(w) == 1 and width[0] == n
+        return
+    overlap = w.end[:-1] - w.start[1:]
+    assert (overlap[:-1] == S).all() and overlap[-1] >= S  # only the last may overlap more, to end at n
+    # as many windows as full ones overlapping by S, and never more tokens
+    assert len(w) == -(-(n - S) // (L - S))
+    assert int(width.sum()) <= len(w) * L

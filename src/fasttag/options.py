@@ -29,6 +29,7 @@ from fasttag.errors import UsageError
 Aggregation = Literal["simple", "first", "average", "max", "none"]  # transformers' pipeline aggregation_strategy
 Level = Literal["entities", "words", "tokens"]  # what each output row lists
 WordBoundaries = Literal["whitespace", "tokenizer", "pipeline"]
+WindowCuts = Literal["even", "full", "sentences"]  # how a text longer than a window is cut
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
 Precision = Literal["fp32", "fp16", "int8"]  # of an export
 Mode = Literal["strict", "default"]  # seqeval's scoring mode
@@ -42,6 +43,7 @@ DEFAULT_MAX_TEXT_BYTES = 8 << 20  # 8 MiB: about 1.6 GB of memory to tag (bench/
 
 AGGREGATIONS: tuple[Aggregation, ...] = get_args(Aggregation)
 WORD_BOUNDARIES: tuple[WordBoundaries, ...] = get_args(WordBoundaries)
+WINDOW_CUTS: tuple[WindowCuts, ...] = get_args(WindowCuts)
 LEVELS: tuple[Level, ...] = get_args(Level)
 DEVICES: tuple[Device, ...] = get_args(Device)
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
@@ -91,8 +93,16 @@ class EngineOptions:
         None, "Tokens per model window, special tokens included (default: the model's, at most 512).",
         minimum=8, resume=True)
     stride: int | None = _option(
-        None, "Tokens of overlap between windows of a long document (default: 128, or half a window if that is "
-        "less).", minimum=0, resume=True)
+        None, "Tokens of overlap between the windows of a long document (with --windows sentences, only "
+        "where a sentence is too long to pack) (default: the run window the model's export recorded, else 128, "
+        "or half a window if that is less).", minimum=0, resume=True)
+    windows: WindowCuts = _option(
+        "even", "How a text longer than a window is cut: even (as few windows as overlap by --stride, all of one "
+        "width, as short as that allows), full (windows of --max-length overlapping by --stride, the last one "
+        "ending at the text's end: more tokens to infer) or sentences (whole sentences packed into each window, "
+        "cut where one begins: after . ! or ? and a space, before a capital, digit or opening quote; windows meet "
+        "without overlap, and a sentence too long to pack is cut as full). See 'Long documents' in the README.",
+        resume=True)
     batch_tokens: int | None = _option(
         None, "Token budget per batch, padding included (default: 1024 on CPU, at most 16 rows; 65536 on GPU).",
         minimum=1, resume=True)
@@ -131,6 +141,8 @@ class EngineOptions:
             raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
         if self.revision is not None and (not isinstance(self.revision, str) or not self.revision.strip()):
             raise UsageError(f"--revision must be a branch, tag or commit name, got {self.revision!r}")
+        if self.windows not in WINDOW_CUTS:
+            raise UsageError(f"--windows must be one of {', '.join(WINDOW_CUTS)}")
         if self.level is not None and self.level not in LEVELS:
             raise UsageError(f"--level must be one of {', '.join(LEVELS)}")
         if self.aggregation == "none" and self.level not in (None, "tokens"):

@@ -403,7 +403,7 @@ def job_state(tagger: Tagger, input: str, text_column, id_column, limit, on_erro
         "model_files": {f: [st.st_size, int(st.st_mtime)] for f in ("model.onnx", "tokenizer.json")
                         if (st := (tagger.bundle.path / f).stat())},
         "input_files": _input_fingerprint(input),
-        # aggregation, level, max_length, stride, word_boundaries, batch_tokens, max_batch_size, defaults resolved
+        # aggregation, level, max_length, stride, windows, word_boundaries, batch_tokens, max_batch_size (resolved)
         **tagger.options.resume_state(),
         # keep_columns, min_score, labels, layout
         **(output_opts or OutputOptions()).resume_state(),
@@ -437,8 +437,9 @@ def check_same_job(saved: dict, state: dict, input: str) -> None:
         raise UsageError(f"cannot resume: {input} changed since the interrupted run ({'; '.join(changed)}); "
                          "pass --overwrite to start over")
     # runs made before --level wrote entities; before --keep-columns etc., nested rows of all results; before
-    # --max-text-bytes, the default limit applied
-    saved = {"level": "entities", "max_text_bytes": DEFAULT_MAX_TEXT_BYTES, **OUTPUT_DEFAULTS, **saved}
+    # --max-text-bytes, the default limit applied; before --windows, full windows
+    saved = {"level": "entities", "max_text_bytes": DEFAULT_MAX_TEXT_BYTES, "windows": "full", **OUTPUT_DEFAULTS,
+             **saved}
     differs = sorted(k for k in set(saved) | set(state) if k not in INPUT_KEYS and saved.get(k) != state.get(k))
     if differs:
         raise UsageError(

@@ -211,6 +211,7 @@ class Tagger:
             word_boundaries=options.word_boundaries,
             pad_id=config.get("pad_token_id"),
             unk_token=unk,
+            windows=options.windows,
         )
         self.scheme = LabelScheme.from_labels(bundle.labels, kind=self.task.kind)
         self._vocab: pa.Array | None = None

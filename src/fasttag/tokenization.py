@@ -11,7 +11,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from fasttag.errors import ModelError, UsageError
-from fasttag.options import WORD_BOUNDARIES, WordBoundaries
+from fasttag.options import WINDOW_CUTS, WORD_BOUNDARIES, WindowCuts, WordBoundaries
 
 # Code points that separate whitespace words (str.isspace() in the ASCII and Latin-1 ranges, and the
 # common Unicode spaces).
@@ -71,7 +71,10 @@ class DocumentTokenizer:
         word_boundaries: WordBoundaries = "tokenizer",
         pad_id: int | None = None,
         unk_token: str | None = None,
+        windows: WindowCuts = "even",
     ):
+        if windows not in WINDOW_CUTS:
+            raise UsageError(f"--windows must be one of {', '.join(WINDOW_CUTS)}")
         if word_boundaries not in WORD_BOUNDARIES:
             raise UsageError(f"word boundaries must be one of {', '.join(WORD_BOUNDARIES)}")
         self.pad_id = _pad_id(tokenizer) if pad_id is None else int(pad_id)
@@ -98,6 +101,7 @@ class DocumentTokenizer:
                 f"(max length {max_length} minus {self.n_special} special tokens)"
             )
         self.stride = int(stride)
+        self.windows = windows  # full, even or sentences: see EngineOptions.windows
         self.subword_prefix = getattr(tokenizer.model, "continuing_subword_prefix", None)
         vocab = tokenizer.get_vocab(with_added_tokens=True)
         size = max(vocab.values()) + 1 if vocab else 1
@@ -107,6 +111,7 @@ class DocumentTokenizer:
         self.apostrophe_token = np.zeros(size, dtype=bool)
         self.period_token = np.zeros(size, dtype=bool)
         self.letter_token = np.zeros(size, dtype=bool)  # a single letter, as in "U.S." or "L."
+        self.final_token = np.zeros(size, dtype=bool)  # ends a sentence: . ! ? (or a run of them)
         markers = _MARKERS
         for token, idx in vocab.items():
             self.token_lengths[idx] = len(token)
@@ -119,6 +124,7 @@ class DocumentTokenizer:
             self.apostrophe_token[idx] = bare in ("'", "\u2019")
             self.period_token[idx] = bare == "."
             self.letter_token[idx] = len(bare) == 1 and bare.isalpha()
+            self.final_token[idx] = bool(bare) and all(ch in ".!?\u2026" for ch in bare)
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs) -> DocumentTokenizer:
@@ -213,7 +219,10 @@ class DocumentTokenizer:
                     count=total,
                 )[keep]
             is_subword = self._is_subword(texts, doc_offsets, ids, offsets, word_ids)
-        windows = self._windows(doc_offsets)
+        breaks = None
+        if self.windows == "sentences" and (np.diff(doc_offsets) > self.window_tokens).any():
+            breaks = self._sentence_starts(texts, doc_offsets, ids, offsets)
+        windows = self._windows(doc_offsets, breaks)
         chunk = TokenizedChunk(texts, doc_offsets, ids, offsets, special, is_subword, windows, repaired, trailing)
         return chunk, keep, enc_word_ids
 
@@ -280,7 +289,36 @@ class DocumentTokenizer:
         sub[doc_offsets[:-1][doc_offsets[:-1] < doc_offsets[1:]]] = False
         return sub
 
-    def _windows(self, doc_offsets: np.ndarray) -> Windows:
+    def _sentence_starts(self, texts, doc_offsets, ids, offsets) -> np.ndarray:
+        """Flat positions of the tokens that begin a sentence: after a token of sentence-final punctuation
+        (. ! ?), across whitespace, at an upper-case letter, a digit or an opening quote or bracket; not after
+        the period of an initial ("J. Smith", "U.S. Army"). A window cut there splits no sentence."""
+        n = len(ids)
+        if n < 2:
+            return np.zeros(0, dtype=np.int64)
+        safe = np.minimum(ids, len(self.final_token) - 1)
+        cand = np.zeros(n, dtype=bool)
+        cand[1:] = self.final_token[safe[:-1]] & (offsets[1:, 0] > offsets[:-1, 1])
+        cand[doc_offsets[:-1][doc_offsets[:-1] < doc_offsets[1:]]] = False
+        at = np.flatnonzero(cand)
+        at = at[at >= 1]
+        if len(at) == 0:
+            return at.astype(np.int64)
+        before, first = _chars_around(texts, doc_offsets, offsets)
+        ok = np.isin(before[at], _SPACES)
+        ok &= np.fromiter((chr(c).isupper() or chr(c).isdigit() or chr(c) in "\"'(\u201c\u2018[" for c in first[at]),
+                          dtype=bool, count=len(at))
+        # an initial's period ("J. Smith", "U.S. Army"): a single letter that begins its word (after a space, a
+        # period or the text's start) right before the period
+        letter = at - 2
+        has_letter = letter >= doc_offsets[np.searchsorted(doc_offsets, at, side="right") - 1]
+        letter = np.maximum(letter, 0)
+        initial = (has_letter & self.letter_token[safe[letter]] & (offsets[letter, 1] == offsets[at - 1, 0])
+                   & ((offsets[letter, 0] == 0) | np.isin(before[letter], _SPACES) | (before[letter] == 46)))
+        ok &= ~initial
+        return at[ok].astype(np.int64)
+
+    def _windows(self, doc_offsets: np.ndarray, breaks: np.ndarray | None = None) -> Windows:
         n = np.diff(doc_offsets)
         L = self.window_tokens
         single = np.flatnonzero((n > 0) & (n <= L))
@@ -291,19 +329,52 @@ class DocumentTokenizer:
         step = L - self.stride
         for d in np.flatnonzero(n > L):
             base, size = int(doc_offsets[d]), int(n[d])
-            s = np.arange(0, size - L, step, dtype=np.int64)
-            s = np.append(s, size - L)
-            # Each token takes its prediction from the window whose centre is nearest (where it is most central).
-            cut = (s[:-1] + s[1:] + L - 1) // 2 + 1
+            if breaks is not None:
+                s, e = self._packed(breaks[(breaks > base) & (breaks < base + size)] - base, size)
+            elif self.windows == "even":
+                # as few windows as overlap by the stride, all of one width (at most L): none longer than the
+                # document needs
+                k = -(-(size - self.stride) // step)
+                width = -(-(size + (k - 1) * self.stride) // k)
+                s = np.minimum(np.arange(k, dtype=np.int64) * (width - self.stride), size - width)
+                e = s + width
+            else:  # full windows overlapping by the stride, the last one ending at the document's end
+                s = np.arange(0, size - L, step, dtype=np.int64)
+                s = np.append(s, size - L)
+                e = s + L
+            # Each token takes its prediction from the window whose centre is nearest (where it is most
+            # central): the middle of the overlap; where windows meet without one, the boundary.
+            cut = (s[1:] + e[:-1] - 1) // 2 + 1
             docs.append(np.full(len(s), d, dtype=np.int64))
             starts.append(base + s)
-            ends.append(base + s + L)
+            ends.append(base + e)
             own_starts.append(base + np.concatenate([[0], cut]))
             own_ends.append(base + np.concatenate([cut, [size]]))
         cat = lambda xs: np.concatenate(xs).astype(np.int64)  # noqa: E731
         w = Windows(cat(docs), cat(starts), cat(ends), cat(own_starts), cat(own_ends))
         order = np.lexsort((w.start, w.doc))
         return Windows(w.doc[order], w.start[order], w.end[order], w.own_start[order], w.own_end[order])
+
+    def _packed(self, breaks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Windows of one document of `size` tokens, whole sentences packed into each: a window ends at the last
+        sentence start (`breaks`, sorted, relative to the document) that leaves it at least half full, and the
+        next begins there, without overlap. Where no sentence start is in reach (a sentence longer than half a
+        window), the window is full and the next overlaps it by the stride, as without packing."""
+        L, starts, ends, pos = self.window_tokens, [], [], 0
+        while size - pos > L:
+            end = pos + L
+            k = int(np.searchsorted(breaks, end, side="right")) - 1
+            if k >= 0 and breaks[k] >= pos + L // 2:
+                starts.append(pos)
+                ends.append(int(breaks[k]))
+                pos = int(breaks[k])
+            else:
+                starts.append(pos)
+                ends.append(end)
+                pos = end - self.stride
+        starts.append(pos)
+        ends.append(size)
+        return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
 
 
 def _chars_around(texts: list[str], doc_offsets: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
