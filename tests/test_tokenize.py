@@ -1,11 +1,18 @@
+import json
+
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpus import long_document
+from fasttag import Tagger, UsageError
 from fasttag.model import ModelBundle
+from fasttag.run import Interrupted, run
 from fasttag.tokenization import DocumentTokenizer
+from fasttag.write import STATE_FILE, work_dir
+from interrupt import stop_after
 
 
 def _tokenizer(export_dir, max_length=32, stride=8, **kw):
@@ -88,8 +95,6 @@ def test_sentence_starts_skip_initials_and_lower_case(bert_export):
 
 
 def test_sentence_windows_start_where_sentences_start_and_cost_fewer_tokens(bert_export):
-    from fasttag import Tagger
-
     doc = " ".join(f"Sentence {k} tells of Paris and of London in the year {1900 + k}." for k in range(60))
     packed = Tagger.load(bert_export, max_length=32, stride=8, windows="sentences")
     fixed = Tagger.load(bert_export, max_length=32, stride=8, windows="full")
@@ -123,3 +128,30 @@ def test_even_windows_are_one_width_and_overlap_by_the_stride(bert_export, n, ma
     # as many windows as full ones overlapping by S, and never more tokens
     assert len(w) == -(-(n - S) // (L - S))
     assert int(width.sum()) <= len(w) * L
+
+
+def test_another_window_layout_is_another_job(bert_export, tmp_path):
+    doc = " ".join(f"Sentence {k} tells of Paris and of London in the year {1900 + k}." for k in range(20))
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": f"{k}. {doc}"}) + "\n" for k in range(30)))
+    even = Tagger.load(bert_export, max_length=32, stride=8)
+    reference = tmp_path / "ref.parquet"
+    run(even, str(src), str(reference), chunk_rows=10)
+    out = tmp_path / "o.parquet"
+    with pytest.raises(Interrupted):
+        run(even, str(src), str(out), chunk_rows=10, progress=stop_after(2))
+    for layout in ("full", "sentences"):
+        with pytest.raises(UsageError, match=r"other settings \(windows\)"):
+            run(Tagger.load(bert_export, max_length=32, stride=8, windows=layout), str(src), str(out),
+                chunk_rows=10, resume=True)
+    # a run recorded before --windows existed cut full windows: not this job either
+    state_file = work_dir(str(out)) / STATE_FILE
+    saved = json.loads(state_file.read_text())
+    del saved["windows"]
+    state_file.write_text(json.dumps(saved))
+    with pytest.raises(UsageError, match=r"other settings \(windows\)"):
+        run(even, str(src), str(out), chunk_rows=10, resume=True)
+    saved["windows"] = "even"
+    state_file.write_text(json.dumps(saved))
+    assert run(even, str(src), str(out), chunk_rows=10, resume=True).resumed_rows == 20
+    assert pq.read_table(out).equals(pq.read_table(reference))
