@@ -300,8 +300,7 @@ class DocumentTokenizer:
         cand = np.zeros(n, dtype=bool)
         cand[1:] = self.final_token[safe[:-1]] & (offsets[1:, 0] > offsets[:-1, 1])
         cand[doc_offsets[:-1][doc_offsets[:-1] < doc_offsets[1:]]] = False
-        at = np.flatnonzero(cand)
-        at = at[at >= 1]
+        at = np.flatnonzero(cand)  # never 0: cand[0] stays False
         if len(at) == 0:
             return at.astype(np.int64)
         before, first = _chars_around(texts, doc_offsets, offsets)
