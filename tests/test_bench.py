@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -223,24 +224,31 @@ def test_other_processes_on_the_cpus_are_measured_and_warned_about(bert_export):
 
     from fasttag.machine import CpuWatch
 
+    # /proc/stat counts in ticks of 10 ms: each watched block lasts long enough for a tick not to matter
     with CpuWatch() as quiet:
-        sum(range(10**6))
+        deadline = time.perf_counter() + 0.5
+        while time.perf_counter() < deadline:
+            pass
     assert quiet.others is not None and quiet.others < 0.9
-    stop = multiprocessing.Event()
-    spinners = [multiprocessing.Process(target=_spin, args=(stop,)) for _ in range(os.cpu_count() or 1)]
+    stop, started = multiprocessing.Event(), multiprocessing.Queue()
+    spinners = [multiprocessing.Process(target=_spin, args=(stop, started)) for _ in range(os.cpu_count() or 1)]
     for p in spinners:
         p.start()
     try:
-        result = bench(EngineOptions(model_dir=str(bert_export), threads=1), docs=20, passes=2, warmup=0)
+        for _ in spinners:  # every spinner spinning before the timed passes begin
+            started.get(timeout=60)
+        result = bench(EngineOptions(model_dir=str(bert_export), threads=1), docs=600, passes=3, warmup=0)
     finally:
         stop.set()
         for p in spinners:
             p.join()
+    assert sum(p.seconds for p in result.passes) > 0.2  # the watched passes span many ticks
     assert result.machine.others is not None and result.machine.others > 0.3
     assert result.machine.busy() and result.lines()[-1].startswith("warning: other processes held the CPUs")
 
 
-def _spin(stop) -> None:
+def _spin(stop, started) -> None:
+    started.put(True)
     while not stop.is_set():
         pass
 
