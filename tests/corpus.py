@@ -60,3 +60,13 @@ def long_document(words: int, seed: int = 5) -> str:
         text.append(s)
         count += len(s.split())
     return " ".join(text)
+
+
+def sentences_parquet(path, rows: int, sentences_per_row: int):
+    """A Parquet file of `rows` rows (id "r0", "r1", ...; text: `sentences_per_row` varied sentences) at `path`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [" ".join(varied_sentences(sentences_per_row, seed=i)) for i in range(rows)]
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(rows)], "text": texts}), path)
+    return path

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from corpus import varied_sentences
+from corpus import sentences_parquet, varied_sentences
 from fasttag import Tagger
 from fasttag.cli import cli
 from fasttag.errors import ModelError
@@ -182,10 +182,7 @@ def test_a_torn_part_is_named_by_the_summary_line(tmp_path, bert_export, tagger)
 @pytest.fixture(scope="module")
 def long_corpus(tmp_path_factory):
     """20 chunks of 100 rows of 5 sentences: slow enough that SIGTERM lands mid-run."""
-    root = tmp_path_factory.mktemp("long")
-    texts = [" ".join(varied_sentences(5, seed=i)) for i in range(2000)]
-    pq.write_table(pa.table({"id": [f"r{i}" for i in range(len(texts))], "text": texts}), root / "in.parquet")
-    return root / "in.parquet"
+    return sentences_parquet(tmp_path_factory.mktemp("long") / "in.parquet", 2000, 5)
 
 
 @pytest.mark.slow  # a subprocess stopped by SIGTERM, then resumed

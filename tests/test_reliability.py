@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from corpus import varied_sentences
+from corpus import sentences_parquet, varied_sentences
 from fasttag import Tagger
 from fasttag.cli import cli
 from fasttag.errors import UsageError
@@ -266,10 +266,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, bert_export, ki
 @pytest.fixture(scope="module")
 def slow_corpus(tmp_path_factory):
     """30 chunks of 100 rows of 8 sentences: slow enough (tens of ms a chunk) that Ctrl-C lands mid-run."""
-    root = tmp_path_factory.mktemp("slow")
-    texts = [" ".join(varied_sentences(8, seed=i)) for i in range(3000)]
-    pq.write_table(pa.table({"id": [f"r{i}" for i in range(len(texts))], "text": texts}), root / "in.parquet")
-    return root / "in.parquet"
+    return sentences_parquet(tmp_path_factory.mktemp("slow") / "in.parquet", 3000, 8)
 
 
 @pytest.mark.slow  # 3,000 long rows through a subprocess

@@ -314,21 +314,14 @@ class CorpusReader:
             values = column.to_pylist()
         except UnicodeDecodeError as exc:
             raise InputError(f"{where}: tokens column {self.column!r} holds invalid UTF-8 ({exc.reason})") from exc
-        keep: list[bool] | None = None
-        for i, value in enumerate(values):
-            if value is None or (why := token_list_error(value)) is None:
-                continue
-            row = self._parquet_rows + i
-            if self.on_error == "stop":
-                raise InputError(f"{where}, row {row:,}: tokens column {self.column!r}: {why} (use --on-error skip "
-                                 "to skip and record such rows)")
-            self.stats.rejected.append(Rejected(None, f"{where}: tokens column {self.column!r}: {why}",
-                                                json.dumps(value, ensure_ascii=False, default=str), row=row))
-            keep = keep or [True] * len(values)
-            keep[i] = False
-        if keep is not None:
-            values = [v for v, k in zip(values, keep, strict=True) if k]
-        return values, keep
+
+        def why_of(value: Any) -> str | None:
+            why = None if value is None else token_list_error(value)
+            return None if why is None else f"tokens column {self.column!r}: {why}"
+
+        return self._parquet_rejects(
+            values, where, why_of, "use --on-error skip to skip and record such rows",
+            lambda value, why, row: Rejected(None, why, json.dumps(value, ensure_ascii=False, default=str), row=row))
 
     def oversized(self, text: Any) -> str | None:
         """Why a text is over --max-text-bytes (None when it is not, or is no text)."""
@@ -342,18 +335,25 @@ class CorpusReader:
 
     def _parquet_sizes(self, values: list, where: str) -> tuple[list, list[bool] | None]:
         """A batch's texts less those over --max-text-bytes (rejected, see __init__); `keep` as _parquet_tokens."""
+        return self._parquet_rejects(
+            values, where, self.oversized, "raise the limit, or use --on-error skip to skip and record such rows",
+            lambda text, why, row: Rejected(None, why, json.dumps(text[:RAW_KEPT], ensure_ascii=False), row=row,
+                                            raw_bytes=utf8_size(text)))
+
+    def _parquet_rejects(self, values: list, where: str, why_of: Callable[[Any], str | None], hint: str,
+                         rejected: Callable[[Any, str, int], Rejected]) -> tuple[list, list[bool] | None]:
+        """`values` less the rows `why_of` finds bad: with --on-error stop the first is an error (`hint` says what
+        to do), else each is recorded as `rejected(value, why, row)` makes it; `keep` marks the rows kept (None:
+        all)."""
         keep: list[bool] | None = None
-        for i, text in enumerate(values):
-            why = self.oversized(text)
+        for i, value in enumerate(values):
+            why = why_of(value)
             if why is None:
                 continue
             row = self._parquet_rows + i
             if self.on_error == "stop":
-                raise InputError(f"{where}, row {row:,}: {why} (raise the limit, or use --on-error skip to skip and "
-                                 "record such rows)")
-            self.stats.rejected.append(Rejected(None, f"{where}: {why}",
-                                                json.dumps(text[:RAW_KEPT], ensure_ascii=False),
-                                                row=row, raw_bytes=utf8_size(text)))
+                raise InputError(f"{where}, row {row:,}: {why} ({hint})")
+            self.stats.rejected.append(rejected(value, f"{where}: {why}", row))
             keep = keep or [True] * len(values)
             keep[i] = False
         if keep is not None:
