@@ -155,3 +155,23 @@ def test_another_window_layout_is_another_job(bert_export, tmp_path):
     state_file.write_text(json.dumps(saved))
     assert run(even, str(src), str(out), chunk_rows=10, resume=True).resumed_rows == 20
     assert pq.read_table(out).equals(pq.read_table(reference))
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.text(alphabet=st.characters(codec=None, exclude_categories=["Cn"]), max_size=12),
+                      max_size=6), data=st.data())
+def test_chars_around_reads_each_token_start_as_a_loop_over_the_texts_would(texts, data):
+    """The one-buffer reading of the characters around each token start, against a plain loop per text (empty
+    texts, lone surrogates, characters outside the BMP, starts at and past a text's end)."""
+    from fasttag.tokenization import _chars_around
+
+    starts = [data.draw(st.lists(st.integers(0, len(t) + 1) if t else st.just(0), max_size=5)) for t in texts]
+    doc_offsets = np.concatenate([[0], np.cumsum([len(s) for s in starts])]).astype(np.int64)
+    offsets = np.array([[s, s + 1] for row in starts for s in row], dtype=np.int64).reshape(-1, 2)
+    before, at = _chars_around(texts, doc_offsets, offsets)
+    expected_before, expected_at = [], []
+    for text, row in zip(texts, starts, strict=True):
+        for s in row:
+            expected_before.append(ord(text[min(max(s - 1, 0), len(text) - 1)]) if text else 0)
+            expected_at.append(ord(text[s]) if s < len(text) else 0)
+    assert before.tolist() == expected_before and at.tolist() == expected_at

@@ -377,17 +377,25 @@ class DocumentTokenizer:
 
 
 def _chars_around(texts: list[str], doc_offsets: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per token, the code point just before its start and the one at its start (0 past a text's end)."""
-    before = np.zeros(len(offsets), dtype=np.uint32)
-    at = np.zeros(len(offsets), dtype=np.uint32)
-    for d, text in enumerate(texts):
-        a, b = doc_offsets[d], doc_offsets[d + 1]
-        if a == b or not text:
-            continue
-        cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        starts = offsets[a:b, 0]
-        before[a:b] = cps[np.clip(starts - 1, 0, len(cps) - 1)]
-        at[a:b] = np.where(starts < len(cps), cps[np.clip(starts, 0, len(cps) - 1)], 0)
+    """Per token, the code point just before its start and the one at its start (0 past a text's end).
+
+    At a text's first character, "before" is that character itself (what a word start looks like). All texts are
+    read from one UTF-32 buffer, whatever their number (a Python loop per text cost as much as tokenizing)."""
+    texts = [t or "" for t in texts]
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    first = np.zeros(len(texts), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=first[1:])
+    cps = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    if not cps.size:
+        return np.zeros(len(offsets), dtype=np.uint32), np.zeros(len(offsets), dtype=np.uint32)
+    doc = np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(doc_offsets))
+    size = lengths[doc]
+    starts = offsets[:, 0]
+    last = np.maximum(size - 1, 0)
+    where = first[doc]
+    has = size > 0
+    before = np.where(has, cps[np.where(has, where + np.clip(starts - 1, 0, last), 0)], 0).astype(np.uint32)
+    at = np.where(has & (starts < size), cps[np.where(has, where + np.clip(starts, 0, last), 0)], 0).astype(np.uint32)
     return before, at
 
 
