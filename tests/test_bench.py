@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from corpus import varied_sentences
 from fasttag import Tagger, synthetic
 from fasttag.bench import bench, bootstrap, candidate_threads, default_setting, pick_best
 from fasttag.cli import cli
@@ -187,10 +188,27 @@ def test_compare_onnxruntime_alone_on_the_same_batches(bert_export):
                    compare="onnxruntime")
     c = result.compare
     assert c["system"] == "onnxruntime" and c["batches"] >= 60 * 14 // 1024 and len(c["pass_seconds"]) == 2
-    assert c["ratio"] == pytest.approx(result.rates()["docs"].mean / c["docs_per_s"])
-    assert "fasttag at" in "\n".join(result.lines())
+    # the share pass by pass: each fasttag pass against the onnxruntime pass run beside it
+    shares = [alone / t.seconds for alone, t in zip(c["pass_seconds"], result.passes, strict=True)]
+    assert c["ratio"] == pytest.approx(np.mean(shares)) and c["ratio_ci"][0] <= c["ratio"] <= c["ratio_ci"][1]
+    assert c["docs_per_s"] == pytest.approx(np.mean([60 / s for s in c["pass_seconds"]]))
+    assert "fasttag at" in "\n".join(result.lines()) and "95% CI" in "\n".join(result.lines())
+    assert c["padded_tokens"] * 2 == result.stages.model_tokens  # the very batches fasttag ran, pass by pass
     with pytest.raises(UsageError, match="--compare takes pipeline or onnxruntime"):
         bench(EngineOptions(model_dir=str(bert_export)), docs=5, compare="spacy")
+
+
+def test_compare_onnxruntime_leaves_out_the_duplicates_fasttag_leaves_out(tmp_path, bert_export):
+    corpus = tmp_path / "twice.jsonl"
+    texts = varied_sentences(40, seed=5)
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts + texts[:30]))
+    counts = {}
+    for window in (None, 0):
+        result = bench(EngineOptions(model_dir=str(bert_export), threads=1, dedup_window=window), str(corpus),
+                       passes=1, warmup=0, compare="onnxruntime")
+        assert result.compare["padded_tokens"] == result.stages.model_tokens
+        counts[window] = result.compare["padded_tokens"]
+    assert counts[None] < counts[0]  # the window on (the default): 30 rows copied, not inferred
 
 
 def test_bench_measures_the_tuned_setting_unless_told_not_to(bert_export, config_dir):

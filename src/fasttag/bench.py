@@ -99,8 +99,9 @@ class BenchResult:
             out.append(BUSY)
         if self.compare.get("system") == "onnxruntime":
             c = self.compare
-            out.append(f"onnxruntime alone on the same {c['batches']:,} batches (inputs built beforehand): "
-                       f"{c['docs_per_s']:,.1f} docs/s; fasttag at {c['ratio']:.1%} of it")
+            out.append(f"onnxruntime alone on the same {c['batches']:,} batches (inputs built beforehand, a pass "
+                       f"beside each of fasttag's): {c['docs_per_s']:,.1f} docs/s; fasttag at {c['ratio']:.1%} of it "
+                       f"(95% CI {c['ratio_ci'][0]:.1%}-{c['ratio_ci'][1]:.1%})")
         elif self.compare:
             c = self.compare
             out.append(f"pipeline: transformers {c['transformers']} (torch {c['torch']}, {c['threads']} threads, "
@@ -214,12 +215,20 @@ def bench(options: EngineOptions, input: str | None = None, text_column: str = "
         for i in range(warmup):
             log(f"warm-up pass {i + 1}/{warmup}")
             _time_pass(tagger, corpus, out)
+        feeds = onnxruntime_feeds(tagger, corpus.texts) if compare == "onnxruntime" else None
         tagger.stages.reset()
-        timed, duplicates = [], 0
+        timed, duplicates, alone = [], 0, []
         with CpuWatch() as watch:
             for i in range(passes):
+                # --compare onnxruntime: a pass of the sessions alone beside each pass of fasttag, the order turning
+                # each time, so that the host's drift over the passes falls on both alike
+                if feeds is not None and i % 2:
+                    alone.append(onnxruntime_pass(tagger, feeds))
                 times, duplicates = _time_pass(tagger, corpus, out)
-                log(f"pass {i + 1}/{passes}: {times.seconds:.2f}s")
+                if feeds is not None and not i % 2:
+                    alone.append(onnxruntime_pass(tagger, feeds))
+                log(f"pass {i + 1}/{passes}: {times.seconds:.2f}s"
+                    + (f" (onnxruntime alone {alone[-1]:.2f}s)" if feeds is not None else ""))
                 timed.append(times)
         here = machine()
         here.others = watch.others
@@ -232,31 +241,46 @@ def bench(options: EngineOptions, input: str | None = None, text_column: str = "
             result.compare = pipeline_speed(model, corpus.texts, threads, tagger.aggregation, tagger.provider,
                                             passes=max(1, min(passes, 3)))
             result.compare["ratio"] = result.rates()["docs"].mean / result.compare["docs_per_s"]
-        elif compare == "onnxruntime":
-            log("onnxruntime alone on the same batches")
-            result.compare = onnxruntime_speed(tagger, corpus.texts, passes)
-            result.compare["ratio"] = result.rates()["docs"].mean / result.compare["docs_per_s"]
+        elif feeds is not None:
+            result.compare = onnxruntime_result(len(corpus.texts), feeds, alone, [t.seconds for t in timed])
         return result
 
 
-def onnxruntime_speed(tagger, texts: list[str], passes: int, chunk_rows: int = 2048) -> dict[str, Any]:
-    """Documents/s of the tagger's own sessions alone (`Tagger.run_model`) over the batches `fasttag run` makes of
-    `texts` (the same chunks), their inputs built beforehand: the limit fasttag's other stages leave room under."""
+def onnxruntime_feeds(tagger, texts: list[str], chunk_rows: int = 2048) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The model inputs of every batch `fasttag run` makes of `texts` (the same chunks, less the duplicates its
+    window leaves out), built beforehand, and the sessions warmed on them: what `onnxruntime_pass` times."""
+    from fasttag.dedup import DuplicateWindow, window_rows
+
+    rows = window_rows(tagger.options.dedup_window, tagger.bundle.precision)
+    window = DuplicateWindow(rows) if rows else None
     feeds = []
     for start in range(0, len(texts), chunk_rows):
-        chunk = tagger.tokenize(texts[start:start + chunk_rows])
+        values = texts[start:start + chunk_rows]
+        chunk = tagger.tokenize(window.plan(values).new_values if window is not None else values)
         feeds += [tagger.model_inputs(chunk, batch) for batch in tagger.batches(chunk)]
     for _ in tagger.run_model(feeds[:4]):
         pass
-    seconds = []
-    for _ in range(passes):
-        started = time.perf_counter()
-        for _ in tagger.run_model(feeds):
-            pass
-        seconds.append(time.perf_counter() - started)
-    rate = bootstrap(len(texts) / np.array(seconds))
-    return {"system": "onnxruntime", "batches": len(feeds), "pass_seconds": seconds, "docs_per_s": rate.mean,
-            "docs_per_s_ci": [rate.low, rate.high]}
+    return feeds
+
+
+def onnxruntime_pass(tagger, feeds: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Seconds the tagger's own sessions alone (`Tagger.run_model`) take over `feeds`: the limit fasttag's other
+    stages leave room under."""
+    started = time.perf_counter()
+    for _ in tagger.run_model(feeds):
+        pass
+    return time.perf_counter() - started
+
+
+def onnxruntime_result(docs: int, feeds: list[tuple[np.ndarray, np.ndarray]], alone: list[float],
+                       fasttag: list[float]) -> dict[str, Any]:
+    """--compare onnxruntime: the sessions' speed alone, and fasttag's share of it, pass by pass (each fasttag pass
+    against the onnxruntime pass beside it) with a 95% interval."""
+    rate = bootstrap(docs / np.array(alone))
+    share = bootstrap(np.array(alone) / np.array(fasttag))
+    return {"system": "onnxruntime", "batches": len(feeds), "padded_tokens": sum(ids.size for ids, _ in feeds),
+            "pass_seconds": alone, "docs_per_s": rate.mean,
+            "docs_per_s_ci": [rate.low, rate.high], "ratio": share.mean, "ratio_ci": [share.low, share.high]}
 
 
 # -- the transformers pipeline, for --compare pipeline ----------------------------------------------
