@@ -1,6 +1,7 @@
 """onnxruntime alone on several exports of one model, on the same batches: CoNLL-2003 test sentences, and ~300-word
 texts cut into 128-token windows overlapping by 16, length-sorted into batches of at most 1,024 tokens and 16 rows,
-2 threads. No fasttag code runs in the timed loop; rounds alternate the exports; the first export is the baseline.
+2 threads. No fasttag code runs in the timed loop; the exports take turns every few batches (so that the host's
+drift falls on all of them alike); the first export is the baseline.
 
     python bench/ort_alone.py EXPORT [EXPORT ...]        # ROUNDS=5 for more rounds (default 3)
 
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpora import conll_sentences, documents, require_data  # noqa: E402
 
 WINDOW, STRIDE, BUDGET, ROWS = 126, 16, 1024, 16  # text tokens per window (128 with [CLS] and [SEP])
+BLOCK = 8  # batches run by one export before the next takes its turn
 
 
 def batches_of(seqs: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -91,10 +93,18 @@ def main() -> None:
     times: dict[tuple[str, str], list[float]] = {(p, k): [] for p in models for k in sets}
     for r in range(rounds):
         for name, batches in sets.items():
-            for path in models if r % 2 == 0 else models[::-1]:
-                t0 = time.perf_counter()
-                run(path, batches)
-                times[(path, name)].append(time.perf_counter() - t0)
+            spent = dict.fromkeys(models, 0.0)
+            # blocks of BLOCK batches, each run by every export in turn (the order turning each block), so that the
+            # host's drift over a pass falls on all exports alike
+            for b, first in enumerate(range(0, len(batches), BLOCK)):
+                block = batches[first:first + BLOCK]
+                turn = (b + r) % len(models)
+                for path in models[turn:] + models[:turn]:
+                    t0 = time.perf_counter()
+                    run(path, block)
+                    spent[path] += time.perf_counter() - t0
+            for path in models:
+                times[(path, name)].append(spent[path])
     for name in sets:
         base = statistics.median(times[(models[0], name)])
         for path in models:
