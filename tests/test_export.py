@@ -287,3 +287,92 @@ def test_fuse_refuses_a_model_type_without_fusions(tmp_path):
 
     with pytest.raises(UsageError, match="no fusions for 'gpt2'"):
         _fuse(tmp_path / "model.onnx", {"model_type": "gpt2"}, log=lambda m: None)
+
+
+def test_split_outliers_leaves_what_the_fp32_graph_computes(tmp_path, bert_export):
+    """The split (fp32 outlier channels + the rest, masked) adds up to the original product: same logits in fp32."""
+    import shutil
+
+    import onnx
+    import onnxruntime as ort
+
+    from fasttag.export import _split_outliers
+
+    split = tmp_path / "split"
+    shutil.copytree(bert_export, split)
+    halves = _split_outliers(split / "model.onnx", ["layer.0/", "output/dense"], 3, log=lambda m: None)
+    graph = onnx.load(str(split / "model.onnx")).graph
+    original = onnx.load(str(bert_export / "model.onnx")).graph
+    weights = {i.name for i in original.initializer}
+    chosen = {n.name for n in original.node if n.op_type == "MatMul"
+              and ("layer.0/" in n.name or "output/dense" in n.name) and n.input[1] in weights}
+    assert len(chosen) >= 4 and halves == sorted(halves, key=[n.name for n in graph.node].index)
+    assert {h.removesuffix("/outliers/MatMul") for h in halves} == chosen
+    index = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer if i.name.endswith("/outliers/index")}
+    assert len(index) == len(chosen) and all(len(v) == 3 and len(set(v)) == 3 for v in index.values())
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 100, size=(4, 12))
+    mask = np.ones_like(ids)
+    mask[1, 7:] = 0
+    feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    outputs = []
+    for path in (bert_export / "model.onnx", split / "model.onnx"):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        outputs.append(session.run(None, {k: v for k, v in feed.items()
+                                          if k in {i.name for i in session.get_inputs()}})[0])
+    np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-4)
+
+
+def test_split_outliers_picks_the_channels_of_largest_magnitude(tmp_path, bert_export):
+    """A channel made an outlier by hand (its LayerNorm weight scaled up) is among those split off."""
+    import shutil
+
+    import onnx
+    from onnx import numpy_helper
+
+    from fasttag.export import _split_outliers
+
+    split = tmp_path / "split"
+    shutil.copytree(bert_export, split)
+    model = onnx.load(str(split / "model.onnx"))
+    norm = next(n for n in model.graph.node if n.op_type == "LayerNormalization" and "embeddings" in n.name)
+    gamma = next(i for i in model.graph.initializer if i.name == norm.input[1])
+    scaled = numpy_helper.to_array(gamma).copy()
+    scaled[5] *= 50
+    gamma.CopyFrom(numpy_helper.from_array(scaled, gamma.name))
+    onnx.save(model, str(split / "model.onnx"))
+    _split_outliers(split / "model.onnx", ["layer.0/attention/self/query"], 1, log=lambda m: None)
+    index = [numpy_helper.to_array(i) for i in onnx.load(str(split / "model.onnx")).graph.initializer
+             if i.name.endswith("/outliers/index")]
+    assert [v.tolist() for v in index] == [[5]]
+
+
+def test_int8_split_outliers_keeps_a_few_channels_in_fp32(tmp_path, checkpoint_factory):
+    import onnx
+
+    out = tmp_path / "int8-split"
+    res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert")), "-o", str(out), "--precision", "int8",
+                                   "--split-outliers", "layer.0/intermediate/", "--outlier-channels", "2"])
+    assert res.exit_code == 0, res.output
+    assert "split 1 MatMuls: 2 outlier channels each in fp32" in res.output
+    manifest = json.loads((out / "fasttag.json").read_text())
+    assert manifest["quantization"] == {"per_channel": True, "reduce_range": False, "kept_fp32": [],
+                                        "split_outliers": ["layer.0/intermediate/"], "outlier_channels": 2,
+                                        "calibration": "512 generated sentences"}
+    assert manifest["validation"]["passed"]
+    ops = {n.name: n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
+    fp32_half = [name for name in ops if name.endswith("layer.0/intermediate/dense/MatMul/outliers/MatMul")]
+    assert len(fp32_half) == 1 and ops[fp32_half[0]] == "MatMul"  # left in fp32
+    assert [op for name, op in ops.items() if "layer.0/intermediate/" in name and op == "MatMulInteger"]
+    texts = varied_sentences(10, seed=4)
+    assert len(Tagger.load(out).tag(texts)) == 10
+
+
+def test_split_outliers_refusals(tmp_path, checkpoint_factory):
+    out = tmp_path / "bad"
+    res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert")), "-o", str(out), "--precision", "int8",
+                                   "--split-outliers", "layer.99/"])
+    assert res.exit_code != 0 and "--split-outliers 'layer.99/' matches no MatMul" in res.output and not out.exists()
+    res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert")), "-o", str(out),
+                                   "--split-outliers", "layer.0/"])
+    assert res.exit_code == 2 and "int8 only" in res.output

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,8 @@ from fasttag.schemes import SchemeError, recorded_task
 DEFAULT_OPSET = 18
 FP32_ATOL = 1e-3
 MIN_AGREEMENT = 0.98  # int8 / fp16 argmax agreement with PyTorch
+DEFAULT_OUTLIER_CHANNELS = 8  # --split-outliers: input channels of each split MatMul multiplied in fp32
+CALIBRATION_TEXTS = 512  # generated sentences (fasttag.synthetic) the outlier channels are found on
 
 VALIDATION_TEXTS = [
     "Angela Merkel met Emmanuel Macron in Paris on Tuesday.",
@@ -106,18 +109,24 @@ def export(
     run_max_length: int | None = None,
     run_stride: int | None = None,
     fuse: bool = False,
+    split_outliers: Sequence[str] = (),
+    outlier_channels: int = DEFAULT_OUTLIER_CHANNELS,
 ) -> dict:
     """Export `model` to `out_dir`; returns the manifest written to out_dir/fasttag.json.
 
     int8 only: `keep_fp32` names parts of the graph left unquantized (each a substring of the names
     of the MatMul nodes to keep, e.g. ``layer.0/`` for the first encoder layer), `reduce_range`
-    quantizes weights to 7 bits. `run_max_length`/`run_stride` record the window `run` uses for this
+    quantizes weights to 7 bits, and `split_outliers` names MatMuls (by the same substrings) whose input's
+    `outlier_channels` largest channels (calibrated on fasttag's generated sentences) are multiplied in fp32 and
+    the rest in int8 (see `_split_outliers`). `run_max_length`/`run_stride` record the window `run` uses for this
     model when none is given (the manifest's ``run`` entry). `fuse` runs onnxruntime's transformer optimizer
     (attention, layer-norm and GELU fusions) on the fp32 graph before any conversion; the manifest's
     ``fusions`` counts the fused operators.
     """
-    if (keep_fp32 or reduce_range) and precision != "int8":
-        raise UsageError("--keep-fp32 and --reduce-range apply to --precision int8 only")
+    if (keep_fp32 or reduce_range or split_outliers) and precision != "int8":
+        raise UsageError("--keep-fp32, --split-outliers and --reduce-range apply to --precision int8 only")
+    if split_outliers and outlier_channels < 1:
+        raise UsageError(f"--outlier-channels must be at least 1, got {outlier_channels}")
     if run_max_length is not None and run_max_length < 8:
         raise UsageError(f"--run-max-length must be at least 8, got {run_max_length}")
     if run_stride is not None and run_stride < 0:
@@ -176,7 +185,7 @@ def export(
         fusions = _fuse(fp32_path, json.loads((work / "config.json").read_text()), log) if fuse else None
         if precision != "fp32":
             _convert(fp32_path, precision, per_channel, log, keep_fp32=tuple(keep_fp32), reduce_range=reduce_range,
-                     fused=fusions is not None)
+                     fused=fusions is not None, split_outliers=tuple(split_outliers), outlier_channels=outlier_channels)
         config = json.loads((work / "config.json").read_text())
         check_token_classification(config, model)  # a hub model, seen only now
         labels = [config["id2label"][k] for k in sorted(config["id2label"], key=int)]
@@ -212,8 +221,12 @@ def export(
             "transformers_version": transformers.__version__,
         }
         if precision == "int8":
-            manifest["quantization"] = {"per_channel": per_channel, "reduce_range": reduce_range,
-                                        "kept_fp32": list(keep_fp32)}
+            quantization: dict[str, Any] = {"per_channel": per_channel, "reduce_range": reduce_range,
+                                            "kept_fp32": list(keep_fp32)}
+            if split_outliers:
+                quantization.update(split_outliers=list(split_outliers), outlier_channels=outlier_channels,
+                                    calibration=f"{CALIBRATION_TEXTS} generated sentences")
+            manifest["quantization"] = quantization
         if fusions is not None:
             manifest["fusions"] = fusions
         if run_window:
@@ -310,8 +323,106 @@ def _fuse(path: Path, config: dict, log) -> dict[str, int]:
     return fused
 
 
+def _matmuls(graph, patterns: Sequence[str], option: str) -> list:
+    """The MatMul/Gemm nodes of `graph` whose names contain one of `patterns`, each pattern matching one or more."""
+    nodes = [n for n in graph.node if n.op_type in ("MatMul", "Gemm")]
+    hits: list = []
+    for pattern in patterns:
+        found = [n for n in nodes if pattern in n.name]
+        if not found:
+            raise UsageError(f"{option} {pattern!r} matches no MatMul of the graph (e.g. {nodes[0].name!r})")
+        hits += [n for n in found if n not in hits]
+    return hits
+
+
+def _split_outliers(path: Path, patterns: Sequence[str], channels: int, log) -> list[str]:
+    """Split each chosen MatMul of the fp32 graph at `path` (in place) in two: its input's `channels` channels of
+    largest magnitude times their weight rows, in fp32, plus the other channels times theirs (those rows left as
+    they are, the outlier channels masked to zero), to be quantized. The two products add up to the original one,
+    so the fp32 graph computes the same; quantized, the int8 half no longer has its activation scale set by a few
+    outlier channels (LLM.int8()'s mixed-precision decomposition, Dettmers et al. 2022; the first layers of
+    BERT-like encoders have such channels). Magnitudes are calibrated on fasttag's generated sentences, the same
+    channels as on real text for the default model. Returns the names of the fp32 halves, to exclude from
+    quantization."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+    from tokenizers import Tokenizer
+
+    from fasttag import synthetic
+
+    model = onnx.load(str(path))
+    weights = {i.name: i for i in model.graph.initializer}
+    targets = [n for n in _matmuls(model.graph, patterns, "--split-outliers")
+               if n.op_type == "MatMul" and n.input[1] in weights]
+    if not targets:
+        raise UsageError(f"--split-outliers {', '.join(patterns)}: the MatMuls matched have no constant weights")
+    inputs = sorted({n.input[0] for n in targets})
+    probe = onnx.load(str(path))
+    probe.graph.output.extend(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in inputs)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    feeds = {i.name for i in session.get_inputs()}
+    tokenizer = Tokenizer.from_file(str(path.parent / TOKENIZER_FILE))
+    tokenizer.enable_truncation(128)
+    tokenizer.no_padding()
+    log(f"calibrating {len(targets)} MatMuls on {CALIBRATION_TEXTS} generated sentences ...")
+    peak = {name: np.zeros(0, np.float32) for name in inputs}
+    texts = synthetic.sentences(CALIBRATION_TEXTS)
+    for first in range(0, len(texts), 16):
+        encoded = tokenizer.encode_batch(texts[first:first + 16])
+        width = max(len(e.ids) for e in encoded)
+        ids = np.zeros((len(encoded), width), np.int64)
+        mask = np.zeros_like(ids)
+        for row, e in enumerate(encoded):
+            ids[row, :len(e.ids)] = e.ids
+            mask[row, :len(e.ids)] = 1
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        for name, value in zip(inputs, session.run(inputs, {k: v for k, v in feed.items() if k in feeds}),
+                               strict=True):
+            seen = np.abs(value[mask.astype(bool)]).max(axis=0)
+            peak[name] = seen if not peak[name].size else np.maximum(peak[name], seen)
+    nodes, fp32_halves = [], []
+    for node in model.graph.node:
+        if node not in targets:
+            nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(weights[node.input[1]])
+        if weight.ndim != 2 or peak[node.input[0]].shape != (weight.shape[0],):
+            raise UsageError(f"--split-outliers: cannot split {node.name} (weights of shape {weight.shape})")
+        outliers = np.sort(np.argsort(-peak[node.input[0]], kind="stable")[:min(channels, weight.shape[0])])
+        keep = np.ones(weight.shape[0], np.float32)
+        keep[outliers] = 0
+        name = node.name
+        model.graph.initializer.extend([
+            numpy_helper.from_array(keep, f"{name}/outliers/mask"),
+            numpy_helper.from_array(outliers.astype(np.int64), f"{name}/outliers/index"),
+            numpy_helper.from_array(weight[outliers], f"{name}/outliers/weight"),
+        ])
+        source, result = node.input[0], node.output[0]
+        node.input[0], node.output[0] = f"{name}/outliers/rest", f"{name}/outliers/rest_product"
+        nodes += [
+            helper.make_node("Mul", [source, f"{name}/outliers/mask"], [node.input[0]], name=f"{name}/outliers/Mul"),
+            helper.make_node("Gather", [source, f"{name}/outliers/index"], [f"{name}/outliers/input"], axis=-1,
+                             name=f"{name}/outliers/Gather"),
+            helper.make_node("MatMul", [f"{name}/outliers/input", f"{name}/outliers/weight"],
+                             [f"{name}/outliers/product"], name=f"{name}/outliers/MatMul"),
+            node,
+            helper.make_node("Add", [node.output[0], f"{name}/outliers/product"], [result],
+                             name=f"{name}/outliers/Add"),
+        ]
+        fp32_halves.append(f"{name}/outliers/MatMul")
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.save(model, str(path))
+    log(f"split {len(targets)} MatMuls: {channels} outlier channels each in fp32")
+    return fp32_halves
+
+
 def _convert(path: Path, precision: str, per_channel: bool, log, keep_fp32: tuple[str, ...] = (),
-             reduce_range: bool = False, fused: bool = False) -> None:
+             reduce_range: bool = False, fused: bool = False, split_outliers: tuple[str, ...] = (),
+             outlier_channels: int = DEFAULT_OUTLIER_CHANNELS) -> None:
     tmp = path.with_name(f"model.{precision}.onnx")
     if precision == "int8":
         import onnx
@@ -319,13 +430,10 @@ def _convert(path: Path, precision: str, per_channel: bool, log, keep_fp32: tupl
 
         exclude: list[str] = []
         if keep_fp32:
-            names = [n.name for n in onnx.load(str(path), load_external_data=False).graph.node
-                     if n.op_type in ("MatMul", "Gemm")]
-            for pattern in keep_fp32:
-                hits = [n for n in names if pattern in n]
-                if not hits:
-                    raise UsageError(f"--keep-fp32 {pattern!r} matches no MatMul of the graph (e.g. {names[0]!r})")
-                exclude += [n for n in hits if n not in exclude]
+            graph = onnx.load(str(path), load_external_data=False).graph
+            exclude = [n.name for n in _matmuls(graph, keep_fp32, "--keep-fp32")]
+        if split_outliers:
+            exclude += _split_outliers(path, split_outliers, outlier_channels, log)
         log(f"quantizing to int8 (dynamic, per_channel={per_channel}, reduce_range={reduce_range}"
             + (f", {len(exclude)} MatMuls kept in fp32" if exclude else "") + ") ...")
         with _quiet_logs():  # onnxruntime's root-logger advice to pre-process the graph
