@@ -2,7 +2,8 @@
 
 One invocation runs every system on every corpus, alternating systems within each round, each
 warmed up and in its own subprocess (so peak RSS is per system), and prints documents/s, tokens/s,
-peak RSS and the ratio of each system to the first, plus entity parity between systems 1 and 3.
+peak RSS and the ratio of each system to the first (of the median times, and round by round: the median of
+each round's ratio, which the host's slow and fast spells move less), plus entity parity between systems 1 and 3.
 
     python bench/compare.py --checkpoint CKPT --fp32 EXPORT --int8 EXPORT_INT8 [--corpora short,docs,long]
 
@@ -212,8 +213,14 @@ def main() -> None:
                     "all_seconds": [x["seconds"] for x in runs[system]],
                 }
             base = next(iter(rows.values()))["seconds"] if rows else 0.0
+            first = next(iter(rows), None)
             for system in rows:
                 rows[system]["ratio_to_first"] = base / rows[system]["seconds"]
+                # round by round (the systems of a round run minutes apart at most): the host's slower and
+                # faster spells fall on both sides of each ratio
+                paired = [a["seconds"] / b["seconds"] for a, b in zip(runs[first], runs[system], strict=False)]
+                rows[system]["round_ratios_to_first"] = paired
+                rows[system]["median_round_ratio"] = statistics.median(paired)
             extra = {}
             if "pipeline-pt" in rows and "fasttag-fp32" in rows:
                 extra["parity_pipeline_pt_vs_fasttag_fp32"] = parity(
@@ -238,11 +245,13 @@ def print_table(name, docs, tokens, rows, extra) -> None:
     if not rows:
         print("(no system ran)")
         return
-    print(f"| system | docs/s | tokens/s | peak RSS MB | vs {next(iter(rows))} |")
-    print("|---|---:|---:|---:|---:|")
+    first = next(iter(rows))
+    print(f"| system | docs/s | tokens/s | peak RSS MB | vs {first} | round by round: median (each round) |")
+    print("|---|---:|---:|---:|---:|---|")
     for system, r in rows.items():
+        each = ", ".join(f"{x:.2f}" for x in r["round_ratios_to_first"])
         print(f"| {system} | {r['docs_per_s']:,.0f} | {r['tokens_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} "
-              f"| {r['ratio_to_first']:.2f}x |")
+              f"| {r['ratio_to_first']:.2f}x | {r['median_round_ratio']:.2f}x ({each}) |")
     for k, v in extra.items():
         print(f"- {k}: {v:.4f}")
 
