@@ -292,3 +292,16 @@ def test_bench_scripts_print_their_ratios(bert_export):
     assert "rows with the same entities: 100.0%" in out and "speed ratio B / A:" in out
     out = _script("rss.py", "--model", bert_export, "--generated", "--rows", "200", "--factor", "3")
     assert "ratio 3x corpus / 1x corpus peak RSS" in out
+
+
+def test_bench_dedup_window_option_turns_the_window_off(tmp_path, bert_export):
+    corpus = tmp_path / "twice.jsonl"
+    texts = varied_sentences(20, seed=6)
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts + texts))
+    found = {}
+    for extra in ([], ["--dedup-window", "0"]):
+        res = CliRunner().invoke(cli, ["bench", str(corpus), "--model", str(bert_export), "--passes", "1",
+                                       "--warmup", "0", "--ignore-tuned", "--json", "-", "-q", *extra])
+        assert res.exit_code == 0, res.output
+        found[bool(extra)] = json.loads(res.output)["duplicates_per_pass"]
+    assert found == {False: 20, True: 0}

@@ -7,7 +7,7 @@ import json
 import click
 
 from fasttag.bench import COMPARISONS
-from fasttag.options import EngineOptions, engine_options
+from fasttag.options import EngineOptions, engine_option, engine_options
 from fasttag.synthetic import CORPORA
 
 
@@ -42,8 +42,9 @@ from fasttag.synthetic import CORPORA
 @click.option("--json", "json_path", default=None, metavar="FILE",
               help="Also write the figures as JSON to FILE (- for stdout, instead of the table).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@engine_option("dedup_window")
 def bench(input, engine_opts: EngineOptions, text_column, limit, kind, docs, seed, passes, warmup, compare,
-          checkpoint, tune, tune_seconds, ignore_tuned, json_path, quiet):
+          checkpoint, tune, tune_seconds, ignore_tuned, json_path, quiet, dedup_window):
     """Measure how fast 'fasttag run' tags on this machine: tokens/s, words/s and documents/s with a 95%
     interval, the share of each stage (read, tokenize, infer, decode, write), the padding, and the machine
     (CPU, cores, AVX2/AVX-512/VNNI/AMX, onnxruntime and its provider).
@@ -72,6 +73,7 @@ def bench(input, engine_opts: EngineOptions, text_column, limit, kind, docs, see
     if input == "-":
         raise UsageError("fasttag bench reads INPUT several times: give a file, not stdin")
     to_stdout = json_path == "-"
+    engine_opts = engine_opts.replace(dedup_window=dedup_window)
 
     def log(message: str) -> None:
         if not quiet:
