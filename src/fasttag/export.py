@@ -365,7 +365,9 @@ def _split_outliers(path: Path, patterns: Sequence[str], channels: int, log) -> 
     session = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     feeds = {i.name for i in session.get_inputs()}
     tokenizer = Tokenizer.from_file(str(path.parent / TOKENIZER_FILE))
-    tokenizer.enable_truncation(128)
+    config_path = path.parent / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    tokenizer.enable_truncation(min(128, max_length_from(config, path.parent)))  # a model's own limit may be lower
     tokenizer.no_padding()
     log(f"calibrating {len(targets)} MatMuls on {CALIBRATION_TEXTS} generated sentences ...")
     peak = {name: np.zeros(0, np.float32) for name in inputs}
