@@ -358,7 +358,8 @@ def _split_outliers(path: Path, patterns: Sequence[str], channels: int, log) -> 
     if not targets:
         raise UsageError(f"--split-outliers {', '.join(patterns)}: the MatMuls matched have no constant weights")
     inputs = sorted({n.input[0] for n in targets})
-    probe = onnx.load(str(path))
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
     probe.graph.output.extend(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in inputs)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
