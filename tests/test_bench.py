@@ -235,6 +235,7 @@ def test_a_busy_machine_is_said_to_be_one(bert_export, monkeypatch):
     assert "other processes used 40% of the CPUs" in Machine("cpu", 2, others=0.4).describe()
 
 
+@pytest.mark.slow  # needs the CPUs to itself for its quiet half: the fast lane runs in parallel (pytest -n auto)
 def test_other_processes_on_the_cpus_are_measured_and_warned_about(bert_export):
     """A process spinning on every CPU during the timed passes: the bench says the machine was busy."""
     import multiprocessing
