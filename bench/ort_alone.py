@@ -1,6 +1,7 @@
 """onnxruntime alone on several exports of one model, on the same batches: CoNLL-2003 test sentences, and ~300-word
 texts cut into 128-token windows overlapping by 16, length-sorted into batches of at most 1,024 tokens and 16 rows,
-2 threads. No fasttag code runs in the timed loop; the exports take turns every few batches (so that the host's
+2 threads, the graph fusions `fasttag run` uses on the CPU (without `fasttag.infer.CPU_DISABLED_OPTIMIZERS`). No
+fasttag code runs in the timed loop; the exports take turns every few batches (so that the host's
 drift falls on all of them alike); the first export is the baseline.
 
     python bench/ort_alone.py EXPORT [EXPORT ...]        # ROUNDS=5 for more rounds (default 3)
@@ -22,6 +23,7 @@ from tokenizers import Tokenizer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from corpora import conll_sentences, documents, require_data  # noqa: E402
+from fasttag.infer import CPU_DISABLED_OPTIMIZERS  # noqa: E402
 
 WINDOW, STRIDE, BUDGET, ROWS = 126, 16, 1024, 16  # text tokens per window (128 with [CLS] and [SEP])
 BLOCK = 8  # batches run by one export before the next takes its turn
@@ -77,7 +79,8 @@ def main() -> None:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = 2
         sessions[path] = ort.InferenceSession(str(Path(path) / "model.onnx"), opts,
-                                              providers=["CPUExecutionProvider"])
+                                              providers=["CPUExecutionProvider"],
+                                              disabled_optimizers=list(CPU_DISABLED_OPTIMIZERS))
         inputs[path] = {i.name for i in sessions[path].get_inputs()}
 
     def run(path: str, batches) -> None:

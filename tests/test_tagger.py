@@ -193,3 +193,37 @@ def test_chunks_are_bounded_by_texts_and_characters():
     assert list(bounded_chunks(["aaa", "bb", "c", None, "dddddd"], max_chars=4)) == [["aaa"], ["bb", "c", None],
                                                                                     ["dddddd"]]
     assert list(bounded_chunks([])) == []
+
+
+@pytest.mark.parametrize("cuda", ["absent", "falls back", "runs"])
+def test_cpu_sessions_leave_out_the_fusions_the_cpu_runs_slower(bert_export, monkeypatch, cuda):
+    """On the CPU, sessions are built without the fusions whose CPU kernel is slower than the operators it replaces
+    (SkipLayerNormalization: bench/cpu_fusions.py); a session that asked for CUDA and got the CPU is built again
+    without them; one that runs on CUDA keeps every fusion."""
+    from pathlib import Path
+
+    import onnxruntime as ort
+
+    from fasttag import infer
+
+    built: list[tuple[list[str], list[str]]] = []
+
+    class Recording(ort.InferenceSession):  # records what fasttag asks for, builds a CPU session
+        def __init__(self, path, sess_options=None, providers=None, disabled_optimizers=None, **kwargs):
+            self.asked = [p if isinstance(p, str) else p[0] for p in providers]
+            built.append((self.asked, list(disabled_optimizers or [])))
+            super().__init__(path, sess_options=sess_options, providers=["CPUExecutionProvider"],
+                             disabled_optimizers=disabled_optimizers, **kwargs)
+
+        def get_providers(self):
+            return self.asked if cuda == "runs" else super().get_providers()
+
+    monkeypatch.setattr(ort, "InferenceSession", Recording)
+    available = ["CPUExecutionProvider"] if cuda == "absent" else ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: available)
+    model = infer.OnnxModel(Path(bert_export) / "model.onnx", device="auto")
+    cpu = (["CPUExecutionProvider"], ["SkipLayerNormFusion"])
+    cuda_asked = (["CUDAExecutionProvider", "CPUExecutionProvider"], [])
+    assert built == {"absent": [cpu], "falls back": [cuda_asked, cpu], "runs": [cuda_asked]}[cuda]
+    assert model.provider == ("CUDAExecutionProvider" if cuda == "runs" else "CPUExecutionProvider")
+    assert ("using CPU" in model.note) == (cuda == "falls back")
