@@ -36,7 +36,9 @@ from fasttag.options import PRECISIONS, engine_option
               help="Record the windows' overlap 'run' uses for this model unless --stride is given.")
 @click.option("--fuse", is_flag=True,
               help="Run onnxruntime's transformer fusions (attention, layer norm, GELU) on the graph before "
-                   "quantizing or converting it (BERT-like models); fasttag.json counts the fused operators.")
+                   "quantizing or converting it (BERT-like models); fasttag.json counts the fused operators. Off by "
+                   "default: measured slower on the CPU (its SkipLayerNormalization kernel, which fasttag run "
+                   "otherwise leaves out there, is the slow one).")
 @click.option("--no-validate", is_flag=True, help="Skip the comparison with PyTorch (not recommended).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
 def export(model, out_dir, precision, opset, per_channel, keep_fp32, split_outliers, outlier_channels, reduce_range,

@@ -18,8 +18,9 @@ GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 CUDA_OPTIONS = {"arena_extend_strategy": "kSameAsRequested", "cudnn_conv_algo_search": "HEURISTIC"}
 # Graph fusions left out on the CPU provider because its kernel for the fused operator is slower than the operators it
 # replaces. SkipLayerNormalization (a residual Add and a LayerNormalization in one): in onnxruntime 1.31.1, 630 us
-# against 95 us for the two operators on 320 tokens x 384, one thread; the int8 default model 1.07-1.09x as fast
-# without it (bench/cpu_fusions.py measures both on any machine). The CUDA provider keeps every fusion.
+# against 95-110 us for the two operators on 320 tokens x 384, one thread; through `fasttag run`, the int8 default
+# model 1.15x as fast without it on sentences and 1.08x on ~300-word texts (2-core AMD EPYC; bench/cpu_fusions.py
+# measures both on any machine). fp32 graphs of BERT-like models get no such node. The CUDA provider keeps every fusion.
 CPU_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 
 
