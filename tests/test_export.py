@@ -376,3 +376,61 @@ def test_split_outliers_refusals(tmp_path, checkpoint_factory):
     res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert")), "-o", str(out),
                                    "--split-outliers", "layer.0/"])
     assert res.exit_code == 2 and "int8 only" in res.output
+
+
+def _logits(path, ids, mask):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    return session.run(None, {k: v for k, v in feed.items() if k in {i.name for i in session.get_inputs()}})[0]
+
+
+def test_graphs_past_protobufs_limit_keep_their_tensors_beside_them(tmp_path, bert_export, monkeypatch):
+    """A model past 2 GB (here: the limit lowered so that tiny-bert counts as one) is converted as a small one is,
+    its tensors in one `model.onnx_data` beside the graph, and no stale data file is left behind: the fp32 tensors
+    after int8 (which fits in one file), the fp32 data after fp16, the data a split replaces."""
+    import shutil
+
+    import onnx
+
+    from fasttag import export
+    from fasttag.model import external_data_locations
+
+    rng = np.random.default_rng(1)
+    ids, mask = rng.integers(5, 100, size=(3, 10)), np.ones((3, 10), dtype=np.int64)
+    reference = _logits(bert_export / "model.onnx", ids, mask)
+    monkeypatch.setattr(export, "PROTOBUF_LIMIT", 10_000)
+
+    def large_copy(name):
+        folder = tmp_path / name
+        shutil.copytree(bert_export, folder)
+        export._save_onnx(onnx.load(str(folder / "model.onnx")), folder / "model.onnx")
+        assert external_data_locations(folder / "model.onnx")  # every tensor over 1 KB went out
+        assert {p.name for p in folder.glob("model.onnx*")} == {"model.onnx", "model.onnx_data"}
+        return folder
+
+    fp32 = large_copy("fp32")
+    np.testing.assert_allclose(_logits(fp32 / "model.onnx", ids, mask), reference, atol=1e-5)
+    data_size = (fp32 / "model.onnx_data").stat().st_size
+
+    fp16 = large_copy("fp16")
+    export._convert(fp16 / "model.onnx", "fp16", per_channel=False, log=lambda m: None)
+    assert set(external_data_locations(fp16 / "model.onnx")) == {"model.onnx_data"}
+    assert (fp16 / "model.onnx_data").stat().st_size < 0.6 * data_size  # fp16 tensors, not appended to fp32 ones
+    graph = onnx.load(str(fp16 / "model.onnx")).graph
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer)
+    assert {p.name for p in fp16.glob("model.onnx*")} == {"model.onnx", "model.onnx_data"}
+
+    split = large_copy("split")
+    export._split_outliers(split / "model.onnx", ["layer.0/"], 2, log=lambda m: None)
+    assert {p.name for p in split.iterdir() if "onnx" in p.name} == {"model.onnx", "model.onnx_data"}
+    np.testing.assert_allclose(_logits(split / "model.onnx", ids, mask), reference, atol=1e-4)
+
+    int8 = large_copy("int8")
+    monkeypatch.setattr(export, "PROTOBUF_LIMIT", 1_800_000_000)  # the int8 graph fits in one file
+    export._convert(int8 / "model.onnx", "int8", per_channel=True, log=lambda m: None)
+    assert external_data_locations(int8 / "model.onnx") == []
+    assert {p.name for p in int8.iterdir() if "onnx" in p.name} == {"model.onnx"}  # the fp32 data is gone
+    got = _logits(int8 / "model.onnx", ids, mask)
+    assert (got.argmax(-1) == reference.argmax(-1)).mean() >= 0.9

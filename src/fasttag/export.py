@@ -22,6 +22,7 @@ from fasttag.model import (
     TOKENIZER_FILE,
     _read_json,
     check_source_model,
+    external_data_locations,
     is_within,
     max_length_from,
 )
@@ -335,6 +336,37 @@ def _matmuls(graph, patterns: Sequence[str], option: str) -> list:
     return hits
 
 
+# protobuf cannot serialize one message past 2 GB: a graph whose tensors pass this goes out with its tensors in an
+# external-data file (room left for the graph itself)
+PROTOBUF_LIMIT = 1_800_000_000
+
+
+def _save_onnx(model, path: Path) -> None:
+    """Save `model`, its tensors in memory, at `path`: past PROTOBUF_LIMIT with every tensor in one external-data file
+    beside it, `<name>_data` (optimum's layout for large exports). The data files `path` read before are removed
+    first (onnx appends to an existing data file, and a graph of the smaller precision may need none)."""
+    import onnx
+
+    _remove_data_files(path)
+    # raw bytes, or 4 a value for tensors in typed fields (ByteSize() itself fails on a tensor past 2 GB)
+    size = sum(len(t.raw_data) or 4 * int(np.prod(t.dims, dtype=np.int64)) for t in model.graph.initializer)
+    if size > PROTOBUF_LIMIT:
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=f"{path.name}_data", size_threshold=1024)
+    else:
+        onnx.save_model(model, str(path))
+
+
+def _remove_data_files(path: Path, keep: Sequence[str] = ()) -> None:
+    """Delete the external-data files the graph at `path` reads (all but `keep`), within its folder."""
+    if not path.exists():
+        return
+    for location in set(external_data_locations(path)) - set(keep):
+        data = path.parent / location
+        if is_within(data, path.parent) and data.is_file():
+            data.unlink()
+
+
 def _split_outliers(path: Path, patterns: Sequence[str], channels: int, log) -> list[str]:
     """Split each chosen MatMul of the fp32 graph at `path` (in place) in two: its input's `channels` channels of
     largest magnitude times their weight rows, in fp32, plus the other channels times theirs (those rows left as
@@ -358,12 +390,18 @@ def _split_outliers(path: Path, patterns: Sequence[str], channels: int, log) -> 
     if not targets:
         raise UsageError(f"--split-outliers {', '.join(patterns)}: the MatMuls matched have no constant weights")
     inputs = sorted({n.input[0] for n in targets})
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
+    # the probe: the graph with the split products' inputs as outputs; written beside the model so that a large
+    # model's probe reads the model's own external-data file instead of a copy
+    probe = onnx.load(str(path), load_external_data=False)
     probe.graph.output.extend(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in inputs)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    probe_path = path.with_name(f"probe.{path.name}")
+    onnx.save_model(probe, str(probe_path))
+    try:
+        session = ort.InferenceSession(str(probe_path), opts, providers=["CPUExecutionProvider"])
+    finally:
+        probe_path.unlink()
     feeds = {i.name for i in session.get_inputs()}
     tokenizer = Tokenizer.from_file(str(path.parent / TOKENIZER_FILE))
     config_path = path.parent / "config.json"
@@ -418,7 +456,8 @@ def _split_outliers(path: Path, patterns: Sequence[str], channels: int, log) -> 
         fp32_halves.append(f"{name}/outliers/MatMul")
     del model.graph.node[:]
     model.graph.node.extend(nodes)
-    onnx.save(model, str(path))
+    del session
+    _save_onnx(model, path)
     log(f"split {len(targets)} MatMuls: {channels} outlier channels each in fp32")
     return fp32_halves
 
@@ -445,13 +484,14 @@ def _convert(path: Path, precision: str, per_channel: bool, log, keep_fp32: tupl
             extra = {"DefaultTensorType": onnx.TensorProto.FLOAT} if fused else {}
             quantize_dynamic(path, tmp, weight_type=QuantType.QInt8, per_channel=per_channel,
                              reduce_range=reduce_range, nodes_to_exclude=exclude, extra_options=extra)
+        _remove_data_files(path, keep=external_data_locations(tmp))  # the fp32 tensors of a large model
+        tmp.replace(path)
     else:
-        import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
         log("converting weights to fp16 (inputs and outputs stay int64/float32) ...")
-        onnx.save(convert_float_to_float16(onnx.load(str(path)), keep_io_types=True), str(tmp))
-    tmp.replace(path)
+        # from the path: shape inference through a file, which a graph past 2 GB needs
+        _save_onnx(convert_float_to_float16(str(path), keep_io_types=True), path)
 
 
 def validate_against_torch(model: str, onnx_path: Path, precision: str, local: bool) -> Validation:
