@@ -93,11 +93,13 @@ def test_bench_cli_json_and_input(bert_export, tmp_path):
     data = json.loads(res.output)
     assert data["docs"] == 6 and len(data["pass_seconds"]) == 2 and data["corpus"].startswith(str(src))
     assert set(data["stage_shares"]) == set(STAGES) and data["machine"]["cpu"]
+    assert data["provider"] == "CPUExecutionProvider" and data["fusions_left_out"] == ["SkipLayerNormFusion"]
     assert data["rates"]["words"]["low"] <= data["rates"]["words"]["mean"] <= data["rates"]["words"]["high"]
     res = invoke("bench", "--model", bert_export, "--docs", "10", "--passes", "1", "--corpus", "documents",
                  "--json", tmp_path / "b.json")
     assert res.exit_code == 0, res.output
     assert "machine:" in res.output and "generated documents" in res.output
+    assert "onnxruntime fusions left out: SkipLayerNormFusion (slower kernels on the CPU)" in res.output
     assert json.loads((tmp_path / "b.json").read_text())["docs"] == 10
 
 

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from fasttag import __version__
 from fasttag.errors import MissingExtraError, UsageError, missing_modules
+from fasttag.infer import CPU_DISABLED_OPTIMIZERS
 from fasttag.machine import CpuWatch, Machine, machine
 from fasttag.options import EngineOptions
 from fasttag.stages import STAGES, StageTimes
@@ -73,6 +74,7 @@ class BenchResult:
     duplicates: int = 0
     tuned: str | None = None
     compare: dict[str, Any] = field(default_factory=dict)
+    fusions_left_out: tuple[str, ...] = ()  # onnxruntime graph fusions the sessions were built without
 
     def rates(self) -> dict[str, Rate]:
         seconds = np.array([p.seconds for p in self.passes])
@@ -85,7 +87,9 @@ class BenchResult:
         out = [
             f"machine: {self.machine.describe()}",
             f"model: {self.model} on {self.provider}; {self.setting.describe()}"
-            + (f" ({self.tuned})" if self.tuned else ""),
+            + (f" ({self.tuned})" if self.tuned else "")
+            + (f"; onnxruntime fusions left out: {', '.join(self.fusions_left_out)} (slower kernels on the CPU)"
+               if self.fusions_left_out else ""),
             f"corpus: {self.corpus}: {self.docs:,} documents, {self.words:,} words, {self.tokens:,} tokens"
             + (f"; {self.duplicates:,} duplicate rows per pass tagged once" if self.duplicates else ""),
             f"passes: {len(self.passes)} timed ({', '.join(f'{p.seconds:.2f}s' for p in self.passes)})",
@@ -118,6 +122,7 @@ class BenchResult:
             "rates": {name: asdict(rate) for name, rate in self.rates().items()},
             "stage_seconds": self.stages.seconds(), "stage_shares": self.stages.shares(),
             "padding_share": self.stages.padding_share, "compare": self.compare or None,
+            "fusions_left_out": list(self.fusions_left_out),
         }
 
 
@@ -234,7 +239,9 @@ def bench(options: EngineOptions, input: str | None = None, text_column: str = "
         here.others = watch.others
         result = BenchResult(here, tagger.bundle.describe(), tagger.provider, _setting_of(tagger), corpus.name,
                              len(corpus.texts), corpus.words, timed[-1].tokens, timed, tagger.stages,
-                             duplicates=duplicates, tuned=tagger.tuned)
+                             duplicates=duplicates, tuned=tagger.tuned,
+                             fusions_left_out=CPU_DISABLED_OPTIMIZERS if tagger.provider == "CPUExecutionProvider"
+                             else ())
         if compare == "pipeline":
             threads = result.setting.threads
             log(f"transformers pipeline on {model} ({threads} threads)")
