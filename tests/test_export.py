@@ -388,8 +388,9 @@ def _logits(path, ids, mask):
 
 def test_graphs_past_protobufs_limit_keep_their_tensors_beside_them(tmp_path, bert_export, monkeypatch):
     """A model past 2 GB (here: the limit lowered so that tiny-bert counts as one) is converted as a small one is,
-    its tensors in one `model.onnx_data` beside the graph, and no stale data file is left behind: the fp32 tensors
-    after int8 (which fits in one file), the fp32 data after fp16, the data a split replaces."""
+    its tensors in one `model.onnx_data` beside the graph (`model.fused.onnx.data` after --fuse, as onnxruntime's
+    optimizer names it), and no stale data file is left behind: the fp32 tensors after int8 (which fits in one file),
+    the fp32 data after fp16, the data a split or the fusions replace."""
     import shutil
 
     import onnx
@@ -426,6 +427,11 @@ def test_graphs_past_protobufs_limit_keep_their_tensors_beside_them(tmp_path, be
     export._split_outliers(split / "model.onnx", ["layer.0/"], 2, log=lambda m: None)
     assert {p.name for p in split.iterdir() if "onnx" in p.name} == {"model.onnx", "model.onnx_data"}
     np.testing.assert_allclose(_logits(split / "model.onnx", ids, mask), reference, atol=1e-4)
+
+    fused = large_copy("fused")
+    export._fuse(fused / "model.onnx", json.loads((fused / "config.json").read_text()), log=lambda m: None)
+    assert {p.name for p in fused.iterdir() if "onnx" in p.name} == {"model.onnx", "model.fused.onnx.data"}
+    np.testing.assert_allclose(_logits(fused / "model.onnx", ids, mask), reference, atol=1e-4)
 
     int8 = large_copy("int8")
     monkeypatch.setattr(export, "PROTOBUF_LIMIT", 1_800_000_000)  # the int8 graph fits in one file

@@ -318,7 +318,9 @@ def _fuse(path: Path, config: dict, log) -> dict[str, int]:
                                    opt_level=0, use_gpu=False)
     fused = {name: int(n) for name, n in optimized.get_fused_operator_statistics().items() if n}
     tmp = path.with_name("model.fused.onnx")
-    optimized.save_model_to_file(str(tmp))
+    # past protobuf's limit, the optimizer writes the tensors to `model.fused.onnx.data`, which the graph then reads
+    optimized.save_model_to_file(str(tmp), use_external_data_format=_tensor_bytes(optimized.model) > PROTOBUF_LIMIT)
+    _remove_data_files(path, keep=external_data_locations(tmp))
     tmp.replace(path)
     log("fused: " + (", ".join(f"{n} {name}" for name, n in sorted(fused.items())) or "nothing"))
     return fused
@@ -348,13 +350,16 @@ def _save_onnx(model, path: Path) -> None:
     import onnx
 
     _remove_data_files(path)
-    # raw bytes, or 4 a value for tensors in typed fields (ByteSize() itself fails on a tensor past 2 GB)
-    size = sum(len(t.raw_data) or 4 * int(np.prod(t.dims, dtype=np.int64)) for t in model.graph.initializer)
-    if size > PROTOBUF_LIMIT:
+    if _tensor_bytes(model) > PROTOBUF_LIMIT:
         onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=f"{path.name}_data", size_threshold=1024)
     else:
         onnx.save_model(model, str(path))
+
+
+def _tensor_bytes(model) -> int:
+    """The initializers' bytes: raw, or 4 a value in typed fields (ByteSize() itself fails on a tensor past 2 GB)."""
+    return sum(len(t.raw_data) or 4 * int(np.prod(t.dims, dtype=np.int64)) for t in model.graph.initializer)
 
 
 def _remove_data_files(path: Path, keep: Sequence[str] = ()) -> None:
