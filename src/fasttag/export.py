@@ -187,6 +187,8 @@ def export(
         if precision != "fp32":
             _convert(fp32_path, precision, per_channel, log, keep_fp32=tuple(keep_fp32), reduce_range=reduce_range,
                      fused=fusions is not None, split_outliers=tuple(split_outliers), outlier_channels=outlier_channels)
+        for location in external_data_locations(fp32_path):  # torch.onnx writes a large model's tensors 0600:
+            shutil.copymode(fp32_path, work / location)       # readable by whoever can read the graph
         config = json.loads((work / "config.json").read_text())
         check_token_classification(config, model)  # a hub model, seen only now
         labels = [config["id2label"][k] for k in sorted(config["id2label"], key=int)]
