@@ -94,10 +94,10 @@ def main() -> None:
     kept = infer.CPU_DISABLED_OPTIMIZERS
     try:
         infer.CPU_DISABLED_OPTIMIZERS = ()
-        taggers = {"on": Tagger.load(args.model, threads=args.threads)}
+        taggers = {"on": Tagger.load(args.model, threads=args.threads, device="cpu")}
     finally:
         infer.CPU_DISABLED_OPTIMIZERS = kept
-    taggers["off"] = Tagger.load(args.model, threads=args.threads)
+    taggers["off"] = Tagger.load(args.model, threads=args.threads, device="cpu")
     seconds: dict[str, list[float]] = {name: [] for name in taggers}
     with tempfile.TemporaryDirectory() as tmp:
         src = str(Path(tmp) / "in.parquet")

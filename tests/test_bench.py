@@ -88,6 +88,7 @@ def test_bench_cli_json_and_input(bert_export, tmp_path):
     src = tmp_path / "in.parquet"
     pq.write_table(pa.table({"body": synthetic.documents(6, seed=2)}), src)
     res = invoke("bench", src, "--text-column", "body", "--model", bert_export, "--passes", "2", "--warmup", "0",
+                 "--device", "cpu",
                  "--json", "-", "-q")
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
@@ -96,10 +97,11 @@ def test_bench_cli_json_and_input(bert_export, tmp_path):
     assert data["provider"] == "CPUExecutionProvider" and data["fusions_left_out"] == ["SkipLayerNormFusion"]
     assert data["rates"]["words"]["low"] <= data["rates"]["words"]["mean"] <= data["rates"]["words"]["high"]
     res = invoke("bench", "--model", bert_export, "--docs", "10", "--passes", "1", "--corpus", "documents",
+                 "--device", "cpu",
                  "--json", tmp_path / "b.json")
     assert res.exit_code == 0, res.output
     assert "machine:" in res.output and "generated documents" in res.output
-    assert "onnxruntime fusions left out: SkipLayerNormFusion (slower kernels on the CPU)" in res.output
+    assert "onnxruntime fusions not applied: SkipLayerNormFusion (slower kernels on the CPU)" in res.output
     assert json.loads((tmp_path / "b.json").read_text())["docs"] == 10
 
 

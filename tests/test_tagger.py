@@ -227,3 +227,31 @@ def test_cpu_sessions_leave_out_the_fusions_the_cpu_runs_slower(bert_export, mon
     assert built == {"absent": [cpu], "falls back": [cuda_asked, cpu], "runs": [cuda_asked]}[cuda]
     assert model.provider == ("CUDAExecutionProvider" if cuda == "runs" else "CPUExecutionProvider")
     assert ("using CPU" in model.note) == (cuda == "falls back")
+
+
+def test_the_fusions_left_out_are_names_onnxruntime_knows(tmp_path):
+    """onnxruntime ignores an optimizer name it does not know: on a graph it would fuse, the fused node must be there
+    with every fusion and gone with CPU_DISABLED_OPTIMIZERS left out (a renamed fusion would come back silently)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from fasttag.infer import CPU_DISABLED_OPTIMIZERS
+
+    hidden = 8
+    inits = [onnx.numpy_helper.from_array(np.ones(hidden, np.float32), name) for name in ("gamma", "beta")]
+    x, skip = (helper.make_tensor_value_info(n, TensorProto.FLOAT, ["B", "S", hidden]) for n in ("x", "skip"))
+    nodes = [helper.make_node("Add", ["x", "skip"], ["sum"]),
+             helper.make_node("LayerNormalization", ["sum", "gamma", "beta"], ["y"], axis=-1, epsilon=1e-12)]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x, skip], [helper.make_tensor_value_info(
+        "y", TensorProto.FLOAT, None)], inits), opset_imports=[helper.make_operatorsetid("", 17)])
+    model.ir_version = 8
+    ops = {}
+    for name, disabled in (("all", []), ("cpu", list(CPU_DISABLED_OPTIMIZERS))):
+        opts = ort.SessionOptions()
+        opts.optimized_model_filepath = str(tmp_path / f"{name}.onnx")
+        ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"],
+                             disabled_optimizers=disabled)
+        ops[name] = {n.op_type for n in onnx.load(str(tmp_path / f"{name}.onnx")).graph.node}
+    assert "SkipLayerNormalization" in ops["all"]
+    assert "SkipLayerNormalization" not in ops["cpu"] and "LayerNormalization" in ops["cpu"]

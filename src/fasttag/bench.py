@@ -88,7 +88,7 @@ class BenchResult:
             f"machine: {self.machine.describe()}",
             f"model: {self.model} on {self.provider}; {self.setting.describe()}"
             + (f" ({self.tuned})" if self.tuned else "")
-            + (f"; onnxruntime fusions left out: {', '.join(self.fusions_left_out)} (slower kernels on the CPU)"
+            + (f"; onnxruntime fusions not applied: {', '.join(self.fusions_left_out)} (slower kernels on the CPU)"
                if self.fusions_left_out else ""),
             f"corpus: {self.corpus}: {self.docs:,} documents, {self.words:,} words, {self.tokens:,} tokens"
             + (f"; {self.duplicates:,} duplicate rows per pass tagged once" if self.duplicates else ""),

@@ -16,6 +16,7 @@ import numpy as np
 
 from fasttag import __version__
 from fasttag.errors import MissingExtraError, ModelError, UsageError, ValidationError, first_line
+from fasttag.infer import CPU_DISABLED_OPTIMIZERS
 from fasttag.model import (
     MANIFEST,
     ONNX_FILE,
@@ -187,8 +188,9 @@ def export(
         if precision != "fp32":
             _convert(fp32_path, precision, per_channel, log, keep_fp32=tuple(keep_fp32), reduce_range=reduce_range,
                      fused=fusions is not None, split_outliers=tuple(split_outliers), outlier_channels=outlier_channels)
-        for location in external_data_locations(fp32_path):  # torch.onnx writes a large model's tensors 0600:
-            shutil.copymode(fp32_path, work / location)       # readable by whoever can read the graph
+        for location in set(external_data_locations(fp32_path)):  # torch.onnx writes a large model's tensors
+            if is_within(work / location, work) and (work / location).is_file():  # 0600: readable by whoever
+                shutil.copymode(fp32_path, work / location)                      # can read the graph
         config = json.loads((work / "config.json").read_text())
         check_token_classification(config, model)  # a hub model, seen only now
         labels = [config["id2label"][k] for k in sorted(config["id2label"], key=int)]
@@ -350,18 +352,35 @@ def _save_onnx(model, path: Path) -> None:
     beside it, `<name>_data` (optimum's layout for large exports). The data files `path` read before are removed
     first (onnx appends to an existing data file, and a graph of the smaller precision may need none)."""
     import onnx
+    from google.protobuf.message import EncodeError
 
     _remove_data_files(path)
-    if _tensor_bytes(model) > PROTOBUF_LIMIT:
+    external = _tensor_bytes(model) > PROTOBUF_LIMIT
+    if not external:
+        try:
+            onnx.save_model(model, str(path))
+        except (ValueError, EncodeError):  # past the limit after all (the graph itself, odd tensors)
+            path.unlink(missing_ok=True)
+            external = True
+    if external:
         onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=f"{path.name}_data", size_threshold=1024)
-    else:
-        onnx.save_model(model, str(path))
 
 
 def _tensor_bytes(model) -> int:
-    """The initializers' bytes: raw, or 4 a value in typed fields (ByteSize() itself fails on a tensor past 2 GB)."""
-    return sum(len(t.raw_data) or 4 * int(np.prod(t.dims, dtype=np.int64)) for t in model.graph.initializer)
+    """The bytes of the graph's tensors, initializers and Constant values (ByteSize() fails on a tensor past 2 GB)."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    tensors = list(model.graph.initializer) + [a.t for n in model.graph.node if n.op_type == "Constant"
+                                               for a in n.attribute if a.name == "value"]
+    return sum(len(t.raw_data) or int(np.prod(t.dims, dtype=np.int64)) * tensor_dtype_to_np_dtype(t.data_type).itemsize
+               for t in tensors)
+
+
+def _data_file_bytes(path: Path) -> int:
+    """The size of the external-data files the graph at `path` reads."""
+    return sum((path.parent / location).stat().st_size for location in set(external_data_locations(path))
+               if (path.parent / location).is_file())
 
 
 def _remove_data_files(path: Path, keep: Sequence[str] = ()) -> None:
@@ -489,8 +508,11 @@ def _convert(path: Path, precision: str, per_channel: bool, log, keep_fp32: tupl
             # a fused graph's contrib operators (Attention, SkipLayerNormalization) defeat ONNX shape inference:
             # the tensors it cannot type are float
             extra = {"DefaultTensorType": onnx.TensorProto.FLOAT} if fused else {}
+            # int8 tensors take a quarter of the fp32 ones: past the limit still, they go to model.int8.onnx.data
+            large = _data_file_bytes(path) > 4 * PROTOBUF_LIMIT
             quantize_dynamic(path, tmp, weight_type=QuantType.QInt8, per_channel=per_channel,
-                             reduce_range=reduce_range, nodes_to_exclude=exclude, extra_options=extra)
+                             reduce_range=reduce_range, nodes_to_exclude=exclude, extra_options=extra,
+                             use_external_data_format=large)
         _remove_data_files(path, keep=external_data_locations(tmp))  # the fp32 tensors of a large model
         tmp.replace(path)
     else:
@@ -519,7 +541,9 @@ def validate_against_torch(model: str, onnx_path: Path, precision: str, local: b
         providers.insert(0, "CUDAExecutionProvider")
     ort.set_default_logger_severity(4)  # a missing CUDA library is not an export failure
     try:
-        sess = ort.InferenceSession(str(onnx_path), providers=providers)
+        # the graph `fasttag run` runs: on the CPU, without the fusions it leaves out there
+        sess = ort.InferenceSession(str(onnx_path), providers=providers,
+                                    disabled_optimizers=[] if len(providers) > 1 else list(CPU_DISABLED_OPTIMIZERS))
     except Exception as exc:
         raise ModelError(f"onnxruntime cannot load the {precision} export: {first_line(exc)}") from exc
     finally:
