@@ -1,10 +1,13 @@
 """onnxruntime alone on several exports of one model, on the same batches: CoNLL-2003 test sentences, and ~300-word
 texts cut into 128-token windows overlapping by 16, length-sorted into batches of at most 1,024 tokens and 16 rows,
-2 threads, the graph fusions `fasttag run` uses on the CPU (without `fasttag.infer.CPU_DISABLED_OPTIMIZERS`). No
-fasttag code runs in the timed loop; the exports take turns every few batches (so that the host's
-drift falls on all of them alike); the first export is the baseline.
+2 threads (THREADS), the graph fusions `fasttag run` uses on the CPU (without
+`fasttag.infer.CPU_DISABLED_OPTIMIZERS`). No fasttag code runs in the timed loop; the exports take turns every few
+batches (so that the host's drift falls on all of them alike); the first export is the baseline.
 
     python bench/ort_alone.py EXPORT [EXPORT ...]        # ROUNDS=5 for more rounds (default 3)
+    python bench/ort_alone.py export/default export/default@all-fusions   # THREADS=1: one thread a session
+
+An EXPORT ending in `@all-fusions` is that export with every onnxruntime fusion (the CPU_DISABLED_OPTIMIZERS too).
 
 Prints each export's median seconds per corpus and its speed against the first.
 """
@@ -27,6 +30,7 @@ from fasttag.infer import CPU_DISABLED_OPTIMIZERS  # noqa: E402
 
 WINDOW, STRIDE, BUDGET, ROWS = 126, 16, 1024, 16  # text tokens per window (128 with [CLS] and [SEP])
 BLOCK = 8  # batches run by one export before the next takes its turn
+ALL = "@all-fusions"
 
 
 def batches_of(seqs: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -57,7 +61,7 @@ def main() -> None:
     if not models:
         sys.exit(__doc__)
     require_data()
-    tok = Tokenizer.from_file(str(Path(models[0]) / "tokenizer.json"))
+    tok = Tokenizer.from_file(str(Path(models[0].removesuffix(ALL)) / "tokenizer.json"))
     tok.no_truncation()
     tok.no_padding()
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
@@ -77,10 +81,11 @@ def main() -> None:
     for path in models:
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = 2
-        sessions[path] = ort.InferenceSession(str(Path(path) / "model.onnx"), opts,
+        opts.intra_op_num_threads = int(os.environ.get("THREADS", 2))
+        sessions[path] = ort.InferenceSession(str(Path(path.removesuffix(ALL)) / "model.onnx"), opts,
                                               providers=["CPUExecutionProvider"],
-                                              disabled_optimizers=list(CPU_DISABLED_OPTIMIZERS))
+                                              disabled_optimizers=[] if path.endswith(ALL)
+                                              else list(CPU_DISABLED_OPTIMIZERS))
         inputs[path] = {i.name for i in sessions[path].get_inputs()}
 
     def run(path: str, batches) -> None:
