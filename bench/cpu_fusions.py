@@ -15,15 +15,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
+import turns  # noqa: E402
 
 
 def kernels(tokens: int = 320, hidden: int = 384) -> list[tuple[str, float, float]]:
@@ -74,23 +72,15 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    from fasttag import Tagger, infer, synthetic
+    from fasttag import Tagger, infer
     from fasttag.machine import machine
-    from fasttag.run import run
 
     print(f"machine: {machine().describe()}")
     print(f"onnxruntime {ort.__version__}, left out on the CPU: {', '.join(infer.CPU_DISABLED_OPTIMIZERS)}")
     for name, fused, unfused in kernels():
         print(f"kernel  {name}: fused {fused:.1f} us, unfused {unfused:.1f} us ({fused / unfused:.2f}x the time), "
               "320 tokens x 384, 1 thread")
-    if args.conll:
-        from corpora import conll_sentences, documents, require_data
-
-        require_data()
-        sents = conll_sentences()
-        texts = (sents if args.corpus == "sentences" else documents(sents, 300))[:args.rows]
-    else:
-        texts = synthetic.corpus(args.corpus, args.rows)
+    texts = turns.texts(args.corpus, args.rows, args.conll)
     kept = infer.CPU_DISABLED_OPTIMIZERS
     try:
         infer.CPU_DISABLED_OPTIMIZERS = ()
@@ -98,20 +88,7 @@ def main() -> None:
     finally:
         infer.CPU_DISABLED_OPTIMIZERS = kept
     taggers["off"] = Tagger.load(args.model, threads=args.threads, device="cpu")
-    seconds: dict[str, list[float]] = {name: [] for name in taggers}
-    with tempfile.TemporaryDirectory() as tmp:
-        src = str(Path(tmp) / "in.parquet")
-        pq.write_table(pa.table({"text": texts}), src)
-        outs = {name: str(Path(tmp) / f"{name}.parquet") for name in taggers}
-        for name, tagger in taggers.items():
-            run(tagger, src, outs[name], overwrite=True)  # warm-up
-        for i in range(args.rounds):
-            for name in (("on", "off") if i % 2 == 0 else ("off", "on")):
-                started = time.perf_counter()
-                run(taggers[name], src, outs[name], overwrite=True)
-                seconds[name].append(time.perf_counter() - started)
-        rows = {name: [[(e["start"], e["end"], e["label"]) for e in row] for row in
-                       pq.read_table(path).column("entities").to_pylist()] for name, path in outs.items()}
+    seconds, rows = turns.in_turns(taggers, texts, args.rounds)
     same = sum(a == b for a, b in zip(rows["on"], rows["off"], strict=True))
     print(f"{len(texts):,} {args.corpus}{' (CoNLL-2003 test)' if args.conll else ''}, {args.rounds} rounds, "
           f"fusions on and off in turns")

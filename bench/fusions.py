@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
+import turns  # noqa: E402
 
 
 def main() -> None:
@@ -34,33 +31,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
 
-    from fasttag import Tagger, synthetic
+    from fasttag import Tagger
     from fasttag.machine import machine
-    from fasttag.run import run
 
-    if args.conll:
-        from corpora import conll_sentences, documents, require_data
-
-        require_data()
-        sents = conll_sentences()
-        texts = (sents if args.corpus == "sentences" else documents(sents, 300))[:args.rows]
-    else:
-        texts = synthetic.corpus(args.corpus, args.rows)
+    texts = turns.texts(args.corpus, args.rows, args.conll)
     taggers = {name: Tagger.load(path, threads=args.threads) for name, path in (("A", args.a), ("B", args.b))}
-    seconds: dict[str, list[float]] = {"A": [], "B": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        src = str(Path(tmp) / "in.parquet")
-        pq.write_table(pa.table({"text": texts}), src)
-        outs = {name: str(Path(tmp) / f"{name}.parquet") for name in taggers}
-        for name, tagger in taggers.items():
-            run(tagger, src, outs[name], overwrite=True)  # warm-up
-        for i in range(args.rounds):
-            for name in (("A", "B") if i % 2 == 0 else ("B", "A")):
-                started = time.perf_counter()
-                run(taggers[name], src, outs[name], overwrite=True)
-                seconds[name].append(time.perf_counter() - started)
-        rows = {name: [[(e["start"], e["end"], e["label"]) for e in row] for row in
-                       pq.read_table(path).column("entities").to_pylist()] for name, path in outs.items()}
+    seconds, rows = turns.in_turns(taggers, texts, args.rounds)
     same = sum(a == b for a, b in zip(rows["A"], rows["B"], strict=True)) / len(texts)
     print(f"machine: {machine().describe()}")
     for name, tagger in taggers.items():
