@@ -133,6 +133,82 @@ def test_streams_give_the_same_entities(bert_export):
     assert len(scores[0]) > 100 and np.allclose(*scores, atol=1e-5)
 
 
+def _chunks_for_the_stream(tagger):
+    rng = np.random.default_rng(1)
+    words = ["Ada", "Lovelace", "London", "went", "to", "the", "Paris", "bank", ",", "Müller"]
+    texts = lambda n: [" ".join(rng.choice(words, size=int(k))) for k in rng.integers(1, 90, size=n)]  # noqa: E731
+    # chunks with no batch (empty texts) at the front, in the middle and at the end
+    return [["", None], texts(40), [""], texts(25), texts(30), [None]]
+
+
+@pytest.mark.parametrize("streams,overlap", [(1, False), (1, True), (2, True)])
+def test_the_model_runs_on_from_one_chunk_to_the_next(bert_export, monkeypatch, streams, overlap):
+    """`finish_rows_stream` gives each chunk what `finish_rows` gives it, in order, while the next chunk's
+    batches are already built and running: the sessions never wait for the caller at a chunk's end. (One
+    session in a pool thread, `overlap`, is what the GPU runs.)"""
+    tagger = Tagger.load(bert_export, streams=streams, threads=streams, batch_tokens=128, max_length=64, stride=16)
+    assert tagger.overlap == (streams > 1)
+    tagger.overlap = overlap
+    chunks = _chunks_for_the_stream(tagger)
+    alone = [tagger.finish_rows(tagger.prepare_rows(c)) for c in chunks]
+    n_batches = [len(tagger.batches(tagger.prepare_rows(c).tokenized)) for c in chunks]
+    assert n_batches[0] == n_batches[2] == n_batches[5] == 0 and min(n_batches[1], n_batches[3]) > 2 * streams
+
+    built = [0]
+    real = tagger.model_inputs
+    monkeypatch.setattr(tagger, "model_inputs", lambda *a: built.__setitem__(0, built[0] + 1) or real(*a))
+    got, built_when_handed = [], []
+    for key, results in tagger.finish_rows_stream((i, tagger.prepare_rows(c)) for i, c in enumerate(chunks)):
+        got.append((key, results))
+        built_when_handed.append(built[0])
+    assert [key for key, _ in got] == list(range(len(chunks)))
+    for (_, results), expected in zip(got, alone, strict=True):
+        assert results.n_windows == expected.n_windows and results.n_tokens == expected.n_tokens
+        assert results.n_results == expected.n_results
+        assert all(results.arrays[k].equals(expected.arrays[k]) for k in expected.arrays), results.arrays
+    # when chunk 1 (40 texts) is handed over, batches of chunk 3 (after the empty chunk 2) are already built and
+    # running, as many as are in flight (2 per stream); one session in this thread has none in flight
+    ahead = 2 * streams if overlap else 0
+    assert built_when_handed[1] == sum(n_batches[:2]) + ahead
+    assert built_when_handed[-1] == sum(n_batches)
+
+
+def test_a_stream_the_caller_stops_stops_the_sessions(bert_export, monkeypatch):
+    tagger = Tagger.load(bert_export, streams=2, threads=2, batch_tokens=64, max_length=64, stride=16)
+    chunks = [["Ada Lovelace lived in London ."] * 60 for _ in range(4)]
+    calls = []
+    for m in tagger.sessions:
+        real = m.run
+        monkeypatch.setattr(m, "run", lambda ids, mask, real=real: calls.append(1) or real(ids, mask))
+    per_chunk = len(tagger.batches(tagger.prepare_rows(chunks[0]).tokenized))
+    stream = tagger.finish_rows_stream((i, tagger.prepare_rows(c)) for i, c in enumerate(chunks))
+    key, _ = next(stream)
+    stream.close()  # a caller that failed writing chunk 0, or stopped
+    for done in [tagger._pool.submit(lambda: None) for _ in tagger.sessions]:
+        done.result()  # every batch still queued before these has started by now, or was cancelled
+    ran = len(calls)
+    assert key == 0 and per_chunk <= ran <= per_chunk + 2 * 2  # at most the batches in flight ran
+    assert tagger.finish_rows(tagger.prepare_rows(chunks[0])).n_windows == 60  # the sessions are free again
+    assert len(calls) == ran + per_chunk
+
+
+def test_a_chunk_that_fails_to_prepare_stops_the_stream_after_the_chunks_before(bert_export):
+    tagger = Tagger.load(bert_export, streams=2, threads=2, batch_tokens=64)
+
+    def items():
+        yield 0, tagger.prepare_rows(["Ada Lovelace lived in London ."] * 30)
+        raise InputError("row 31: not a text")
+
+    keys = []
+    with pytest.raises(InputError, match="row 31"):
+        for key, results in tagger.finish_rows_stream(items()):
+            keys.append((key, results.n_windows))
+    # the failure came while chunk 0's batches ran, and was raised once chunk 0 was handed over, as without the
+    # stream: what comes before a bad chunk is written
+    assert keys == [(0, 30)]
+    assert tagger.finish_rows(tagger.prepare_rows(["Ada"])).n_windows == 1
+
+
 def test_a_failing_stream_raises_and_the_rest_is_cancelled(bert_export, monkeypatch):
     tagger = Tagger.load(bert_export, streams=2, threads=2, batch_tokens=64)
     calls = []

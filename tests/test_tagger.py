@@ -154,8 +154,8 @@ def test_tag_works_in_bounded_chunks_with_the_same_entities(tagger, monkeypatch)
     whole = tagger.tag(texts)
     monkeypatch.setattr(tagger_module, "TAG_CHUNK_TEXTS", 3)
     seen = []
-    real = tagger.tag_chunk
-    monkeypatch.setattr(tagger, "tag_chunk", lambda chunk: seen.append(len(chunk)) or real(chunk))
+    real = tagger.prepare
+    monkeypatch.setattr(tagger, "prepare", lambda chunk, *a: seen.append(len(chunk)) or real(chunk, *a))
     chunked = tagger.tag(texts)
     assert seen == [3, 3, 3, 3, 1]
     assert [spans(e) for e in chunked] == [spans(e) for e in whole]

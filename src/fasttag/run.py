@@ -1,4 +1,5 @@
-"""`fasttag run`: read -> tokenize (in a background thread) -> infer -> aggregate -> write, chunk by chunk."""
+"""`fasttag run`: read -> tokenize (in a background thread) -> infer -> aggregate -> write, chunk by chunk (the model's
+batches one stream across chunks)."""
 
 from __future__ import annotations
 
@@ -309,11 +310,15 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
     chunks = iter(reader)
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fasttag-read") as pool:
-            pending = pool.submit(prepare)
-            while (ready := pending.result()) is not None:
-                raw, prepared = ready
+
+            def prepared_chunks():
                 pending = pool.submit(prepare)
-                tagged = tagger.finish_rows(prepared)
+                while (ready := pending.result()) is not None:
+                    pending = pool.submit(prepare)
+                    yield ready
+
+            # one stream through the model: the next chunk's batches run while this one is written
+            for raw, tagged in tagger.finish_rows_stream(prepared_chunks()):
                 writing = time.perf_counter()
                 if writer is None:
                     writer = open_writer()

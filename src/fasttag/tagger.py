@@ -9,7 +9,7 @@ import queue
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -131,6 +131,37 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + np.repeat(starts - excl, lengths)
 
 
+class _Inferring:
+    """One chunk's probabilities as its batches' logits come in (`Tagger.infer`, `Tagger.infer_stream`)."""
+
+    def __init__(self, tagger: Tagger, key: Any, chunk: TokenizedChunk) -> None:
+        self.tagger, self.key, self.chunk = tagger, key, chunk
+        self.probs = np.zeros((chunk.n_tokens, len(tagger.bundle.labels)), dtype=np.float32)
+        self.batches = tagger.batches(chunk)
+        self.left = len(self.batches)
+        w, stages = chunk.windows, tagger.stages
+        model_tokens = sum(b.padded_tokens for b in self.batches)
+        stages.model_tokens += model_tokens
+        stages.padding_tokens += model_tokens - int((w.end - w.start).sum()) - len(w) * tagger.tokenizer.n_special
+
+    def feeds(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return (self.tagger.model_inputs(self.chunk, b) for b in self.batches)
+
+    def take(self, logits: np.ndarray) -> None:
+        """The logits of the first batch whose logits have not come in yet."""
+        self.put(self.batches[len(self.batches) - self.left], logits)
+
+    def put(self, batch: Batch, logits: np.ndarray) -> None:
+        w = self.chunk.windows
+        idx = batch.windows
+        own = w.own_end[idx] - w.own_start[idx]
+        row_base = np.arange(len(idx), dtype=np.int64) * batch.seq_len
+        src = _ranges(row_base + len(self.tagger.tokenizer.prefix_ids) + (w.own_start[idx] - w.start[idx]), own)
+        dst = _ranges(w.own_start[idx], own)
+        self.probs[dst] = softmax(logits.reshape(-1, logits.shape[-1])[src])
+        self.left -= 1
+
+
 class Tagger:
     """Tags texts with an exported model.
 
@@ -197,6 +228,10 @@ class Tagger:
         for session in self.sessions:
             self._free.put(session)
         self._pool: ThreadPoolExecutor | None = None
+        # Sessions run in pool threads (while this thread builds inputs, decodes and writes) with several CPU
+        # streams, and with the GPU's one; one CPU stream runs in the caller's thread, its threads being all the
+        # cores there are.
+        self.overlap = self.streams > 1 or on_gpu
         tok_cfg_path = bundle.path / "tokenizer_config.json"
         tok_cfg = _read_json(tok_cfg_path) if tok_cfg_path.exists() else {}
         config = _read_json(bundle.path / "config.json") if (bundle.path / "config.json").exists() else {}
@@ -287,8 +322,27 @@ class Tagger:
 
     def finish_rows(self, prepared: PreparedRows) -> RowResults:
         """The result columns of every row of a prepared chunk (duplicates' results copied), with its counts."""
+        return self._row_results(prepared, self.finish_chunk(prepared.tokenized))
+
+    def finish_rows_stream(self, items: Iterable[tuple[Any, PreparedRows]]) -> Iterator[tuple[Any, RowResults]]:
+        """`finish_rows` for a stream of (key, prepared chunk), in order, with the model kept busy across chunks:
+        the next chunk's first batches already run while the caller handles (writes) one chunk's results."""
+        for (key, prepared), tagged in self._finish_stream(((key, prepared), prepared.tokenized)
+                                                           for key, prepared in items):
+            yield key, self._row_results(prepared, tagged)
+
+    def _finish_stream(self, items: Iterable[tuple[Any, TokenizedChunk]]) -> Iterator[tuple[Any, TaggedChunk]]:
+        """`finish_chunk` over a stream of (key, chunk), through `infer_stream`."""
+        for key, chunk, probs in self.infer_stream(items):
+            decoding = time.perf_counter()
+            try:
+                tagged = self._decode_chunk(chunk, probs)
+            finally:
+                self.stages.decode += time.perf_counter() - decoding
+            yield key, tagged
+
+    def _row_results(self, prepared: PreparedRows, tagged: TaggedChunk) -> RowResults:
         tokenized, plan = prepared.tokenized, prepared.plan
-        tagged = self.finish_chunk(tokenized)
         arrays = self.result_arrays(tagged)
         if plan is None:
             return RowResults(arrays, tagged.n_windows, tagged.n_tokens, tagged.n_results, tokenized.repaired)
@@ -343,33 +397,70 @@ class Tagger:
 
     def infer(self, chunk: TokenizedChunk) -> np.ndarray:
         """Probabilities (T, labels) for every content token, each from the window where it is most central."""
-        w = chunk.windows
-        p = len(self.tokenizer.prefix_ids)
-        probs = np.zeros((chunk.n_tokens, len(self.bundle.labels)), dtype=np.float32)
+        inferring = _Inferring(self, None, chunk)
+        for logits in self.run_model(inferring.feeds()):
+            inferring.take(logits)
+        return inferring.probs
 
-        def put(batch: Batch, logits: np.ndarray) -> None:
-            idx = batch.windows
-            own = w.own_end[idx] - w.own_start[idx]
-            row_base = np.arange(len(idx), dtype=np.int64) * batch.seq_len
-            src = _ranges(row_base + p + (w.own_start[idx] - w.start[idx]), own)
-            dst = _ranges(w.own_start[idx], own)
-            probs[dst] = softmax(logits.reshape(-1, logits.shape[-1])[src])
+    def infer_stream(self, items: Iterable[tuple[Any, TokenizedChunk]]) -> Iterator[tuple[Any, TokenizedChunk,
+                                                                                          np.ndarray]]:
+        """(key, chunk, probabilities) of each (key, chunk) of a stream, in order: `infer` over one run of the
+        sessions, so that no session waits at a chunk's end for the last batch of it to finish, nor while the
+        caller handles a finished chunk (the next chunk's first batches are in flight by then; `items` is read
+        one chunk ahead).
 
-        batches = self.batches(chunk)
-        model_tokens = sum(b.padded_tokens for b in batches)
-        self.stages.model_tokens += model_tokens
-        self.stages.padding_tokens += model_tokens - int((w.end - w.start).sum()) - len(w) * self.tokenizer.n_special
-        for batch, logits in zip(batches, self.run_model(self.model_inputs(chunk, b) for b in batches), strict=True):
-            put(batch, logits)
-        return probs
+        `stages.infer` gets the time spent here, less the time the caller and `items` take."""
+        waiting = [0.0]  # seconds spent in `items` (the chunk's preparation, when it is not ready yet)
+        queued: deque[_Inferring] = deque()
+        failed: list[Exception] = []  # raised by `items`: raised here once the chunks before it are handed over
 
-    def run_model(self, feeds: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+        def feeds() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            it = iter(items)
+            while True:
+                pulling = time.perf_counter()
+                try:
+                    item = next(it, None)
+                except Exception as exc:
+                    failed.append(exc)
+                    return
+                finally:
+                    waiting[0] += time.perf_counter() - pulling
+                if item is None:
+                    return
+                key, chunk = item
+                entry = _Inferring(self, key, chunk)
+                queued.append(entry)
+                yield from entry.feeds()
+
+        results = self.run_model(feeds())
+        started = time.perf_counter()
+        try:
+            while True:
+                logits = next(results, None)
+                if logits is not None:
+                    next(e for e in queued if e.left).take(logits)
+                # the chunks at the front that are complete (a chunk with no batch is complete at once; once the
+                # sessions are done, every chunk is)
+                while queued and not queued[0].left:
+                    done = queued.popleft()
+                    self.stages.infer += time.perf_counter() - started - waiting[0]
+                    yield done.key, done.chunk, done.probs
+                    started, waiting[0] = time.perf_counter(), 0.0
+                if logits is None:
+                    break
+            if failed:
+                raise failed[0]
+        finally:
+            results.close()  # a failure or a consumer that stopped: what has not started is cancelled
+            self.stages.infer += time.perf_counter() - started - waiting[0]
+
+    def run_model(self, feeds: Iterable[tuple[np.ndarray, np.ndarray]]) -> Generator[np.ndarray, None, None]:
         """Logits of each (input_ids, attention_mask), in order.
 
-        With several streams, pool threads only run the sessions, taking batches as sessions come free;
-        feeds are consumed and logits yielded here, with at most 2 x streams batches in flight.
+        With several streams (and on the GPU), pool threads only run the sessions, taking batches as sessions
+        come free; feeds are consumed and logits yielded here, with at most 2 x streams batches in flight.
         """
-        if self.streams == 1:
+        if not self.overlap:
             for feed in feeds:
                 yield self.model.run(*feed)
             return
@@ -464,8 +555,9 @@ class Tagger:
         texts: it raises `TypeError` (use `tag_text`).
         """
         out: list[list[Any]] = []
-        for chunk in bounded_chunks(as_texts(texts)):
-            out.extend(self._results(chunk))
+        items = ((None, self.prepare(chunk)) for chunk in bounded_chunks(as_texts(texts)))
+        for _, tagged in self._finish_stream(items):  # the model kept busy from one chunk to the next
+            out.extend(self._python_results(tagged))
         return out
 
     def tag_iter(self, texts: Iterable[str | None]) -> Iterator[list[Any]]:
@@ -478,8 +570,10 @@ class Tagger:
             yield from self._results(chunk)
 
     def _results(self, texts: Sequence[str | None]) -> list[list[Any]]:
+        return self._python_results(self.tag_chunk(texts))
+
+    def _python_results(self, tagged: TaggedChunk) -> list[list[Any]]:
         """Python results straight from the arrays (pyarrow's converters would import pandas)."""
-        tagged = self.tag_chunk(texts)
         texts = tagged.texts  # as tokenized: lone surrogates repaired
         sp = tagged.spans
         out: list[list[Any]] = [[] for _ in texts]

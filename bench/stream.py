@@ -1,0 +1,101 @@
+"""The model's batches as one stream across chunks (`Tagger.finish_rows_stream`) against chunk by chunk (the model
+drained at each chunk's end, and idle while the chunk is decoded and written), and both against onnxruntime alone on
+the same batches, in turns over the same corpus.
+
+    python bench/stream.py [--model export/default] [--rows 3453] [--rounds 6] [--corpus sentences|documents]
+        [--conll]          # CoNLL-2003 test sentences (or ~300-word texts of them) from ../shared/data
+        [--chunk-rows N]   # `fasttag run --chunk-rows` (default 2048)
+
+Prints the CPU, each round's seconds, the ratio of the medians (chunk by chunk against the stream: above 1 means the
+stream is faster), each one's share of onnxruntime alone (round by round, each pass against the onnxruntime pass
+beside it) and whether the two wrote the same entities.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).parent))
+import turns  # noqa: E402
+
+
+def chunk_by_chunk(tagger):
+    """`finish_rows_stream` as it was before it streamed: each chunk's batches run and drain before the next."""
+    def finish(items):
+        for key, prepared in items:
+            yield key, tagger.finish_rows(prepared)
+    return finish
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="export/default")
+    ap.add_argument("--rows", type=int, default=3453)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--corpus", choices=["sentences", "documents"], default="sentences")
+    ap.add_argument("--conll", action="store_true", help="CoNLL-2003 test sentences/documents from ../shared/data")
+    ap.add_argument("--chunk-rows", type=int, default=2048)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+
+    import onnxruntime as ort
+
+    from fasttag import Tagger
+    from fasttag.bench import onnxruntime_feeds, onnxruntime_pass
+    from fasttag.machine import machine
+    from fasttag.run import run
+
+    print(f"machine: {machine().describe()}")
+    texts = turns.texts(args.corpus, args.rows, args.conll)
+    tagger = Tagger.load(args.model, threads=args.threads, device="cpu")
+    print(f"onnxruntime {ort.__version__}; {tagger.bundle.describe()}; {tagger.streams} streams, {tagger.threads} "
+          f"threads; {len(texts):,} {args.corpus}{' (CoNLL-2003 test)' if args.conll else ''}, chunks of "
+          f"{args.chunk_rows:,} rows; {args.rounds} rounds in turns")
+    streamed = tagger.finish_rows_stream
+    seconds: dict[str, list[float]] = {"chunk by chunk": [], "stream": [], "onnxruntime alone": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        src, outs = str(Path(tmp) / "in.parquet"), {"chunk by chunk": "", "stream": ""}
+        pq.write_table(pa.table({"text": texts}), src)
+        for i, name in enumerate(outs):
+            outs[name] = str(Path(tmp) / f"{i}.parquet")
+
+        def one(name: str) -> float:
+            if name == "onnxruntime alone":
+                return onnxruntime_pass(tagger, feeds)
+            tagger.finish_rows_stream = streamed if name == "stream" else chunk_by_chunk(tagger)
+            started = time.perf_counter()
+            run(tagger, src, outs[name], overwrite=True, chunk_rows=args.chunk_rows)
+            return time.perf_counter() - started
+
+        feeds = onnxruntime_feeds(tagger, texts, chunk_rows=args.chunk_rows)
+        names = list(seconds)
+        for name in names:
+            one(name)  # warm-up
+        for r in range(args.rounds):
+            for name in (names if r % 2 == 0 else names[::-1]):
+                seconds[name].append(one(name))
+        entities = {name: pq.read_table(path).column("entities").to_pylist() for name, path in outs.items()}
+    for name, times in seconds.items():
+        print(f"  {name:17s}: median {statistics.median(times):.3f} s  ({', '.join(f'{t:.2f}' for t in times)})")
+    alone = seconds["onnxruntime alone"]
+    ratio = statistics.median(seconds["chunk by chunk"]) / statistics.median(seconds["stream"])
+    rounds = [a / b for a, b in zip(seconds["chunk by chunk"], seconds["stream"], strict=True)]
+    print(f"  chunk by chunk vs stream: {ratio:.3f}x (round by round {', '.join(f'{r:.3f}' for r in rounds)})")
+    for name in ("chunk by chunk", "stream"):
+        shares = [a / b for a, b in zip(alone, seconds[name], strict=True)]
+        print(f"  {name} at {statistics.mean(shares):.1%} of onnxruntime alone (mean of rounds; each "
+              f"{', '.join(f'{s:.1%}' for s in shares)})")
+    same = sum(a == b for a, b in zip(entities["chunk by chunk"], entities["stream"], strict=True))
+    print(f"  same entities (offsets, labels, scores) on {same:,} of {len(texts):,} rows")
+
+
+if __name__ == "__main__":
+    main()
