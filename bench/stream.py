@@ -5,10 +5,13 @@ the same batches, in turns over the same corpus.
     python bench/stream.py [--model export/default] [--rows 3453] [--rounds 6] [--corpus sentences|documents]
         [--conll]          # CoNLL-2003 test sentences (or ~300-word texts of them) from ../shared/data
         [--chunk-rows N]   # `fasttag run --chunk-rows` (default 2048)
+        [--device cuda]    # on a GPU (one session): also the stream with that session in the caller's thread
 
 Prints the CPU, each round's seconds, the ratio of the medians (chunk by chunk against the stream: above 1 means the
 stream is faster), each one's share of onnxruntime alone (round by round, each pass against the onnxruntime pass
-beside it) and whether the two wrote the same entities.
+beside it) and whether they wrote the same entities. With one session (the GPU, or `--threads 1`), "stream, session
+here" is the stream with the session run in the caller's thread, as one CPU stream runs, against "stream" with it in a
+pool thread, as the GPU's runs.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ def main() -> None:
     ap.add_argument("--conll", action="store_true", help="CoNLL-2003 test sentences/documents from ../shared/data")
     ap.add_argument("--chunk-rows", type=int, default=2048)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
 
     import onnxruntime as ort
@@ -55,22 +59,27 @@ def main() -> None:
 
     print(f"machine: {machine().describe()}")
     texts = turns.texts(args.corpus, args.rows, args.conll)
-    tagger = Tagger.load(args.model, threads=args.threads, device="cpu")
-    print(f"onnxruntime {ort.__version__}; {tagger.bundle.describe()}; {tagger.streams} streams, {tagger.threads} "
+    tagger = Tagger.load(args.model, threads=args.threads, device=args.device)
+    print(f"onnxruntime {ort.__version__} ({tagger.provider}); {tagger.bundle.describe()}; {tagger.streams} streams, "
+          f"{tagger.threads} "
           f"threads; {len(texts):,} {args.corpus}{' (CoNLL-2003 test)' if args.conll else ''}, chunks of "
           f"{args.chunk_rows:,} rows; {args.rounds} rounds in turns")
     streamed = tagger.finish_rows_stream
-    seconds: dict[str, list[float]] = {"chunk by chunk": [], "stream": [], "onnxruntime alone": []}
+    overlap = tagger.overlap
+    systems = ["chunk by chunk", "stream"] + (["stream, session here"] if tagger.streams == 1 else [])
+    seconds: dict[str, list[float]] = {name: [] for name in [*systems, "onnxruntime alone"]}
     with tempfile.TemporaryDirectory() as tmp:
-        src, outs = str(Path(tmp) / "in.parquet"), {"chunk by chunk": "", "stream": ""}
+        src, outs = str(Path(tmp) / "in.parquet"), dict.fromkeys(systems, "")
         pq.write_table(pa.table({"text": texts}), src)
         for i, name in enumerate(outs):
             outs[name] = str(Path(tmp) / f"{i}.parquet")
 
         def one(name: str) -> float:
             if name == "onnxruntime alone":
+                tagger.overlap = overlap
                 return onnxruntime_pass(tagger, feeds)
-            tagger.finish_rows_stream = streamed if name == "stream" else chunk_by_chunk(tagger)
+            tagger.finish_rows_stream = chunk_by_chunk(tagger) if name == "chunk by chunk" else streamed
+            tagger.overlap = overlap if name != "stream, session here" else False
             started = time.perf_counter()
             run(tagger, src, outs[name], overwrite=True, chunk_rows=args.chunk_rows)
             return time.perf_counter() - started
@@ -84,17 +93,22 @@ def main() -> None:
                 seconds[name].append(one(name))
         entities = {name: pq.read_table(path).column("entities").to_pylist() for name, path in outs.items()}
     for name, times in seconds.items():
-        print(f"  {name:17s}: median {statistics.median(times):.3f} s  ({', '.join(f'{t:.2f}' for t in times)})")
+        print(f"  {name:20s}: median {statistics.median(times):.3f} s  ({', '.join(f'{t:.2f}' for t in times)})")
     alone = seconds["onnxruntime alone"]
     ratio = statistics.median(seconds["chunk by chunk"]) / statistics.median(seconds["stream"])
     rounds = [a / b for a, b in zip(seconds["chunk by chunk"], seconds["stream"], strict=True)]
     print(f"  chunk by chunk vs stream: {ratio:.3f}x (round by round {', '.join(f'{r:.3f}' for r in rounds)})")
-    for name in ("chunk by chunk", "stream"):
+    if "stream, session here" in seconds:
+        here = statistics.median(seconds["stream, session here"]) / statistics.median(seconds["stream"])
+        print(f"  session in the caller's thread vs in a pool thread: {here:.3f}x (above 1: the pool thread is faster)")
+    for name in systems:
         shares = [a / b for a, b in zip(alone, seconds[name], strict=True)]
         print(f"  {name} at {statistics.mean(shares):.1%} of onnxruntime alone (mean of rounds; each "
               f"{', '.join(f'{s:.1%}' for s in shares)})")
-    same = sum(a == b for a, b in zip(entities["chunk by chunk"], entities["stream"], strict=True))
-    print(f"  same entities (offsets, labels, scores) on {same:,} of {len(texts):,} rows")
+    for name in systems[1:]:
+        same = sum(a == b for a, b in zip(entities["chunk by chunk"], entities[name], strict=True))
+        print(f"  {name}: the same entities (offsets, labels, scores) as chunk by chunk on {same:,} of "
+              f"{len(texts):,} rows")
 
 
 if __name__ == "__main__":
