@@ -195,11 +195,12 @@ def test_chunks_are_bounded_by_texts_and_characters():
     assert list(bounded_chunks([])) == []
 
 
-@pytest.mark.parametrize("cuda", ["absent", "falls back", "runs"])
+@pytest.mark.parametrize("cuda", ["absent", "no driver", "falls back", "runs"])
 def test_cpu_sessions_leave_out_the_fusions_the_cpu_runs_slower(bert_export, monkeypatch, cuda):
     """On the CPU, sessions are built without the fusions whose CPU kernel is slower than the operators it replaces
     (SkipLayerNormalization: bench/cpu_fusions.py); a session that asked for CUDA and got the CPU is built again
-    without them; one that runs on CUDA keeps every fusion."""
+    without them; one that runs on CUDA keeps every fusion. The GPU wheel on a machine without the NVIDIA driver
+    (no libcuda.so.1) builds the CPU session only."""
     from pathlib import Path
 
     import onnxruntime as ort
@@ -221,12 +222,14 @@ def test_cpu_sessions_leave_out_the_fusions_the_cpu_runs_slower(bert_export, mon
     monkeypatch.setattr(ort, "InferenceSession", Recording)
     available = ["CPUExecutionProvider"] if cuda == "absent" else ["CUDAExecutionProvider", "CPUExecutionProvider"]
     monkeypatch.setattr(ort, "get_available_providers", lambda: available)
+    monkeypatch.setattr(infer, "cuda_driver_loads", lambda: cuda != "no driver")
     model = infer.OnnxModel(Path(bert_export) / "model.onnx", device="auto")
     cpu = (["CPUExecutionProvider"], ["SkipLayerNormFusion"])
     cuda_asked = (["CUDAExecutionProvider", "CPUExecutionProvider"], [])
-    assert built == {"absent": [cpu], "falls back": [cuda_asked, cpu], "runs": [cuda_asked]}[cuda]
+    assert built == {"absent": [cpu], "no driver": [cpu], "falls back": [cuda_asked, cpu], "runs": [cuda_asked]}[cuda]
     assert model.provider == ("CUDAExecutionProvider" if cuda == "runs" else "CPUExecutionProvider")
-    assert ("using CPU" in model.note) == (cuda == "falls back")
+    assert ("using CPU" in model.note) == (cuda in ("falls back", "no driver"))
+
 
 
 def test_the_fusions_left_out_are_names_onnxruntime_knows(tmp_path):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import io
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +50,9 @@ class OnnxModel:
         opts.log_severity_level = 3  # errors only: a missing CUDA library is reported by us, in one line
         available = ort.get_available_providers()
         want_cuda = device in ("cuda", "tensorrt") or (device == "auto" and "CUDAExecutionProvider" in available)
+        no_driver = device == "auto" and want_cuda and not cuda_driver_loads()
+        if no_driver:  # the GPU wheel on a machine without a GPU: no CUDA session to try and build for nothing
+            want_cuda = False
         needed = "TensorrtExecutionProvider" if device == "tensorrt" else "CUDAExecutionProvider"
         if device in ("cuda", "tensorrt") and needed not in available:
             raise UsageError(
@@ -89,7 +95,7 @@ class OnnxModel:
         if device == "cuda" and self.provider not in GPU_PROVIDERS:
             raise UsageError(
                 "--device cuda: the CUDA execution provider could not be initialised (see CUDA/cuDNN setup)")
-        if want_cuda and self.provider != "CUDAExecutionProvider" and not self.note:
+        if (no_driver or want_cuda and self.provider != "CUDAExecutionProvider") and not self.note:
             self.note = "CUDA provider could not start (no GPU or CUDA libraries); using CPU"
         inputs = {i.name: i for i in self.session.get_inputs()}
         unexpected = set(inputs) - ALLOWED_INPUTS
@@ -134,6 +140,19 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     logits = logits.astype(np.float32, copy=False)
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+@functools.cache
+def cuda_driver_loads() -> bool:
+    """Whether the NVIDIA driver's library loads (Linux: libcuda.so.1), without which onnxruntime's CUDA provider
+    cannot start; elsewhere, assumed so (onnxruntime is asked)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
 
 
 def default_threads() -> int | None:
