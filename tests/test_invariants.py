@@ -173,6 +173,19 @@ def test_the_model_runs_on_from_one_chunk_to_the_next(bert_export, monkeypatch, 
     assert built_when_handed[-1] == sum(n_batches)
 
 
+def test_the_stream_counts_the_model_s_time_not_the_caller_s(bert_export):
+    import time
+
+    tagger = Tagger.load(bert_export, streams=2, threads=2, batch_tokens=64)
+    chunks = [["Ada Lovelace lived in London ."] * 20 for _ in range(3)]
+    tagger.stages.reset()
+    started = time.perf_counter()
+    for _ in tagger.finish_rows_stream((i, tagger.prepare_rows(c)) for i, c in enumerate(chunks)):
+        time.sleep(0.3)  # the caller writing a chunk
+    elapsed = time.perf_counter() - started
+    assert 0 < tagger.stages.infer < elapsed - 0.85
+
+
 def test_a_stream_the_caller_stops_stops_the_sessions(bert_export, monkeypatch):
     tagger = Tagger.load(bert_export, streams=2, threads=2, batch_tokens=64, max_length=64, stride=16)
     chunks = [["Ada Lovelace lived in London ."] * 60 for _ in range(4)]

@@ -433,7 +433,7 @@ class Tagger:
                 yield from entry.feeds()
 
         results = self.run_model(feeds())
-        started = time.perf_counter()
+        started: float | None = time.perf_counter()  # None while the caller has a chunk
         try:
             while True:
                 logits = next(results, None)
@@ -443,7 +443,9 @@ class Tagger:
                 # sessions are done, every chunk is)
                 while queued and not queued[0].left:
                     done = queued.popleft()
+                    assert started is not None
                     self.stages.infer += time.perf_counter() - started - waiting[0]
+                    started = None
                     yield done.key, done.chunk, done.probs
                     started, waiting[0] = time.perf_counter(), 0.0
                 if logits is None:
@@ -452,7 +454,8 @@ class Tagger:
                 raise failed[0]
         finally:
             results.close()  # a failure or a consumer that stopped: what has not started is cancelled
-            self.stages.infer += time.perf_counter() - started - waiting[0]
+            if started is not None:
+                self.stages.infer += time.perf_counter() - started - waiting[0]
 
     def run_model(self, feeds: Iterable[tuple[np.ndarray, np.ndarray]]) -> Generator[np.ndarray, None, None]:
         """Logits of each (input_ids, attention_mask), in order.
