@@ -12,7 +12,6 @@ labels) both ways.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -61,13 +60,8 @@ def kernels(tokens: int = 320, hidden: int = 384) -> list[tuple[str, float, floa
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = turns.arguments(__doc__, rows=3453, rounds=4)
     ap.add_argument("--model", default="export/default")
-    ap.add_argument("--rows", type=int, default=3453)
-    ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--corpus", choices=["sentences", "documents"], default="sentences")
-    ap.add_argument("--conll", action="store_true", help="CoNLL-2003 test sentences/documents from ../shared/data")
-    ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
 
     import onnxruntime as ort

@@ -10,7 +10,6 @@ offsets), so that a faster graph that tags differently is seen as such.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,14 +20,9 @@ import turns  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = turns.arguments(__doc__, rows=2000, rounds=4)
     ap.add_argument("--a", required=True, help="export folder A (the baseline)")
     ap.add_argument("--b", required=True, help="export folder B")
-    ap.add_argument("--rows", type=int, default=2000)
-    ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--corpus", choices=["sentences", "documents"], default="sentences")
-    ap.add_argument("--conll", action="store_true", help="CoNLL-2003 test sentences/documents from ../shared/data")
-    ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
 
     from fasttag import Tagger

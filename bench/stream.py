@@ -16,7 +16,6 @@ pool thread, as the GPU's runs.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -39,14 +38,9 @@ def chunk_by_chunk(tagger):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = turns.arguments(__doc__, rows=3453, rounds=6)
     ap.add_argument("--model", default="export/default")
-    ap.add_argument("--rows", type=int, default=3453)
-    ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--corpus", choices=["sentences", "documents"], default="sentences")
-    ap.add_argument("--conll", action="store_true", help="CoNLL-2003 test sentences/documents from ../shared/data")
     ap.add_argument("--chunk-rows", type=int, default=2048)
-    ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
 

@@ -3,12 +3,24 @@ tagger over it in turns (a warm-up each, then rounds in turning order), with the
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+
+def arguments(doc: str | None, rows: int, rounds: int) -> argparse.ArgumentParser:
+    """The options every A/B script takes: --rows, --rounds, --corpus, --conll, --threads."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=rows)
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--corpus", choices=["sentences", "documents"], default="sentences")
+    ap.add_argument("--conll", action="store_true", help="CoNLL-2003 test sentences/documents from ../shared/data")
+    ap.add_argument("--threads", type=int, default=None)
+    return ap
 
 
 def texts(corpus: str, rows: int, conll: bool) -> list[str]:

@@ -302,6 +302,10 @@ def test_bench_scripts_print_their_ratios(bert_export):
     assert fused > 0 and unfused > 0 and "off vs on:" in out, out
     # tiny-bert's fp32 graph gets no SkipLayerNormalization node either way: the same entities on every row
     assert "same entities on 100 of 100 rows" in out, out
+    out = _script("stream.py", "--model", bert_export, "--rows", "100", "--rounds", "1", "--chunk-rows", "16",
+                  "--threads", "1")  # one session: the session-in-this-thread variant runs too
+    assert "stream: the same entities (offsets, labels, scores) as chunk by chunk on 100 of 100 rows" in out, out
+    assert "stream, session here: the same entities" in out and "chunk by chunk vs stream:" in out, out
 
 
 def test_bench_dedup_window_option_turns_the_window_off(tmp_path, bert_export):
