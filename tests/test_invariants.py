@@ -179,30 +179,62 @@ def test_the_stream_counts_the_model_s_time_not_the_caller_s(bert_export):
     tagger = Tagger.load(bert_export, streams=2, threads=2, batch_tokens=64)
     chunks = [["Ada Lovelace lived in London ."] * 20 for _ in range(3)]
     tagger.stages.reset()
+
+    def items():
+        for i, c in enumerate(chunks):
+            time.sleep(0.3)  # reading and tokenizing a chunk that is not ready yet
+            yield i, tagger.prepare_rows(c)
+
     started = time.perf_counter()
-    for _ in tagger.finish_rows_stream((i, tagger.prepare_rows(c)) for i, c in enumerate(chunks)):
+    for _ in tagger.finish_rows_stream(items()):
         time.sleep(0.3)  # the caller writing a chunk
     elapsed = time.perf_counter() - started
-    assert 0 < tagger.stages.infer < elapsed - 0.85
+    assert 0 < tagger.stages.infer < elapsed - 1.75
 
 
 def test_a_stream_the_caller_stops_stops_the_sessions(bert_export, monkeypatch):
+    import threading
+
     tagger = Tagger.load(bert_export, streams=2, threads=2, batch_tokens=64, max_length=64, stride=16)
     chunks = [["Ada Lovelace lived in London ."] * 60 for _ in range(4)]
-    calls = []
+    per_chunk = len(tagger.batches(tagger.prepare_rows(chunks[0]).tokenized))
+    calls, gate = [], threading.Event()
     for m in tagger.sessions:
         real = m.run
-        monkeypatch.setattr(m, "run", lambda ids, mask, real=real: calls.append(1) or real(ids, mask))
-    per_chunk = len(tagger.batches(tagger.prepare_rows(chunks[0]).tokenized))
+
+        def run(ids, mask, real=real):
+            calls.append(1)
+            if len(calls) > per_chunk:  # chunk 1's batches wait until the caller has stopped
+                gate.wait(10)
+            return real(ids, mask)
+
+        monkeypatch.setattr(m, "run", run)
     stream = tagger.finish_rows_stream((i, tagger.prepare_rows(c)) for i, c in enumerate(chunks))
     key, _ = next(stream)
-    stream.close()  # a caller that failed writing chunk 0, or stopped
+    stream.close()  # a caller that failed writing chunk 0, or stopped: the batches queued behind are cancelled
+    gate.set()
     for done in [tagger._pool.submit(lambda: None) for _ in tagger.sessions]:
-        done.result()  # every batch still queued before these has started by now, or was cancelled
-    ran = len(calls)
-    assert key == 0 and per_chunk <= ran <= per_chunk + 2 * 2  # at most the batches in flight ran
+        done.result()  # the pool is idle again
+    # one batch of chunk 1 started on each session; the other two in flight never did
+    assert key == 0 and len(calls) == per_chunk + 2
     assert tagger.finish_rows(tagger.prepare_rows(chunks[0])).n_windows == 60  # the sessions are free again
-    assert len(calls) == ran + per_chunk
+    assert len(calls) == 2 * per_chunk + 2
+
+
+def test_chunks_are_read_no_further_ahead_than_the_batches_in_flight(bert_export):
+    """Chunks with no batch (rows with no text) are handed over as they come, not gathered behind a long one."""
+    tagger = Tagger.load(bert_export, streams=2, threads=2, batch_tokens=64, max_length=64, stride=16)
+    pulled = [0]
+
+    def items():
+        for i in range(60):
+            pulled[0] += 1
+            yield i, tagger.prepare_rows(["Ada Lovelace lived in London ."] * 40 if i == 0 else [None] * 5)
+
+    pulled_when_handed = {key: pulled[0] for key, _ in tagger.finish_rows_stream(items())}
+    assert list(pulled_when_handed) == list(range(60))
+    assert pulled_when_handed[0] <= 1 + 2 * 2 + 1, pulled_when_handed  # at most as many marks as batches in flight
+    assert all(n - key <= 2 * 2 + 1 for key, n in pulled_when_handed.items()), pulled_when_handed
 
 
 def test_a_chunk_that_fails_to_prepare_stops_the_stream_after_the_chunks_before(bert_export):

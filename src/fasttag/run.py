@@ -3,6 +3,7 @@ batches one stream across chunks)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -317,23 +318,25 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
                     pending = pool.submit(prepare)
                     yield ready
 
-            # one stream through the model: the next chunk's batches run while this one is written
-            for raw, tagged in tagger.finish_rows_stream(prepared_chunks()):
-                writing = time.perf_counter()
-                if writer is None:
-                    writer = open_writer()
-                ids = raw.ids if id_column else pa.array(np.arange(raw.first_row, raw.first_row + len(raw.texts)))
-                table, shaped = shaper.shape(id_name, ids, raw.kept, tagged.arrays)
-                writer.write(raw.first_row // chunk_rows, table, digest=raw.digest)
-                stages.write += time.perf_counter() - writing
-                summary.windows += tagged.n_windows
-                summary.tokens += tagged.n_tokens
-                summary.entities += tagged.n_results - shaped.dropped
-                summary.shape.add(shaped)
-                summary.repaired_texts += tagged.repaired
-                summary.duplicates += tagged.duplicates
-                if progress:
-                    progress(len(raw.texts), tagged.n_tokens)
+            # one stream through the model: the next chunk's batches run while this one is written; closed on
+            # the way out, whatever happens, which cancels the batches that have not started
+            with contextlib.closing(tagger.finish_rows_stream(prepared_chunks())) as stream:
+                for raw, tagged in stream:
+                    writing = time.perf_counter()
+                    if writer is None:
+                        writer = open_writer()
+                    ids = raw.ids if id_column else pa.array(np.arange(raw.first_row, raw.first_row + len(raw.texts)))
+                    table, shaped = shaper.shape(id_name, ids, raw.kept, tagged.arrays)
+                    writer.write(raw.first_row // chunk_rows, table, digest=raw.digest)
+                    stages.write += time.perf_counter() - writing
+                    summary.windows += tagged.n_windows
+                    summary.tokens += tagged.n_tokens
+                    summary.entities += tagged.n_results - shaped.dropped
+                    summary.shape.add(shaped)
+                    summary.repaired_texts += tagged.repaired
+                    summary.duplicates += tagged.duplicates
+                    if progress:
+                        progress(len(raw.texts), tagged.n_tokens)
         if checked[0] < done_parts:
             raise UsageError(f"cannot resume: {input} now has fewer rows than the interrupted run tagged "
                              "(the input changed since); pass --overwrite to start over")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -10,7 +11,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -324,22 +325,27 @@ class Tagger:
         """The result columns of every row of a prepared chunk (duplicates' results copied), with its counts."""
         return self._row_results(prepared, self.finish_chunk(prepared.tokenized))
 
-    def finish_rows_stream(self, items: Iterable[tuple[Any, PreparedRows]]) -> Iterator[tuple[Any, RowResults]]:
-        """`finish_rows` for a stream of (key, prepared chunk), in order, with the model kept busy across chunks:
-        the next chunk's first batches already run while the caller handles (writes) one chunk's results."""
-        for (key, prepared), tagged in self._finish_stream(((key, prepared), prepared.tokenized)
-                                                           for key, prepared in items):
-            yield key, self._row_results(prepared, tagged)
+    def finish_rows_stream(self, items: Iterable[tuple[Any, PreparedRows]]) -> Generator[tuple[Any, RowResults], None,
+                                                                                         None]:
+        """`finish_rows` for a stream of (key, prepared chunk), in order, with the model kept busy across chunks
+        (with several streams or on the GPU): the next chunk's first batches already run while the caller handles
+        (writes) one chunk's results. See `infer_stream`."""
+        with contextlib.closing(self._finish_stream(((key, prepared), prepared.tokenized)
+                                                    for key, prepared in items)) as stream:
+            for (key, prepared), tagged in stream:
+                yield key, self._row_results(prepared, tagged)
 
-    def _finish_stream(self, items: Iterable[tuple[Any, TokenizedChunk]]) -> Iterator[tuple[Any, TaggedChunk]]:
+    def _finish_stream(self, items: Iterable[tuple[Any, TokenizedChunk]]) -> Generator[tuple[Any, TaggedChunk], None,
+                                                                                        None]:
         """`finish_chunk` over a stream of (key, chunk), through `infer_stream`."""
-        for key, chunk, probs in self.infer_stream(items):
-            decoding = time.perf_counter()
-            try:
-                tagged = self._decode_chunk(chunk, probs)
-            finally:
-                self.stages.decode += time.perf_counter() - decoding
-            yield key, tagged
+        with contextlib.closing(self.infer_stream(items)) as stream:
+            for key, chunk, probs in stream:
+                decoding = time.perf_counter()
+                try:
+                    tagged = self._decode_chunk(chunk, probs)
+                finally:
+                    self.stages.decode += time.perf_counter() - decoding
+                yield key, tagged
 
     def _row_results(self, prepared: PreparedRows, tagged: TaggedChunk) -> RowResults:
         tokenized, plan = prepared.tokenized, prepared.plan
@@ -399,22 +405,27 @@ class Tagger:
         """Probabilities (T, labels) for every content token, each from the window where it is most central."""
         inferring = _Inferring(self, None, chunk)
         for logits in self.run_model(inferring.feeds()):
+            assert logits is not None  # no marks among these feeds
             inferring.take(logits)
         return inferring.probs
 
-    def infer_stream(self, items: Iterable[tuple[Any, TokenizedChunk]]) -> Iterator[tuple[Any, TokenizedChunk,
-                                                                                          np.ndarray]]:
+    def infer_stream(self, items: Iterable[tuple[Any, TokenizedChunk]]) -> Generator[tuple[Any, TokenizedChunk,
+                                                                                           np.ndarray], None, None]:
         """(key, chunk, probabilities) of each (key, chunk) of a stream, in order: `infer` over one run of the
-        sessions, so that no session waits at a chunk's end for the last batch of it to finish, nor while the
-        caller handles a finished chunk (the next chunk's first batches are in flight by then; `items` is read
-        one chunk ahead).
+        sessions. With several streams (or on the GPU) no session waits at a chunk's end for the last batch of it
+        to finish, nor while the caller handles a finished chunk: the next chunk's first batches are in flight by
+        then (`items` is read one chunk ahead, and a chunk is handed over as soon as its last batch is in). With
+        one CPU stream, the session runs here, between the caller's steps.
+
+        An error from `items` is raised once the chunks before it are handed over; one from the sessions (or
+        from building a batch's inputs) at once.
 
         `stages.infer` gets the time spent here, less the time the caller and `items` take."""
         waiting = [0.0]  # seconds spent in `items` (the chunk's preparation, when it is not ready yet)
         queued: deque[_Inferring] = deque()
         failed: list[Exception] = []  # raised by `items`: raised here once the chunks before it are handed over
 
-        def feeds() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        def feeds() -> Iterator[tuple[np.ndarray, np.ndarray] | None]:
             it = iter(items)
             while True:
                 pulling = time.perf_counter()
@@ -431,13 +442,16 @@ class Tagger:
                 entry = _Inferring(self, key, chunk)
                 queued.append(entry)
                 yield from entry.feeds()
+                # a mark: control comes back here once the chunk's batches are in, to hand it over (a chunk with no
+                # batch too), so that chunks are not read further ahead than the batches in flight
+                yield None
 
         results = self.run_model(feeds())
         started: float | None = time.perf_counter()  # None while the caller has a chunk
         try:
             while True:
-                logits = next(results, None)
-                if logits is not None:
+                logits = next(results, _END)
+                if logits is not None and logits is not _END:
                     next(e for e in queued if e.left).take(logits)
                 # the chunks at the front that are complete (a chunk with no batch is complete at once; once the
                 # sessions are done, every chunk is)
@@ -448,7 +462,7 @@ class Tagger:
                     started = None
                     yield done.key, done.chunk, done.probs
                     started, waiting[0] = time.perf_counter(), 0.0
-                if logits is None:
+                if logits is _END:
                     break
             if failed:
                 raise failed[0]
@@ -457,15 +471,18 @@ class Tagger:
             if started is not None:
                 self.stages.infer += time.perf_counter() - started - waiting[0]
 
-    def run_model(self, feeds: Iterable[tuple[np.ndarray, np.ndarray]]) -> Generator[np.ndarray, None, None]:
-        """Logits of each (input_ids, attention_mask), in order.
+    def run_model(self, feeds: Iterable[tuple[np.ndarray, np.ndarray] | None]) -> Generator[np.ndarray | None, None,
+                                                                                          None]:
+        """Logits of each (input_ids, attention_mask), in order; a None feed (a mark between chunks) comes back as
+        None in its place.
 
         With several streams (and on the GPU), pool threads only run the sessions, taking batches as sessions
-        come free; feeds are consumed and logits yielded here, with at most 2 x streams batches in flight.
+        come free; feeds are consumed and logits yielded here, in order, with at most 2 x streams batches in
+        flight (and as many marks).
         """
         if not self.overlap:
             for feed in feeds:
-                yield self.model.run(*feed)
+                yield None if feed is None else self.model.run(*feed)
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.streams, thread_name_prefix="fasttag-infer")
@@ -478,17 +495,28 @@ class Tagger:
             finally:
                 free.put(session)
 
-        in_flight: deque = deque()
+        cap = 2 * self.streams
+        in_flight: deque[Future | None] = deque()  # batches' futures, and marks (None)
+        counts = {"batches": 0, "marks": 0}
+
+        def pop():
+            future = in_flight.popleft()
+            counts["marks" if future is None else "batches"] -= 1
+            return None if future is None else future.result()
+
         try:
             for feed in feeds:
-                in_flight.append(self._pool.submit(run_on_free_session, *feed))
-                if len(in_flight) > 2 * self.streams:
-                    yield in_flight.popleft().result()
+                in_flight.append(None if feed is None else self._pool.submit(run_on_free_session, *feed))
+                counts["marks" if feed is None else "batches"] += 1
+                # a mark goes back as soon as the batches before it have; marks do not take batches' places
+                while in_flight and (in_flight[0] is None or counts["batches"] > cap or counts["marks"] > cap):
+                    yield pop()
             while in_flight:
-                yield in_flight.popleft().result()
+                yield pop()
         finally:  # a failure, Ctrl-C or a consumer that stopped: cancel what has not started
             for future in in_flight:
-                future.cancel()
+                if future is not None:
+                    future.cancel()
 
     def decode(self, chunk: TokenizedChunk, probs: np.ndarray) -> Spans:
         """The level's results from a chunk's probabilities: entities, words or tokens."""
@@ -891,6 +919,7 @@ def _engine_options(options: EngineOptions | None, kwargs: dict[str, Any]) -> En
 # Tagger.tag and tag_iter tag at most this many texts (or characters, unless one text alone is longer) at once,
 # so that the tokens, windows and probabilities of a long list are never all held together.
 TAG_CHUNK_TEXTS = 2048
+_END: Any = object()  # `Tagger.infer_stream`: the sessions are done
 TAG_CHUNK_CHARS = 1 << 20
 
 
