@@ -56,18 +56,16 @@ def main() -> None:
     texts = turns.texts(args.corpus, args.rows, args.conll)
     tagger = Tagger.load(args.model, threads=args.threads, device=args.device)
     print(f"onnxruntime {ort.__version__} ({tagger.provider}); {tagger.bundle.describe()}; {tagger.streams} streams, "
-          f"{tagger.threads} "
-          f"threads; {len(texts):,} {args.corpus}{' (CoNLL-2003 test)' if args.conll else ''}, chunks of "
-          f"{args.chunk_rows:,} rows; {args.rounds} rounds in turns")
+          f"{tagger.threads} threads; {len(texts):,} {args.corpus}{' (CoNLL-2003 test)' if args.conll else ''}, "
+          f"chunks of {args.chunk_rows:,} rows; {args.rounds} rounds in turns")
     streamed = tagger.finish_rows_stream
     overlap = tagger.overlap
     systems = ["chunk by chunk", "stream"] + (["stream, session here"] if tagger.streams == 1 else [])
     seconds: dict[str, list[float]] = {name: [] for name in [*systems, "onnxruntime alone"]}
     with tempfile.TemporaryDirectory() as tmp:
-        src, outs = str(Path(tmp) / "in.parquet"), dict.fromkeys(systems, "")
+        src = str(Path(tmp) / "in.parquet")
+        outs = {name: str(Path(tmp) / f"{i}.parquet") for i, name in enumerate(systems)}
         pq.write_table(pa.table({"text": texts}), src)
-        for i, name in enumerate(outs):
-            outs[name] = str(Path(tmp) / f"{i}.parquet")
 
         def one(name: str) -> float:
             if name == "onnxruntime alone":

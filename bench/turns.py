@@ -1,5 +1,6 @@
-"""What the A/B benchmarks (`fusions.py`, `cpu_fusions.py`) share: the corpus they run, and `fasttag run` of each
-tagger over it in turns (a warm-up each, then rounds in turning order), with the entities each one found."""
+"""What the A/B benchmarks (`fusions.py`, `cpu_fusions.py`, `stream.py`) share: their options, the corpus they run,
+and `fasttag run` of each tagger over it in turns (a warm-up each, then rounds in turning order), with the entities
+each one found."""
 
 from __future__ import annotations
 
