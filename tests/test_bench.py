@@ -306,6 +306,9 @@ def test_bench_scripts_print_their_ratios(bert_export):
                   "--threads", "1")  # one session: the session-in-this-thread variant runs too
     assert "stream: the same entities (offsets, labels, scores) as chunk by chunk on 100 of 100 rows" in out, out
     assert "stream, session here: the same entities" in out and "chunk by chunk vs stream:" in out, out
+    out = _script("agreement.py", bert_export, bert_export, "--rows", "40", "--threads", "1")
+    assert re.search(r"^[\d,]+ tokens in \d+ batches$", out, re.M), out
+    assert "argmax agrees on 100.000% of tokens; |logit difference| mean 0.0000, max 0.000" in out, out
 
 
 def test_bench_dedup_window_option_turns_the_window_off(tmp_path, bert_export):
