@@ -383,6 +383,58 @@ def test_more_corpus_rows_than_output_rows(tmp_path, files):
     assert not (tmp_path / "p.jsonl").exists()
 
 
+def test_corpus_is_read_as_the_run_read_it(tmp_path, files):
+    """A run that skipped a text over --max-text-bytes, or tagged only --limit rows: convert given the same
+    options pairs the files (it used to say the output does not belong to the corpus)."""
+    output, corpus = files
+    big = tmp_path / "big.jsonl"
+    texts = TEXTS[:2] + ["x " * 600] + TEXTS[2:]  # 1,200 bytes: over --max-text-bytes 1000
+    big.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
+    dest = tmp_path / "p.jsonl"
+    res = invoke("convert", output, "--input", big, "--to", "prodigy", "-o", dest, "--max-text-bytes", "1000")
+    assert res.exit_code == 1 and "longer than --max-text-bytes 1,000" in res.output and not dest.exists()
+    res = invoke("convert", output, "--input", big, "--to", "prodigy", "-o", dest, "--on-error", "skip")
+    assert res.exit_code == 1 and "does not belong" in res.output  # the default limit keeps the long text
+    run_convert((output, big), "prodigy", dest, "--max-text-bytes", "1000", "--on-error", "skip")
+    assert [json.loads(line)["text"] for line in dest.read_text(encoding="utf-8").splitlines()] == TEXTS
+    head = tmp_path / "head.jsonl"
+    head.write_text("".join(output.read_text(encoding="utf-8").splitlines(keepends=True)[:3]), encoding="utf-8")
+    res = invoke("convert", head, "--input", corpus, "--to", "prodigy", "-o", dest, "--overwrite")
+    assert res.exit_code == 1 and "has 3 rows but" in res.output
+    run_convert((head, corpus), "prodigy", dest, "--limit", "3", "--overwrite")
+    assert [json.loads(line)["text"] for line in dest.read_text(encoding="utf-8").splitlines()] == TEXTS[:3]
+
+
+def test_label_studio_keeps_an_id_column_named_text(tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"text": "id-1", "body": "Ada in Paris."}) + "\n")
+    output = tmp_path / "o.jsonl"
+    output.write_text(json.dumps({"text": "id-1", "entities": [ent("Ada in Paris.", "Paris", "LOC")]}) + "\n")
+    dest = tmp_path / "t.json"
+    res = run_convert((output, corpus), "label-studio", dest, "--text-column", "body")
+    assert json.loads(dest.read_text())[0]["data"] == {"text": "Ada in Paris.", "text_id": "id-1"}
+    assert "the id column 'text' is written as data.text_id" in res.output
+
+
+def test_non_finite_ids_are_standard_json(tmp_path):
+    corpus = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"text": ["Paris", "Rome"], "id": [float("nan"), float("-inf")]}), corpus)
+    output = tmp_path / "o.parquet"
+    pq.write_table(pa.table({"id": [float("nan"), float("-inf")], "entities": pa.array(
+        [[ent("Paris", "Paris", "LOC")], []],
+        pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64()), ("label", pa.string()),
+                            ("score", pa.float32()), ("text", pa.string())])))}), output)
+    for fmt, dest in (("label-studio", tmp_path / "t.json"), ("prodigy", tmp_path / "t.jsonl")):
+        run_convert((output, corpus), fmt, dest)
+        text = dest.read_text()
+        assert "NaN" in text and "-Infinity" in text
+        strict = {"parse_constant": lambda c: pytest.fail(f"bare {c} in JSON")}
+        found = json.loads(text, **strict) if fmt == "label-studio" else \
+            [json.loads(line, **strict) for line in text.splitlines()]
+        ids = [t["data"]["id"] for t in found] if fmt == "label-studio" else [t["meta"]["id"] for t in found]
+        assert ids == ["NaN", "-Infinity"]
+
+
 @pytest.mark.parametrize("fmt, name", [("spacy", "a.json"), ("label-studio", "a.jsonl"), ("prodigy", "a.json"),
                                        ("conll", "a.jsonl"), ("brat", "a.txt"), ("conll", "-")])
 def test_dest_names_are_checked_first(tmp_path, files, fmt, name):

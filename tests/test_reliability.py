@@ -419,10 +419,80 @@ def test_id_column_named_entities_is_refused(tmp_path, bert_export):
     for out in ("-", tmp_path / "o.parquet"):
         res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "entities")
         assert res.exit_code == 2 and "--id-column cannot be 'entities'" in res.output
+        res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "row")
+        assert res.exit_code == 2 and "--id-column cannot be 'row'" in res.output
     assert not (tmp_path / "o.parquet").exists()
     tagger = Tagger.load(bert_export)
     with pytest.raises(UsageError, match="cannot be 'entities'"):
         tagger.tag_table(pa.table({"text": ["x"], "entities": ["e1"]}), id_column="entities")
+
+
+def test_ids_are_never_changed_to_fit_the_first_type(tmp_path, bert_export):
+    """Later ids are cast to the first ids' type only where no id changes: an object id's field was dropped and a
+    string id parsed as a number ("007" became 7, the same id as another row's), silently."""
+    objects = write_jsonl(tmp_path / "o.jsonl", [{"text": "a", "id": {"a": 1}}, {"text": "b", "id": {"a": 2}},
+                                                 {"text": "c", "id": {"a": 1, "b": 5}},
+                                                 {"text": "d", "id": {"a": 1, "b": 6}}])
+    for chunk_rows in ("2", "2048"):
+        res = invoke("run", objects, "-o", tmp_path / "o.parquet", "--model", bert_export, "--id-column", "id",
+                     "--chunk-rows", chunk_rows)
+        if chunk_rows == "2":
+            assert res.exit_code == 1 and "changes type from struct<a: int64> to struct<a: int64, b: int64> in " \
+                "rows 2-3 (some ids would change)" in res.output, res.output
+            assert not (tmp_path / "o.parquet").exists()
+        else:  # one chunk: one type that holds every object's fields
+            assert res.exit_code == 0, res.output
+            assert pq.read_table(tmp_path / "o.parquet").column("id").to_pylist()[2:] == [{"a": 1, "b": 5},
+                                                                                         {"a": 1, "b": 6}]
+
+    def folder(name, *arrays):
+        path = tmp_path / name
+        path.mkdir()
+        for i, ids in enumerate(arrays):
+            pq.write_table(pa.table({"text": ["Paris"] * len(ids), "id": ids}), path / f"{i}.parquet")
+        return path
+
+    res = invoke("run", folder("mixed", pa.array([7, 8]), pa.array(["007", "9"])), "-o", tmp_path / "m.parquet",
+                 "--model", bert_export, "--id-column", "id")
+    assert res.exit_code == 1 and "changes type from int64 to string in rows 0-3 (ids must keep their kind)" \
+        in res.output, res.output
+    res = invoke("run", folder("fractions", pa.array([7, 8]), pa.array([9.0, 9.5])), "-o", tmp_path / "f.parquet",
+                 "--model", bert_export, "--id-column", "id")
+    assert res.exit_code == 1 and "changes type from int64 to double" in res.output, res.output
+    for name, arrays, ids in [("widths", (pa.array([1], pa.int64()), pa.array([2], pa.int32())), [1, 2]),
+                              ("whole", (pa.array([1]), pa.array([2.0])), [1, 2]),
+                              ("layouts", (pa.array(["a"]), pa.array(["b"], pa.large_string())), ["a", "b"]),
+                              ("dictionary", (pa.array(["a"]), pa.array(["b"]).dictionary_encode()), ["a", "b"])]:
+        out = tmp_path / f"{name}.parquet"
+        res = invoke("run", folder(name, *arrays), "-o", out, "--model", bert_export, "--id-column", "id")
+        assert res.exit_code == 0, (name, res.output)
+        assert pq.read_table(out).column("id").to_pylist() == ids
+
+
+def test_jsonl_output_is_standard_json_with_non_finite_floats(tmp_path, bert_export):
+    src = tmp_path / "n.parquet"
+    pq.write_table(pa.table({"text": ["Paris"] * 3, "id": [1.5, float("nan"), float("inf")],
+                             "p": [float("nan"), 1.0, float("-inf")]}), src)
+    out = tmp_path / "n.jsonl"
+    res = invoke("run", src, "-o", out, "--model", bert_export, "--id-column", "id", "--keep-columns", "p")
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line, parse_constant=lambda c: pytest.fail(f"bare {c} in JSONL output"))
+            for line in out.read_text().splitlines()]
+    assert [(r["id"], r["p"]) for r in rows] == [(1.5, "NaN"), ("NaN", 1.0), ("Infinity", "-Infinity")]
+
+
+def test_bad_parquet_rows_are_named_by_their_own_file_and_row(tmp_path, bert_export):
+    folder = tmp_path / "pf"
+    folder.mkdir()
+    pq.write_table(pa.table({"tokens": [["a"], ["b"], ["c"]]}), folder / "a.parquet")
+    pq.write_table(pa.table({"tokens": [["d"], [], ["e"]]}), folder / "b.parquet")
+    res = invoke("run", folder, "-o", tmp_path / "o.jsonl", "--model", bert_export, "--tokens-column", "tokens")
+    assert res.exit_code == 1 and "b.parquet, row 1: tokens column 'tokens': the token list is empty" in res.output
+    res = invoke("run", folder, "-o", tmp_path / "o.jsonl", "--model", bert_export, "--tokens-column", "tokens",
+                 "--on-error", "skip")
+    assert res.exit_code == 0, res.output
+    (reject,) = [json.loads(line) for line in (tmp_path / "o.jsonl.rejects.jsonl").read_text().splitlines()]
+    assert reject["row"] == 1 and "b.parquet" in reject["error"]
 
 
 def test_parquet_folder_whose_first_file_has_only_null_ids(tmp_path, bert_export):

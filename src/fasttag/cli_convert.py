@@ -6,7 +6,7 @@ import click
 from click.core import ParameterSource
 
 from fasttag.convert import ALIGNMENTS, FORMATS, ConvertOptions
-from fasttag.options import ON_ERROR
+from fasttag.options import DEFAULT_MAX_TEXT_BYTES, ON_ERROR
 
 # The options that apply to one format only, by parameter name: given with another --to, they are refused.
 FORMAT_OPTIONS = {"lang": "spacy", "alignment": "spacy", "docs_per_file": "spacy", "from_name": "label-studio",
@@ -24,6 +24,11 @@ FORMAT_OPTIONS = {"lang": "spacy", "alignment": "spacy", "docs_per_file": "spacy
 @click.option("--text-column", default="text", show_default=True, help="Column (or JSON field) holding the text.")
 @click.option("--on-error", type=click.Choice(ON_ERROR), default="stop", show_default=True,
               help="Bad JSONL lines in the corpus: stop, or skip them as 'fasttag run --on-error skip' did.")
+@click.option("--max-text-bytes", type=click.IntRange(min=0), default=DEFAULT_MAX_TEXT_BYTES, show_default=True,
+              metavar="N", help="As the run's --max-text-bytes: with --on-error skip, the texts it skipped as too long "
+                                "are skipped here too; 0: no limit.")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="As the run's --limit: CORPUS's first N rows only.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing DEST.")
 @click.option("--lang", default="xx", show_default=True,
               help="[spacy] Language of the blank spaCy pipeline that tokenizes the text (xx: multi-language).")
@@ -40,8 +45,8 @@ FORMAT_OPTIONS = {"lang": "spacy", "alignment": "spacy", "docs_per_file": "spacy
               help="[label-studio] The predictions' model_version (how Label Studio tells models apart).")
 @click.option("--docstart", is_flag=True, help="[conll] A -DOCSTART- line before each document.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary line.")
-def convert(output, corpus, format, dest, text_column, on_error, overwrite, lang, alignment, docs_per_file,
-            from_name, to_name, model_version, docstart, quiet):
+def convert(output, corpus, format, dest, text_column, on_error, max_text_bytes, limit, overwrite, lang, alignment,
+            docs_per_file, from_name, to_name, model_version, docstart, quiet):
     """Convert OUTPUT of 'fasttag run' on CORPUS into the files spaCy, Label Studio, Prodigy, CoNLL tools or
     brat read, without loading a model.
 
@@ -49,7 +54,8 @@ def convert(output, corpus, format, dest, text_column, on_error, overwrite, lang
     B-/I- runs of the word tags; a tag task's words are written with their tags) or its tokens level
     (the runs of consecutive sub-tokens, as --aggregation simple groups them). Row i of OUTPUT belongs
     to row i of CORPUS, and every entity's (word's) text must equal the input slice, else it stops with
-    "OUTPUT does not belong to CORPUS", as 'fasttag show --entities' does. Both are read chunk by chunk;
+    "OUTPUT does not belong to CORPUS", as 'fasttag show --entities' does. Read CORPUS as the run did: the
+    same --on-error, --max-text-bytes and --limit. Both are read chunk by chunk;
     DEST appears only when complete (an existing one is replaced only with --overwrite).
 
     \b
@@ -76,6 +82,6 @@ def convert(output, corpus, format, dest, text_column, on_error, overwrite, lang
     options = ConvertOptions(lang=lang, alignment=alignment, docs_per_file=docs_per_file, from_name=from_name,
                              to_name=to_name, model_version=model_version, docstart=docstart)
     stats = convert_files(output, corpus, format, dest, options, text_column=text_column, on_error=on_error,
-                          overwrite=overwrite)
+                          overwrite=overwrite, max_text_bytes=max_text_bytes or None, limit=limit)
     if not quiet:
         click.echo(f"fasttag: {stats.summary()}", err=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from fasttag.options import CLI_NAMES, ON_ERROR, EngineOptions, engine_options
+from fasttag.options import CLI_NAMES, DEFAULT_MAX_TEXT_BYTES, ON_ERROR, EngineOptions, engine_options
 
 
 @click.command()
@@ -23,10 +23,13 @@ from fasttag.options import CLI_NAMES, ON_ERROR, EngineOptions, engine_options
               help="With --entities: the corpus that 'fasttag run' tagged to make OUTPUT.")
 @click.option("--on-error", type=click.Choice(ON_ERROR), default="stop", show_default=True,
               help="Bad JSONL lines in the corpus: stop, or skip them as 'fasttag run --on-error skip' did.")
+@click.option("--max-text-bytes", type=click.IntRange(min=0), default=DEFAULT_MAX_TEXT_BYTES, show_default=True,
+              metavar="N", help="A text longer than N bytes (UTF-8) is a bad row, as --on-error says (as 'fasttag run' "
+                                "reads it: with --entities, give the run's value); 0: no limit.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None, metavar="PAGE.html",
               help="Write a self-contained HTML page (displaCy style) instead of printing to the terminal.")
 @engine_options
-def show(input, n, text_column, tokens_column, entities_path, input_path, on_error, html_path,
+def show(input, n, text_column, tokens_column, entities_path, input_path, on_error, max_text_bytes, html_path,
          engine_opts: EngineOptions):
     """Tag the first N documents of INPUT and show them with their entities highlighted.
 
@@ -38,7 +41,8 @@ def show(input, n, text_column, tokens_column, entities_path, input_path, on_err
     shows what an earlier 'fasttag run' wrote (at any level, or with --tokens-column),
     without loading a model: row i of OUTPUT belongs to row i of INPUT, and every entity's text must equal
     the input slice, else it stops with "OUTPUT does not belong to INPUT". If that run skipped bad lines
-    (--on-error skip), pass --on-error skip here too, so that the rows line up the same way.
+    or texts over --max-text-bytes (--on-error skip), pass the same options here, so that the rows line up
+    the same way.
 
     \b
     Example:
@@ -71,7 +75,8 @@ def show(input, n, text_column, tokens_column, entities_path, input_path, on_err
     from fasttag.show import align, pretokenized_doc, read_entities, read_tags
 
     corpus = input_path if entities_path is not None else input
-    texts = [t for chunk in CorpusReader(corpus, text_column, limit=n, on_error=on_error, tokens_column=tokens_column)
+    texts = [t for chunk in CorpusReader(corpus, text_column, limit=n, on_error=on_error, tokens_column=tokens_column,
+                                         max_text_bytes=max_text_bytes or None)
              for t in chunk.texts]
     if entities_path is not None and tokens_column:
         id_name, ids, tagged = read_tags(entities_path, n)

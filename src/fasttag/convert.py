@@ -80,7 +80,6 @@ from __future__ import annotations
 import bisect
 import gzip
 import io
-import json
 import os
 import re
 import shutil
@@ -92,6 +91,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from fasttag.entities import Entity, Token, Word
 from fasttag.errors import MissingExtraError, OutputError, UsageError, first_line
+from fasttag.options import DEFAULT_MAX_TEXT_BYTES
 from fasttag.schemes import spans as span_runs
 from fasttag.schemes import split_label
 
@@ -201,18 +201,21 @@ class ConvertStats:
 # -- reading OUTPUT and CORPUS together -------------------------------------------------------------
 
 def documents(output: str, corpus: str, text_column: str = "text", on_error: str = "stop",
-              chunk_rows: int = 2048) -> Iterator[Document]:
+              chunk_rows: int = 2048, *, max_text_bytes: int | None = DEFAULT_MAX_TEXT_BYTES,
+              limit: int | None = None) -> Iterator[Document]:
     """Row i of OUTPUT with row i of CORPUS, read chunk by chunk, checked as `fasttag show --entities` checks.
 
-    Raises InputError ("OUTPUT does not belong to CORPUS: ...") at the first row that does not belong,
-    or when one file has more rows than the other.
+    CORPUS's rows are those the run kept: bad lines and texts over `max_text_bytes` skipped where `on_error`
+    is "skip", the first `limit` only. Raises InputError ("OUTPUT does not belong to CORPUS: ...") at the first
+    row that does not belong, or when one file has more rows than the other.
     """
     from fasttag.read import CorpusReader
     from fasttag.show import iter_entities
 
     if output == "-" and corpus == "-":
         raise UsageError("OUTPUT and --input cannot both read stdin")
-    reader = CorpusReader(corpus, text_column, chunk_rows=chunk_rows, on_error=on_error)  # type: ignore[arg-type]
+    reader = CorpusReader(corpus, text_column, chunk_rows=chunk_rows, on_error=on_error,  # type: ignore[arg-type]
+                          max_text_bytes=max_text_bytes, limit=limit)
     texts = (t for chunk in reader for t in chunk.texts)
     rows = ((c, j) for c in iter_entities(output, chunk_rows, levels=("entities", "words", "tokens"))
             for j in range(len(c)))
@@ -348,7 +351,9 @@ def _json_id(value: Any) -> Any:
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)
+    from fasttag.write import json_dumps
+
+    return json_dumps(obj)
 
 
 # -- writers, one per format ----------------------------------------------------------------------
@@ -431,7 +436,11 @@ def _write_label_studio(docs: Iterable[Document], path: Path, options: ConvertOp
                 prediction["score"] = _score(min(e.score for e in d.spans()))
             prediction["result"] = results
             data = {"text": d.text}
-            if d.id_name != "text":
+            if d.id_name == "text":  # the id column's own name is taken by the document
+                if not n:
+                    stats.notes.append("the id column 'text' is written as data.text_id (data.text is the document)")
+                data["text_id"] = _json_id(d.id)
+            else:
                 data[d.id_name] = _json_id(d.id)
             fh.write(",\n" if n else "\n")
             fh.write(_dumps({"data": data, "predictions": [prediction]}))
@@ -648,13 +657,16 @@ def _open_text(path: Path) -> Iterator[IO[str]]:
 
 def convert(output: str, corpus: str, format: str, dest: str, options: ConvertOptions | None = None, *,
             text_column: str = "text", on_error: str = "stop", overwrite: bool = False,
-            chunk_rows: int = 2048) -> ConvertStats:
-    """Write `fasttag run`'s OUTPUT on CORPUS as `format` to DEST; DEST appears only when complete."""
+            chunk_rows: int = 2048, max_text_bytes: int | None = DEFAULT_MAX_TEXT_BYTES,
+            limit: int | None = None) -> ConvertStats:
+    """Write `fasttag run`'s OUTPUT on CORPUS as `format` to DEST; DEST appears only when complete.
+
+    CORPUS is read as the run read it: `on_error`, `max_text_bytes` and `limit` as that run's."""
     options = options or ConvertOptions()
     options.check()
     folder = check_dest(format, dest, overwrite, (output, corpus))
     stats = ConvertStats(format, dest, alignment=options.alignment)
-    docs = documents(output, corpus, text_column, on_error, chunk_rows)
+    docs = documents(output, corpus, text_column, on_error, chunk_rows, max_text_bytes=max_text_bytes, limit=limit)
     with _atomic(Path(dest), folder) as tmp:
         WRITERS[format](_counted(docs, stats), tmp, options, stats)
     return stats

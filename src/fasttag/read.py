@@ -137,7 +137,7 @@ class CorpusReader:
         self.id_type: pa.DataType | None = None  # fixed by the first non-null ids; later ones are cast to it
         self._accepted = 0  # rows parsed so far, so that --limit stops reading at once
         self._id_kind: str | None = None  # JSON kind of the first non-null id (str, int, float, bool, nested)
-        self._parquet_rows = 0  # Parquet rows read so far, kept or rejected (a rejected row's number)
+        self._parquet_rows = 0  # rows of the Parquet file being read, kept or rejected (a rejected row's number)
         if path != "-" and not storage.is_remote(path) and not Path(path).exists():
             raise InputError(f"input {path} does not exist")
 
@@ -184,7 +184,7 @@ class CorpusReader:
             if self.on_skipped is not None:
                 self.on_skipped(first_row, digest)
             return None
-        ids_n = pa.concat_arrays([self._cast_ids(a, first_row) for a in ids])[:n] if ids else None
+        ids_n = pa.concat_arrays([self._cast_ids(a, first_row, n) for a in ids])[:n] if ids else None
         return RawChunk(first_row, texts[:n], ids_n, digest, self._kept_rows(kept or [], n, first_row))
 
     def _kept_rows(self, pieces: list[pa.Table], n: int, first_row: int) -> pa.Table | None:
@@ -207,19 +207,35 @@ class CorpusReader:
                 self.check_kept(self.kept_names)
         return self.kept_names
 
-    def _cast_ids(self, ids: pa.Array, first_row: int) -> pa.Array:
-        """One id type for the whole run: the first non-null type seen; nulls and narrower ints follow it."""
+    def _cast_ids(self, ids: pa.Array, first_row: int, rows: int) -> pa.Array:
+        """One id type for the whole run: the first non-null type seen. Later ids are cast to it only where no
+        id changes: nulls, integers of another width, floats that are whole numbers, text or bytes of another
+        layout; an id that would change (a string parsed as a number, an object's field dropped) stops the run."""
         if self.id_type is None and not pa.types.is_null(ids.type):
             self.id_type = ids.type
         if self.id_type is None or ids.type == self.id_type:
             return ids
-        try:
-            return ids.cast(self.id_type)
-        except (pa.ArrowException, ValueError) as exc:
-            raise InputError(
-                f"{self.path}: id column {self.id_column!r} changes type from {self.id_type} to {ids.type} "
-                f"in rows {first_row:,}-{first_row + self.chunk_rows - 1:,} ({first_line(exc)})"
-            ) from exc
+        why = None
+        if not pa.types.is_null(ids.type) and _id_kind(ids.type) != _id_kind(self.id_type):
+            why = "ids must keep their kind"
+        else:
+            try:
+                cast = ids.cast(self.id_type)
+            except (pa.ArrowException, ValueError) as exc:
+                why = first_line(exc)
+            else:
+                try:
+                    same = pa.types.is_null(ids.type) or cast.cast(ids.type).equals(ids)
+                except (pa.ArrowException, ValueError):
+                    same = False
+                if same:
+                    return cast
+                why = "some ids would change"
+        raise InputError(
+            f"{self.path}: id column {self.id_column!r} changes type from {self.id_type} to {ids.type} "
+            f"in rows {first_row:,}-{first_row + rows - 1:,} ({why}); give every row an id of one type "
+            "(objects with the same fields), or ids as strings"
+        )
 
     def _json_ids(self, values: list) -> pa.Array:
         """JSON ids as one Arrow type for the whole run, that of the first non-null id, whatever the chunking.
@@ -281,6 +297,7 @@ class CorpusReader:
             if self.id_column and self.id_type is None:
                 declared = pf.schema_arrow.field(self.id_column).type
                 self.id_type = None if pa.types.is_null(declared) else declared  # all-null: the next file decides
+            self._parquet_rows = 0  # a bad row is named by its file and its row in that file
             try:
                 for batch in pf.iter_batches(batch_size=self.chunk_rows, columns=columns):
                     room = self._room()
@@ -555,6 +572,23 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, (int, float, str)):
         return type(value).__name__
     return "nested"
+
+
+def _id_kind(t: pa.DataType) -> str:
+    """What an id of type `t` is, whatever its layout: a cast between two kinds would change ids' values."""
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return "number"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "text"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t) or \
+            pa.types.is_fixed_size_binary(t):
+        return "bytes"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t) or \
+            pa.types.is_large_list_view(t) or pa.types.is_fixed_size_list(t):
+        return "list"
+    if pa.types.is_dictionary(t):
+        return _id_kind(t.value_type)
+    return str(t.id)  # anything else (bool, dates, decimals, lists, structs): its own kind; the round trip decides
 
 
 def id_array(values: list, name: str | None) -> pa.Array:

@@ -128,6 +128,10 @@ def check_columns(id_column: str | None) -> None:
     if id_column in RESULT_COLUMNS:
         raise UsageError(f"--id-column cannot be {id_column!r}: an output result column has that name "
                          "(rename the input column)")
+    if id_column == "row":
+        raise UsageError("--id-column cannot be 'row': without an id column the output's row numbers have that "
+                         "name, and 'fasttag show' and 'convert' read a 'row' column as row numbers (rename the input "
+                         "column)")
 
 
 def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) -> None:

@@ -17,6 +17,7 @@ import fcntl
 import gzip
 import hashlib
 import json
+import math
 import os
 import shutil
 import socket
@@ -162,7 +163,27 @@ def jsonl_lines(table: pa.Table) -> str:
     # float64 expansion 0.9977015256881714), at every level
     rows = with_shortest_scores(table).to_pylist()
     # ids of types JSON lacks (dates, decimals, bytes) are written as their text
-    return "".join(json.dumps(row, ensure_ascii=False, default=_json_text) + "\n" for row in rows)
+    return "".join(json_dumps(row) + "\n" for row in rows)
+
+
+def json_dumps(obj) -> str:
+    """`obj` as one line of standard JSON: values JSON lacks as text (see `_json_text`), and so the floats it
+    lacks too (NaN, Infinity, -Infinity: "NaN", "Infinity", "-Infinity"), where json.dumps would write bare
+    NaN that most JSON readers refuse."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, default=_json_text, allow_nan=False)
+    except ValueError:  # a non-finite float somewhere: the slow path for this one object
+        return json.dumps(_finite(obj), ensure_ascii=False, default=_json_text, allow_nan=False)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json_text(value) -> str:
