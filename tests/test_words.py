@@ -58,3 +58,49 @@ def test_word_label_is_first_subtoken_across_the_whitespace_word():
     sp = _decode(labels, chunk)
     # the sub-tokens of "Lovelace" follow its first one; the final 's is split off (tagged O)
     assert [text[a:b] for a, b in zip(sp.start, sp.end, strict=True)] == ["Lovelace"]
+
+
+def _entity_words(tokenizer, text):
+    """The whitespace words of `text` as entities: every token tagged B-PER, so that each word is one."""
+    tok = DocumentTokenizer(tokenizer, max_length=128, stride=16, word_boundaries="whitespace")
+    chunk = tok([text], word_level=True)
+    sp = _decode(["B-PER"] * len(chunk.ids), chunk)
+    return [text[a:b] for a, b in zip(sp.start, sp.end, strict=True)]
+
+
+def _with_leading_spaces(family):
+    """The test families' tokenizers laid out as transformers converts SentencePiece models now (XLM-R, DeBERTa-v3:
+    Metaspace alone, the space inside the word's first token) and as byte-level BPE without trim_offsets."""
+    from tokenizers import processors
+
+    from tiny_models import build_tokenizer
+
+    tok = build_tokenizer(family)
+    if family == "roberta":
+        tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")),
+                                                          ("<s>", tok.token_to_id("<s>")), trim_offsets=False)
+    return tok
+
+
+def test_words_where_the_space_is_inside_the_token():
+    """Such tokens ("▁Lovelace" at 3:12 in "Ada Lovelace") made each text one word at the default word boundaries,
+    so a document came back as one entity or none; a space of its own between words made an empty word."""
+    text = "Ada Lovelace met  Charles in London on 3 May."
+    words = ["Ada", "Lovelace", "met", "Charles", "in", "London", "on", "3", "May."]
+    for family in ("xlmr", "roberta"):
+        tok = _with_leading_spaces(family)
+        enc = tok.encode(text, add_special_tokens=False)
+        assert any(text[a:b].startswith(" ") for a, b in enc.offsets), family  # the layout under test
+        assert _entity_words(tok, text) == words, family
+
+
+def test_byte_level_punctuation_is_split_off_like_any_other():
+    """Byte-level BPE spells "“" as bytes ("âĢľ", or one token a byte): it was never punctuation, so quotes,
+    guillemets and inverted marks stayed inside the words (and the entities)."""
+    from tiny_models import build_tokenizer
+
+    text = "He met “Ada” in «Paris» and ¿Oslo?"
+    for family in ("roberta", "bert"):
+        found = _entity_words(build_tokenizer(family), text)
+        assert found[:4] == ["He", "met", "“", "Ada”"], (family, found)  # leading split; trailing kept (not O)
+        assert found[5:] == ["«", "Paris»", "and", "¿", "Oslo?"], (family, found)

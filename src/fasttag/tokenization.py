@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
 import numpy as np
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, decoders
 
 from fasttag.errors import ModelError, UsageError
 from fasttag.options import WINDOW_CUTS, WORD_BOUNDARIES, WindowCuts, WordBoundaries
@@ -113,9 +115,11 @@ class DocumentTokenizer:
         self.letter_token = np.zeros(size, dtype=bool)  # a single letter, as in "U.S." or "L."
         self.final_token = np.zeros(size, dtype=bool)  # ends a sentence: . ! ? (or a run of them)
         markers = _MARKERS
+        # byte-level BPE (RoBERTa, GPT-2) spells each byte as a character: "“" is "âĢľ" in its vocabulary
+        byte_level = isinstance(tokenizer.decoder, decoders.ByteLevel)
         for token, idx in vocab.items():
             self.token_lengths[idx] = len(token)
-            bare = token
+            bare = _byte_level_text(token) if byte_level else token
             for m in markers:
                 if bare.startswith(m):
                     bare = bare[len(m):]
@@ -208,8 +212,16 @@ class DocumentTokenizer:
         ids, special, offsets = ids[keep], special[keep], offsets[keep]
         is_subword = np.zeros(len(ids), dtype=bool)
         trailing = None
+        # Some tokenizers put the space before a word into its first token's span (SentencePiece's Metaspace as
+        # transformers converts XLM-R and DeBERTa-v3 now, byte-level BPE without trim_offsets): "▁Lovelace" at
+        # (3, 12) in "Ada Lovelace". fasttag's own word and sentence rules read the spans without that space.
+        sentences = self.windows == "sentences" and (np.diff(doc_offsets) > self.window_tokens).any()
+        trimmed = _without_leading_spaces(texts, doc_offsets, offsets) if (
+            word_level and self.word_boundaries == "whitespace") or sentences else offsets
         if word_level and self.word_boundaries == "whitespace":
-            is_subword, trailing = self._whitespace_words(texts, doc_offsets, ids, offsets)
+            offsets = trimmed  # entity and word spans too: " Lovelace" is no word
+            is_subword, trailing, blank = self._whitespace_words(texts, doc_offsets, ids, offsets)
+            special = special | blank
         elif word_level:
             word_ids = None
             if self.word_boundaries == "tokenizer" and not self.subword_prefix:
@@ -220,27 +232,29 @@ class DocumentTokenizer:
                 )[keep]
             is_subword = self._is_subword(texts, doc_offsets, ids, offsets, word_ids)
         breaks = None
-        if self.windows == "sentences" and (np.diff(doc_offsets) > self.window_tokens).any():
-            breaks = self._sentence_starts(texts, doc_offsets, ids, offsets)
+        if sentences:
+            breaks = self._sentence_starts(texts, doc_offsets, ids, trimmed)
         windows = self._windows(doc_offsets, breaks)
         chunk = TokenizedChunk(texts, doc_offsets, ids, offsets, special, is_subword, windows, repaired, trailing)
         return chunk, keep, enc_word_ids
 
-    def _whitespace_words(self, texts, doc_offsets, ids, offsets) -> tuple[np.ndarray, np.ndarray]:
+    def _whitespace_words(self, texts, doc_offsets, ids, offsets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Words delimited by whitespace, with their leading punctuation split off.
 
-        Returns is_subword and `trailing`: the tokens of each word's trailing punctuation run (a final
+        Returns is_subword, `trailing`: the tokens of each word's trailing punctuation run (a final
         "'s" counts as punctuation), which `decode_spans` splits off only where the model tags them
-        outside the entity, so that "London." gives "London" but "U.S." stays whole.
+        outside the entity, so that "London." gives "London" but "U.S." stays whole; and `blank`: tokens
+        of no extent that are no part of a word (a space of its own between two words, its span emptied by
+        `_without_leading_spaces`), never tagged.
         """
         n = len(ids)
         sub = np.zeros(n, dtype=bool)
         trailing = np.zeros(n, dtype=bool)
         if n == 0:
-            return sub, trailing
+            return sub, trailing, np.zeros(n, dtype=bool)
         first_in_doc = np.zeros(n, dtype=bool)
         first_in_doc[doc_offsets[:-1][doc_offsets[:-1] < doc_offsets[1:]]] = True
-        before, _ = _chars_around(texts, doc_offsets, offsets)
+        before, at = _chars_around(texts, doc_offsets, offsets)
         # a token starts a word after a space, or when a gap (dropped characters) separates it
         starts = offsets[:, 0]
         gap = np.ones(n, dtype=bool)
@@ -248,12 +262,20 @@ class DocumentTokenizer:
         ws_start = first_in_doc | ((starts > 0) & gap & np.isin(before, _SPACES))
         safe = np.minimum(ids, len(self.punct_token) - 1)
         punct = self.punct_token[safe] & (ids != self.unk_id)
+        # a token that spans one character of punctuation or a symbol, whatever its vocabulary entry: the unknown
+        # token for a "«" that a vocabulary lacks, or one of the byte tokens a byte-level BPE spells a "“" with
+        one = np.flatnonzero(offsets[:, 1] - offsets[:, 0] == 1)
+        if len(one):
+            seen, which = np.unique(at[one], return_inverse=True)
+            marks = np.fromiter((unicodedata.category(chr(c))[0] in "PS" for c in seen), dtype=bool, count=len(seen))
+            punct[one] |= marks[which]
         # a final "'s": the "s" after an apostrophe, last in its word
         last_in_word = np.ones(n, dtype=bool)
         last_in_word[:-1] = ws_start[1:]
         prev_apos = np.zeros(n, dtype=bool)
         prev_apos[1:] = self.apostrophe_token[safe[:-1]] & ~ws_start[1:]
-        edge = punct | (self.s_token[safe] & prev_apos & last_in_word)
+        # (a token of no extent, the space before a word in its own token, is no part of the word's core either)
+        edge = punct | (self.s_token[safe] & prev_apos & last_in_word) | (offsets[:, 0] == offsets[:, 1])
         # the period of an initial or acronym ("L.", "U.S.") belongs to the word
         after_letter = np.zeros(n, dtype=bool)
         after_letter[1:] = self.letter_token[safe[:-1]] & ~ws_start[1:]
@@ -266,9 +288,15 @@ class DocumentTokenizer:
         core_last = np.maximum.reduceat(np.where(edge, -1, idx), starts_at)[word]
         has_core = core_last >= 0
         sub = ~ws_start
-        sub[(idx == core_first) & has_core] = False  # leading punctuation is a word of its own
+        # leading punctuation is a word of its own (a token of no extent before the core alone is not)
+        after_punct = np.zeros(n, dtype=bool)
+        after_punct[1:] = edge[:-1] & (offsets[:-1, 0] < offsets[:-1, 1]) & ~ws_start[1:]
+        sub[(idx == core_first) & has_core & after_punct] = False
         trailing = has_core & (idx > core_last)
-        return sub, trailing
+        next_starts = np.ones(n, dtype=bool)
+        next_starts[:-1] = ws_start[1:]
+        blank = ws_start & next_starts & (offsets[:, 0] == offsets[:, 1])
+        return sub, trailing, blank
 
     def _is_subword(self, texts, doc_offsets, ids, offsets, word_ids) -> np.ndarray:
         if word_ids is not None:
@@ -374,6 +402,45 @@ class DocumentTokenizer:
         starts.append(pos)
         ends.append(size)
         return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+
+
+@functools.cache
+def _byte_decoder() -> dict[str, int]:
+    """The byte each character of a byte-level BPE vocabulary stands for (GPT-2's bytes_to_unicode, inverted):
+    printable Latin-1 bytes as themselves, the others as the code points from 256 on, in byte order."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("\u00a1"), ord("\u00ac") + 1),
+                 *range(ord("\u00ae"), ord("\u00ff") + 1)]
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[chr(b)] = b
+        else:
+            chars[chr(256 + extra)] = b
+            extra += 1
+    return chars
+
+
+def _byte_level_text(token: str) -> str:
+    """A byte-level vocabulary entry as the text it stands for ("Ġ" a space); bytes of a character the entry
+    holds only part of are left out. An entry that is not byte-level spelling (an added token) stays as it is."""
+    table = _byte_decoder()
+    if not all(ch in table for ch in token):
+        return token
+    return bytes(table[ch] for ch in token).decode("utf-8", errors="ignore").lstrip()
+
+
+def _without_leading_spaces(texts: list[str], doc_offsets: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """`offsets` with each token's start moved past the whitespace its span begins with (a span of only
+    whitespace becomes empty, at its end); `offsets` itself when no span begins with whitespace."""
+    out = offsets
+    while True:
+        _, at = _chars_around(texts, doc_offsets, out)
+        move = np.isin(at, _SPACES) & (out[:, 0] < out[:, 1])
+        if not move.any():
+            return out
+        if out is offsets:
+            out = offsets.copy()
+        out[move, 0] += 1
 
 
 def _chars_around(texts: list[str], doc_offsets: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
