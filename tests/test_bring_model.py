@@ -266,6 +266,33 @@ def test_a_hub_id_in_the_caches_runs_without_torch(tmp_path, bert_export, monkey
     assert proc.returncode == 1 and "needs the 'train' extra" in proc.stderr.splitlines()[0], proc.stderr
 
 
+def test_a_hub_repo_that_holds_an_onnx_model_runs_as_it_is(tmp_path, bert_export):
+    """A hub repo of model.onnx, config.json and the tokenizer (no PyTorch weights) was refused as having "neither
+    model.onnx nor PyTorch weights"; a snapshot of config.json alone now says the download is incomplete."""
+    env = hub_env(tmp_path)
+    files = tmp_path / "onnx-files"
+    shutil.copytree(bert_export, files)
+    (files / "fasttag.json").unlink()
+    hf_cache(Path(env["HF_HUB_CACHE"]), "tiny-org/onnx-ner", files)
+    hf_cache(Path(env["HF_HUB_CACHE"]), "tiny-org/export-ner", bert_export)
+    want = spans(Tagger.load(bert_export).tag(TEXTS))
+    for repo, what in (("tiny-org/onnx-ner", "ONNX folder without fasttag.json"), ("tiny-org/export-ner",
+                                                                                   "export folder")):
+        out = tmp_path / f"{repo.split('/')[1]}.jsonl"
+        proc = fasttag_no_torch(["run", corpus(tmp_path), "-o", out, "--model", repo, "--device", "cpu"], env)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.splitlines()[0] == f"fasttag: {repo} @ 0123456 ({what}, fp32) on CPUExecutionProvider"
+        got = [json.loads(line)["entities"] for line in out.read_text().splitlines()]
+        assert [[(e["start"], e["end"], e["label"]) for e in d] for d in got] == want
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    shutil.copy(bert_export / "config.json", partial / "config.json")
+    hf_cache(Path(env["HF_HUB_CACHE"]), "tiny-org/partial", partial)
+    proc = fasttag_no_torch(["run", corpus(tmp_path), "-o", tmp_path / "p.jsonl", "--model", "tiny-org/partial"], env)
+    assert proc.returncode == 1 and "an incomplete download? Download it again ('hf download tiny-org/partial')" \
+        in proc.stderr, proc.stderr
+
+
 def test_a_hub_id_offline_and_not_cached_says_how_to_fix_it(tmp_path, bert_export):
     env = hub_env(tmp_path)
     hf_cache(Path(env["HF_HUB_CACHE"]), REPO, fake_checkpoint(tmp_path / "files", bert_export))

@@ -445,3 +445,54 @@ def test_graphs_past_protobufs_limit_keep_their_tensors_beside_them(tmp_path, be
     assert {p.name for p in int8.iterdir() if "onnx" in p.name} == {"model.onnx"}  # the fp32 data is gone
     got = _logits(int8 / "model.onnx", ids, mask)
     assert (got.argmax(-1) == reference.argmax(-1)).mean() >= 0.9
+
+
+@pytest.mark.torch
+def test_validation_and_run_keep_to_the_position_embeddings(tmp_path):
+    """A model with 16 positions whose tokenizer's model_max_length is missing (1e30): validation truncated to
+    the tokenizer's length, so the check itself overflowed the position embeddings ("expanded size ... must
+    match"); and a run is cut into windows of the model's 16."""
+    import transformers as tf
+
+    from tiny_models import LABELS, build_tokenizer
+
+    tok = tf.BertTokenizerFast(tokenizer_object=build_tokenizer("bert"), unk_token="[UNK]", pad_token="[PAD]",
+                               cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    config = tf.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                           vocab_size=tok.vocab_size, max_position_embeddings=16,
+                           id2label=dict(enumerate(LABELS)), label2id={x: i for i, x in enumerate(LABELS)})
+    ckpt = tmp_path / "short"
+    tf.BertForTokenClassification(config).save_pretrained(ckpt)
+    tok.save_pretrained(ckpt)
+    assert json.loads((ckpt / "tokenizer_config.json").read_text())["model_max_length"] > 1e20
+    res = CliRunner().invoke(cli, ["export", str(ckpt), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "max length 16" in res.output
+    tagged = Tagger.load(tmp_path / "out").tag([" ".join(varied_sentences(6, seed=3))])
+    assert tagged[0] is not None
+
+
+@pytest.mark.torch
+def test_a_checkpoint_whose_tokenizer_cannot_load_is_one_line(tmp_path, checkpoint_factory, monkeypatch):
+    """No tokenizer files at all, or only a SentencePiece model without the sentencepiece package (DeBERTa-v3 as
+    the hub has it): transformers failed deep inside, with "unexpected TypeError" / "AttributeError"."""
+    import shutil
+
+    import fasttag.export
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in ("config.json", "model.safetensors"):
+        shutil.copy(checkpoint_factory("bert") / f, bare / f)
+    res = CliRunner().invoke(cli, ["export", str(bare), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 1 and f"Error: cannot load the tokenizer of {bare}" in res.output, res.output
+    assert "fasttag needs the model's tokenizer files" in res.output and "unexpected" not in res.output
+    (bare / "spm.model").write_bytes(b"a SentencePiece model")
+    real = fasttag.export.importlib.util.find_spec
+    monkeypatch.setattr(fasttag.export.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "sentencepiece" else real(name, *a))
+    res = CliRunner().invoke(cli, ["export", str(bare), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 1, res.output
+    assert f"{bare} has no tokenizer.json, and converting its spm.model needs the sentencepiece package: pip " \
+        "install sentencepiece protobuf" in res.output
+    assert not (tmp_path / "out").exists()

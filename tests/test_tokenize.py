@@ -175,3 +175,13 @@ def test_chars_around_reads_each_token_start_as_a_loop_over_the_texts_would(text
             expected_before.append(ord(text[min(max(s - 1, 0), len(text) - 1)]) if text else 0)
             expected_at.append(ord(text[s]) if s < len(text) else 0)
     assert before.tolist() == expected_before and at.tolist() == expected_at
+
+
+def test_the_position_limit_of_models_whose_positions_start_after_the_padding_index(tmp_path):
+    from fasttag.model import max_length_from
+
+    for kind, pad, limit in [("bert", 0, 512), ("roberta", 1, 512), ("xlm-roberta", 1, 512), ("ibert", 1, 512),
+                             ("luke", 1, 512), ("mpnet", 0, 512), ("mpnet", 1, 512), ("roberta", None, 512)]:
+        mpe = 512 if kind == "bert" else 514
+        config = {"model_type": kind, "max_position_embeddings": mpe, "pad_token_id": pad}
+        assert max_length_from(config, tmp_path) == limit, (kind, pad)  # MPNet's padding index is 1 whatever the pad

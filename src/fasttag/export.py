@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import shutil
 import tempfile
@@ -179,7 +180,7 @@ def export(
         except (ValueError, KeyError) as exc:
             raise ModelError(f"cannot export {model}: {first_line(exc)}") from exc
         if not (work / TOKENIZER_FILE).exists():
-            tok = transformers.AutoTokenizer.from_pretrained(model, use_fast=True, local_files_only=local)
+            tok = _fast_tokenizer(model, local)
             if not tok.is_fast:
                 raise ModelError(f"{model} has no fast tokenizer; fasttag needs tokenizer.json")
             tok.save_pretrained(work)
@@ -523,6 +524,29 @@ def _convert(path: Path, precision: str, per_channel: bool, log, keep_fp32: tupl
         _save_onnx(convert_float_to_float16(str(path), keep_io_types=True), path)
 
 
+# The files transformers builds a fast tokenizer from when a checkpoint has no tokenizer.json.
+_SENTENCEPIECE_FILES = ("spm.model", "sentencepiece.bpe.model", "sentencepiece.model", "tokenizer.model",
+                        "spiece.model")
+
+
+def _fast_tokenizer(model: str, local: bool):
+    """The checkpoint's tokenizer, converted to a fast one where it has no tokenizer.json; a ModelError that says
+    what is missing where transformers fails with a TypeError or AttributeError deep inside."""
+    import transformers
+
+    try:
+        return transformers.AutoTokenizer.from_pretrained(model, use_fast=True, local_files_only=local)
+    except (OSError, ValueError, TypeError, AttributeError, ImportError) as exc:
+        folder = Path(model)
+        sentencepiece = [f for f in _SENTENCEPIECE_FILES if (folder / f).is_file()] if folder.is_dir() else []
+        if sentencepiece and importlib.util.find_spec("sentencepiece") is None:
+            raise ModelError(f"{model} has no tokenizer.json, and converting its {sentencepiece[0]} needs the "
+                             "sentencepiece package: pip install sentencepiece protobuf") from exc
+        raise ModelError(f"cannot load the tokenizer of {model} ({type(exc).__name__}: {first_line(exc)}): fasttag "
+                         "needs the model's tokenizer files (tokenizer.json, or those transformers builds it from: "
+                         "vocab.txt, vocab.json and merges.txt, or a SentencePiece model)") from exc
+
+
 def validate_against_torch(model: str, onnx_path: Path, precision: str, local: bool) -> Validation:
     """Logits of PyTorch and onnxruntime on VALIDATION_TEXTS, compared on real (non-padding) tokens."""
     import onnxruntime as ort
@@ -533,7 +557,9 @@ def validate_against_torch(model: str, onnx_path: Path, precision: str, local: b
     # weights_only: pickle weights (pytorch_model.bin) are read as tensors only (check_pickle_weights)
     pt = transformers.AutoModelForTokenClassification.from_pretrained(model, local_files_only=local,
                                                                       weights_only=True).eval()
-    enc = tok(VALIDATION_TEXTS, padding=True, truncation=True, return_tensors="np")
+    # the model's own limit: a tokenizer's model_max_length may be missing (1e30) or above the position embeddings
+    limit = max_length_from(json.loads((onnx_path.parent / "config.json").read_text()), onnx_path.parent)
+    enc = tok(VALIDATION_TEXTS, padding=True, truncation=True, max_length=limit, return_tensors="np")
     with torch.no_grad():
         ref = pt(**{k: torch.from_numpy(v) for k, v in enc.items()}).logits.float().numpy()
     providers = ["CPUExecutionProvider"]

@@ -187,13 +187,19 @@ def max_length_from(config: dict, path: Path) -> int:
             limits.append(int(mml))
     mpe = config.get("max_position_embeddings")
     if isinstance(mpe, int) and mpe > 0:
-        offset = (config.get("pad_token_id", 1) + 1) if config.get("model_type") in _OFFSET_POSITION_MODELS else 0
+        kind = config.get("model_type")
+        pad = config.get("pad_token_id")
+        pad = pad if isinstance(pad, int) and kind != "mpnet" else 1  # MPNet's embeddings fix their padding index at 1
+        offset = (pad + 1) if kind in _OFFSET_POSITION_MODELS else 0
         limits.append(mpe - offset)
     return min(limits) if limits else 512
 
 
 # Models whose position ids start after the padding index, so max_position_embeddings overstates the length.
-_OFFSET_POSITION_MODELS = {"roberta", "xlm-roberta", "camembert", "longformer", "xlm-roberta-xl", "data2vec-text"}
+# (transformers' models with a token-classification head whose embeddings call create_position_ids_from_input_ids)
+_OFFSET_POSITION_MODELS = {"roberta", "xlm-roberta", "camembert", "longformer", "xlm-roberta-xl", "data2vec-text",
+                           "mpnet", "ibert", "luke", "esm", "roberta-prelayernorm", "xmod", "lilt", "markuplm",
+                           "layoutlmv3"}
 
 
 @dataclass(frozen=True)

@@ -275,6 +275,8 @@ def _hub_files(files: list[str], name: str) -> list[str]:
     """The files of a hub repo that an export needs: config, tokenizer, and one set of PyTorch weights."""
     top = [f for f in files if "/" not in f]
     weights = weight_files(top)
+    if not weights and ONNX_FILE in top and CONFIG_FILE in top:  # an ONNX model on the hub: it runs as it is
+        return [f for f in top if f in (CONFIG_FILE, MANIFEST, *TOKENIZER_FILES) or f.startswith(ONNX_FILE)]
     if not weights:
         raise ModelError(f"{name} has no PyTorch weights on the hub (model.safetensors or pytorch_model.bin), "
                          "which exporting needs")
@@ -349,6 +351,16 @@ def _from_hub(name: str, revision: str | None, precision: str | None, device: st
             return found, ModelOrigin("hub", name, commit=commit, cache_key=key_of(commit))
     if not (snapshot / CONFIG_FILE).is_file():
         raise ModelError(f"{at}: the hub snapshot has no {CONFIG_FILE}; is {name} a transformers model?")
+    if not weight_files(sorted(f.name for f in snapshot.iterdir() if f.is_file())):
+        form = folder_form(snapshot)
+        if form == "onnx":
+            check_onnx_folder(snapshot, name)
+        if form in ("onnx", "export"):  # an ONNX model on the hub (fasttag's export, or optimum's): as it is
+            return snapshot, ModelOrigin(form, name, commit=commit)
+        download = f"hf download {name}" + (f" --revision {revision}" if revision else "")
+        raise ModelError(f"{at}: the Hugging Face cache's snapshot ({snapshot}) has {CONFIG_FILE} but neither PyTorch "
+                         f"weights (model.safetensors or pytorch_model.bin) nor {ONNX_FILE}: an incomplete download? "
+                         f"Download it again ('{download}')")
     files_used = _checked_checkpoint(snapshot, name)
     missing = [f for f in files_used if not (snapshot / f).exists()]
     if missing:
