@@ -698,3 +698,14 @@ def test_memory_does_not_grow_with_the_corpus(tmp_path):
     for fmt, dest in [("label-studio", ".json"), ("conll", ".conll")]:
         small, large = peak(150, fmt, dest), peak(1500, fmt, dest)
         assert large < small * 1.5 + 200_000, (fmt, small, large)
+
+
+def test_conll_counts_the_words_that_read_back_as_document_markers(tmp_path):
+    text = "Ada said -DOCSTART- in Paris."
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"text": text}) + "\n")
+    output = tmp_path / "o.jsonl"
+    output.write_text(json.dumps({"row": 0, "entities": [ent(text, "Paris", "LOC")]}) + "\n")
+    res = run_convert((output, corpus), "conll", tmp_path / "x.conll")
+    assert "1 word '-DOCSTART-' of the text written as they are" in res.output
+    assert "-DOCSTART-\tO" in (tmp_path / "x.conll").read_text()

@@ -486,6 +486,7 @@ def _write_prodigy(docs: Iterable[Document], path: Path, options: ConvertOptions
 
 
 def _write_conll(docs: Iterable[Document], path: Path, options: ConvertOptions, stats: ConvertStats) -> None:
+    markers = 0  # words of the text that CoNLL readers take for a document marker
     with _open_text(path) as fh:
         for d in docs:
             if options.docstart:
@@ -499,8 +500,13 @@ def _write_conll(docs: Iterable[Document], path: Path, options: ConvertOptions, 
                 lines = [(d.text[s:e], tag) for (s, e), tag in zip(spans, iob_tags(spans, entities), strict=True)]
                 stats.written += len(entities)
             if lines:
+                markers += sum(word == "-DOCSTART-" for word, _ in lines)
                 fh.writelines(f"{word}\t{tag}\n" for word, tag in lines)
                 fh.write("\n")
+    if markers:
+        stats.notes.append(f"{markers:,} word{'s' if markers > 1 else ''} '-DOCSTART-' of the text written as "
+                           "they are: CoNLL readers ('fasttag train' and 'eval' among them) read such a line as a "
+                           "document boundary")
 
 
 # str.splitlines' line boundaries: an .ann line cannot hold one
