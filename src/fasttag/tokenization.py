@@ -423,6 +423,9 @@ def _byte_decoder() -> dict[str, int]:
 def _byte_level_text(token: str) -> str:
     """A byte-level vocabulary entry as the text it stands for ("Ġ" a space); bytes of a character the entry
     holds only part of are left out. An entry that is not byte-level spelling (an added token) stays as it is."""
+    rest = token[1:] if token.startswith("\u0120") else token  # the space before a word, most entries
+    if rest.isascii():  # printable ASCII stands for itself
+        return rest
     table = _byte_decoder()
     if not all(ch in table for ch in token):
         return token
