@@ -215,10 +215,12 @@ def test_a_stream_the_caller_stops_stops_the_sessions(bert_export, monkeypatch):
     gate.set()
     for done in [tagger._pool.submit(lambda: None) for _ in tagger.sessions]:
         done.result()  # the pool is idle again
-    # one batch of chunk 1 started on each session; the other two in flight never did
-    assert key == 0 and len(calls) == per_chunk + 2
+    # at most one batch of chunk 1 started on each session (fewer where a session's thread had not picked its
+    # batch up yet when the caller stopped: a busy machine); the other two in flight never did
+    assert key == 0 and per_chunk <= len(calls) <= per_chunk + 2
+    ran = len(calls)
     assert tagger.finish_rows(tagger.prepare_rows(chunks[0])).n_windows == 60  # the sessions are free again
-    assert len(calls) == 2 * per_chunk + 2
+    assert len(calls) == ran + per_chunk
 
 
 def test_chunks_are_read_no_further_ahead_than_the_batches_in_flight(bert_export):
