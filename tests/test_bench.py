@@ -114,10 +114,14 @@ def test_bench_errors_are_one_line(bert_export, tmp_path, monkeypatch):
     empty.write_text("")
     res = invoke("bench", empty, "--model", bert_export)
     assert res.exit_code == 2 and "corpus is empty" in res.output
-    # the tiny export was made from a local checkpoint the pipeline cannot find by itself
+    # the tiny export was made from a local checkpoint the pipeline cannot find by itself (torch or not: the fast
+    # lane runs without it)
+    monkeypatch.setattr("fasttag.bench.missing_modules", lambda names: [])
     res = invoke("bench", "--model", bert_export, "--compare", "pipeline", "--docs", "5")
     assert res.exit_code == 2 and "pass --checkpoint DIR" in res.output
     monkeypatch.setattr("fasttag.bench.missing_modules", lambda names: ["torch"])
+    res = invoke("bench", "--model", bert_export, "--compare", "pipeline", "--docs", "5")
+    assert res.exit_code == 1 and "needs the 'train' extra" in res.output and len(res.output.strip().splitlines()) == 1
     with pytest.raises(MissingExtraError, match="torch"):
         bench(EngineOptions(model_dir=str(bert_export)), docs=5, compare="pipeline")
     res = invoke("bench", "--tune", "--compare", "pipeline", "--model", bert_export)

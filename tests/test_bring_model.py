@@ -205,13 +205,13 @@ def test_the_default_precision_is_fp16_only_where_cuda_runs(monkeypatch):
 # -- forms 3 and 4, refused before any export (no torch needed) ---------------------------------------
 def test_a_checkpoint_without_the_train_extra_is_one_line(tmp_path, bert_export, cache_root, monkeypatch):
     ckpt = fake_checkpoint(tmp_path / "ckpt", bert_export)
-    for module in ("torch", "transformers", "optimum"):
+    for module in ("torch", "transformers", "accelerate", "optimum"):  # the train extra's modules (EXTRA_MODULES)
         monkeypatch.setitem(sys.modules, module, None)  # as if not installed
     res = invoke("run", corpus(tmp_path), "-o", tmp_path / "o.jsonl", "--model", ckpt)
     assert res.exit_code == 1
     lines = res.output.strip().splitlines()
     assert len(lines) == 1, res.output
-    assert "needs the 'train' extra (torch, transformers, optimum are not installed)" in lines[0]
+    assert "needs the 'train' extra (torch, transformers, accelerate, optimum are not installed)" in lines[0]
     assert "pip install 'fasttag[train]'" in lines[0] and f"fasttag export {ckpt} -o DIR" in lines[0]
     assert cache.entries() == [] and cache.leftovers() == []
 

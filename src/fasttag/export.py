@@ -287,20 +287,26 @@ def check_pickle_weights(folder: Path, model: str, log) -> None:
 
 @contextlib.contextmanager
 def _quiet_logs():
-    """Library warnings that are not the user's business during export (deprecations, generic advice)."""
+    """Library warnings that are not the user's business during export (deprecations, generic advice).
+
+    transformers' own are quieted only where it is already imported: quantizing and converting an ONNX graph
+    (`_convert`) need onnxruntime and onnx alone."""
     import logging
+    import sys
 
-    import transformers
-
-    root, verbosity = logging.getLogger(), transformers.logging.get_verbosity()
+    transformers = sys.modules.get("transformers")
+    root = logging.getLogger()
     level = root.level
+    verbosity = transformers.logging.get_verbosity() if transformers else None
     root.setLevel(logging.ERROR)
-    transformers.logging.set_verbosity_error()
+    if transformers:
+        transformers.logging.set_verbosity_error()
     try:
         yield
     finally:
         root.setLevel(level)
-        transformers.logging.set_verbosity(verbosity)
+        if transformers and verbosity is not None:
+            transformers.logging.set_verbosity(verbosity)
 
 
 # model types whose encoder layers onnxruntime's transformer optimizer fuses as BERT's (its model_type "bert")
