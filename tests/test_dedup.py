@@ -205,3 +205,71 @@ def test_int8_copies_get_their_first_copys_results(tmp_path):
     for text, row in zip(rows, table, strict=True):
         first.setdefault(text, row["entities"])
         assert row["entities"] == first[text]
+
+
+def test_int8_resume_gives_the_uninterrupted_output(tmp_path, monkeypatch):
+    """An int8 model's scores depend on the rows batched together: a resumed run must start with the window the
+    interrupted one had (each chunk's share is saved beside its part), or the rows it copies are tagged again and
+    every later batch differs."""
+    from fasttag import write
+
+    src = tmp_path / "in.jsonl"
+    write_jsonl(src, repeating(400, share=0.4, seed=11))
+    tagger = Tagger.load()  # the default model: int8
+    assert tagger.bundle.precision == "int8"
+    reference = tmp_path / "ref.parquet"
+    run(tagger, str(src), str(reference), chunk_rows=20, id_column="doc")
+    windows_seen = []
+    real = write.PartsWriter.drop_windows
+
+    def counting(self, indexes):
+        real(self, indexes)
+        windows_seen.append(len(list(self.dir.glob("window-*.arrow"))))
+
+    monkeypatch.setattr(write.PartsWriter, "drop_windows", counting)
+    small = Tagger.load(dedup_window=60)  # a window of about 3 chunks: shares are let go of, and their files
+    small_ref = tmp_path / "small-ref.parquet"
+    run(small, str(src), str(small_ref), chunk_rows=20, id_column="doc")
+    assert windows_seen and max(windows_seen) <= 5  # bounded on disk as in memory, not one file per chunk
+    for t, ref, stop in ((tagger, reference, 7), (small, small_ref, 9)):
+        out = tmp_path / f"o-{stop}.parquet"
+        with pytest.raises(Interrupted):
+            run(t, str(src), str(out), chunk_rows=20, id_column="doc", progress=_stop_after(stop))
+        summary = run(t, str(src), str(out), chunk_rows=20, id_column="doc", resume=True)
+        assert summary.resumed_rows == stop * 20
+        assert pq.read_table(out).equals(pq.read_table(ref)), "the resumed rows differ from an uninterrupted run's"
+        assert not write.work_dir(str(out)).exists()
+    # a resume with another window would give neither run's output: refused
+    out = tmp_path / "other.parquet"
+    with pytest.raises(Interrupted):
+        run(tagger, str(src), str(out), chunk_rows=20, id_column="doc", progress=_stop_after(3))
+    with pytest.raises(UsageError, match="dedup_window"):
+        run(Tagger.load(dedup_window=0), str(src), str(out), chunk_rows=20, id_column="doc", resume=True)
+
+
+def test_a_stop_after_the_output_is_complete_is_no_failure(bert_export, tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM while the work folder is being removed, after the output was committed: the run succeeded
+    (it must not say that nothing was written, nor leave a folder that blocks the next run)."""
+    from fasttag import write
+
+    src = tmp_path / "in.jsonl"
+    write_jsonl(src, repeating(60))
+    real, calls = write.PartsWriter.remove_parts, []
+
+    def interrupted_once(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        real(self)
+
+    monkeypatch.setattr(write.PartsWriter, "remove_parts", interrupted_once)
+    out = tmp_path / "o.parquet"
+    summary = run(Tagger.load(bert_export), str(src), str(out), chunk_rows=20, id_column="doc")
+    assert summary.rows == 60 and pq.read_table(out).num_rows == 60 and len(calls) == 2
+    assert not write.work_dir(str(out)).exists()
+    monkeypatch.setattr(write.PartsWriter, "remove_parts", real)
+    # a removal cut short by a kill leaves a renamed folder, which the next run on that output removes
+    leftover = write.work_dir(str(out)).with_name(write.work_dir(str(out)).name + ".done-1")
+    (leftover / "sub").mkdir(parents=True)
+    run(Tagger.load(bert_export), str(src), str(out), chunk_rows=20, id_column="doc", overwrite=True)
+    assert not leftover.exists()

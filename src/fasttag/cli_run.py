@@ -129,7 +129,7 @@ def run(input, output, engine_opts: EngineOptions, output_opts: OutputOptions, t
             bar.set_postfix_str(f"{tokens / max(bar.format_dict['elapsed'], 1e-9):,.0f} tokens/s")
 
     try:
-        with stop_on_sigterm(output):
+        with stop_on_sigterm(output, stdin=input == "-"):
             summary = run_corpus(engine_opts, input, output, text_column=text_column, id_column=id_column,
                                  limit=limit, on_error=on_error, overwrite=overwrite, resume=resume,
                                  chunk_rows=chunk_rows, progress=progress, on_loaded=loaded,
@@ -143,7 +143,7 @@ def run(input, output, engine_opts: EngineOptions, output_opts: OutputOptions, t
 
 
 @contextlib.contextmanager
-def stop_on_sigterm(output: str) -> Iterator[None]:
+def stop_on_sigterm(output: str, stdin: bool = False) -> Iterator[None]:
     """SIGTERM (Kubernetes, Slurm, systemd) stops the run as Ctrl-C does, with exit 143; a file-size limit
     (`ulimit -f`) fails the write that passes it, in one line, instead of killing the process (SIGXFSZ)."""
     from fasttag.errors import Interrupted, Stopped, Terminated
@@ -164,8 +164,8 @@ def stop_on_sigterm(output: str) -> Iterator[None]:
         if isinstance(exc.__cause__, Stopped):
             raise Terminated(exc) from exc
         raise
-    except Stopped as exc:  # before the first row: nothing was written
-        raise Terminated(Interrupted(output, resumable=False)) from exc
+    except Stopped as exc:  # before the run's first step (loading the model, checking the paths): nothing was written
+        raise Terminated(Interrupted(output, resumable=False, stdin=stdin)) from exc
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)

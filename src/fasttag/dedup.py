@@ -29,6 +29,8 @@ import numpy as np
 import pyarrow as pa
 
 DEFAULT_WINDOW_ROWS = 8192
+# the columns of a chunk saved for --resume (`DuplicateWindow.chunk_table`)
+KEY_COLUMN, REPAIRED_COLUMN, RESULT_PREFIX = "key", "repaired", "result."
 
 
 def window_rows(option: int | None, precision: str) -> int:
@@ -90,6 +92,27 @@ class Plan:
         return len(self.new) == self.rows
 
 
+class Kept:
+    """Which of the chunks added so far (by index and distinct rows) `DuplicateWindow` still holds: the same rule,
+    for the chunks' saved copies (`fasttag run` deletes the copy of a chunk the window let go of)."""
+
+    def __init__(self, max_rows: int):
+        self.max_rows = int(max_rows)
+        self._chunks: deque[tuple[int, int]] = deque()
+        self._held = 0
+
+    def add(self, index: int, rows: int) -> list[int]:
+        """Add chunk `index` of `rows` distinct rows; the indexes of the chunks let go of."""
+        self._chunks.append((index, rows))
+        self._held += rows
+        gone = []
+        while self._held > self.max_rows and len(self._chunks) > 1:
+            old, n = self._chunks.popleft()
+            self._held -= n
+            gone.append(old)
+        return gone
+
+
 class DuplicateWindow:
     """The recent chunks' distinct values and results, at most `max_rows` distinct rows (plus the current chunk)."""
 
@@ -128,18 +151,42 @@ class DuplicateWindow:
                 entry[1].append(d)
                 entry[2].append(hit[1])
         chunk = _Chunk(distinct)
-        for d, k in enumerate(distinct):
+        self._add(chunk)
+        return Plan(chunk, row_to_distinct, np.array(new, dtype=np.int64), [values[firsts[d]] for d in new],
+                    [(c, np.array(ds, dtype=np.int64), np.array(rs, dtype=np.int64)) for c, ds, rs in copied.values()])
+
+    def _add(self, chunk: _Chunk) -> None:
+        """Keep `chunk` as the newest, and let go of the oldest chunks past `max_rows` (`kept` is the same rule)."""
+        for d, k in enumerate(chunk.keys):
             self._index[k] = (chunk, d)
         self._chunks.append(chunk)
-        self._held += len(distinct)
+        self._held += len(chunk.keys)
         while self._held > self.max_rows and len(self._chunks) > 1:
             old = self._chunks.popleft()
             self._held -= len(old.keys)
             for d, k in enumerate(old.keys):
                 if self._index.get(k) == (old, d):
                     del self._index[k]
-        return Plan(chunk, row_to_distinct, np.array(new, dtype=np.int64), [values[firsts[d]] for d in new],
-                    [(c, np.array(ds, dtype=np.int64), np.array(rs, dtype=np.int64)) for c, ds, rs in copied.values()])
+
+    def seed(self, table: pa.Table) -> None:
+        """Take a chunk saved by `chunk_table` as if it had just been planned and merged: how `fasttag run
+        --resume` gives the chunks after the ones done earlier the window an uninterrupted run gave them (so the
+        same rows are tagged now, in the same batches: an int8 model's scores depend on them)."""
+        keys = table.column(KEY_COLUMN).to_pylist()
+        chunk = _Chunk(keys)
+        chunk.repaired = table.column(REPAIRED_COLUMN).to_numpy(zero_copy_only=False).astype(bool)
+        chunk.arrays = {name[len(RESULT_PREFIX):]: table.column(name).combine_chunks()
+                        for name in table.column_names if name.startswith(RESULT_PREFIX)}
+        self._add(chunk)
+
+    @staticmethod
+    def chunk_table(chunk: _Chunk) -> pa.Table:
+        """A merged chunk's distinct values as one table (digests, repaired flags, result columns), for `seed`."""
+        assert chunk.arrays is not None and chunk.repaired is not None, "only a merged chunk is saved"
+        columns = {KEY_COLUMN: pa.array(chunk.keys, type=pa.binary(16)),
+                   REPAIRED_COLUMN: pa.array(chunk.repaired, type=pa.bool_()),
+                   **{RESULT_PREFIX + name: array for name, array in chunk.arrays.items()}}
+        return pa.table(columns)
 
     @staticmethod
     def merge(plan: Plan, arrays: dict[str, pa.Array], repaired: np.ndarray) -> tuple[dict[str, pa.Array], int]:

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from pyarrow.fs import FileType
 
 from fasttag import storage
-from fasttag.dedup import DuplicateWindow, window_rows
+from fasttag.dedup import DuplicateWindow, Kept, window_rows
 from fasttag.entities import RESULT_COLUMNS, result_fields
 from fasttag.errors import InputError, Interrupted, OutputError, UsageError, first_line
 from fasttag.formats import corpus_format, output_format, parquet_files
@@ -36,6 +36,8 @@ from fasttag.write import (
     check_unlocked,
     resumable_parts,
     saved_state,
+    saved_windows,
+    window_file,
     work_dir,
 )
 
@@ -294,6 +296,15 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
     writer = None
     rows = window_rows(tagger.options.dedup_window, tagger.bundle.precision)
     window = DuplicateWindow(rows, pretokenized=pretokenized) if rows else None
+    # Each chunk's share of the window is saved beside its part, and a resumed run starts with the window the
+    # interrupted one had: the same rows are tagged now, in the same batches, so an int8 model's scores too are
+    # those of an uninterrupted run. Shares the window let go of are deleted (`Kept`: the window's own rule).
+    kept = Kept(rows) if window is not None and parts_output and not storage.is_remote(output) else None
+    if kept is not None and window is not None and done_parts:
+        for index, table in saved_windows(output, done_parts):
+            window.seed(table)
+            for gone in kept.add(index, table.num_rows):  # saved by a run killed before it deleted them
+                window_file(output, gone).unlink(missing_ok=True)
     stages = tagger.stages
 
     def prepare():
@@ -331,7 +342,13 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
                         writer = open_writer()
                     ids = raw.ids if id_column else pa.array(np.arange(raw.first_row, raw.first_row + len(raw.texts)))
                     table, shaped = shaper.shape(id_name, ids, raw.kept, tagged.arrays)
-                    writer.write(raw.first_row // chunk_rows, table, digest=raw.digest)
+                    index = raw.first_row // chunk_rows
+                    if kept is not None and isinstance(writer, PartsWriter) and tagged.window_chunk is not None:
+                        share = tagged.window_chunk
+                        writer.write(index, table, digest=raw.digest, window=DuplicateWindow.chunk_table(share))
+                        writer.drop_windows(kept.add(index, len(share.keys)))
+                    else:
+                        writer.write(index, table, digest=raw.digest)
                     stages.write += time.perf_counter() - writing
                     summary.windows += tagged.n_windows
                     summary.tokens += tagged.n_tokens
@@ -364,6 +381,12 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
         if not reader.stats.rejected and output != "-" and not storage.is_remote(output):
             Path(f"{output}.rejects.jsonl").unlink(missing_ok=True)  # a stale one from an earlier run
     except KeyboardInterrupt as exc:
+        if isinstance(writer, PartsWriter) and writer.committed:  # too late to stop: the output is complete
+            writer.remove_parts()
+            if not reader.stats.rejected:
+                Path(f"{output}.rejects.jsonl").unlink(missing_ok=True)
+            summary.seconds = time.perf_counter() - started
+            return summary
         if storage.is_remote(output) or input == "-":  # neither can be resumed: keep nothing
             if writer is not None:
                 writer.abort()
@@ -449,9 +472,10 @@ def check_same_job(saved: dict, state: dict, input: str) -> None:
         raise UsageError(f"cannot resume: {input} changed since the interrupted run ({'; '.join(changed)}); "
                          "pass --overwrite to start over")
     # runs made before --level wrote entities; before --keep-columns etc., nested rows of all results; before
-    # --max-text-bytes, the default limit applied; before --windows, full windows
-    saved = {"level": "entities", "max_text_bytes": DEFAULT_MAX_TEXT_BYTES, "windows": "full", **OUTPUT_DEFAULTS,
-             **saved}
+    # --max-text-bytes, the default limit applied; before --windows, full windows; before the duplicate window was
+    # recorded, its default
+    saved = {"level": "entities", "max_text_bytes": DEFAULT_MAX_TEXT_BYTES, "windows": "full", "dedup_window": None,
+             **OUTPUT_DEFAULTS, **saved}
     differs = sorted(k for k in set(saved) | set(state) if k not in INPUT_KEYS and saved.get(k) != state.get(k))
     if differs:
         raise UsageError(

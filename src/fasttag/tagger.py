@@ -108,6 +108,7 @@ class RowResults:
     n_results: int
     repaired: int
     duplicates: int = 0
+    window_chunk: Any = None  # with a duplicate window: the chunk's distinct values and results as it holds them
 
 
 def resolve_level(options: EngineOptions, task: Task) -> Level:
@@ -360,7 +361,8 @@ class Tagger:
         arrays, n_repaired = DuplicateWindow.merge(plan, arrays, repaired)
         n_results = tagged.n_results if plan.trivial else self._count_results(arrays, tagged)
         self.stages.decode += time.perf_counter() - started
-        return RowResults(arrays, tagged.n_windows, tagged.n_tokens, n_results, n_repaired, plan.duplicates)
+        return RowResults(arrays, tagged.n_windows, tagged.n_tokens, n_results, n_repaired, plan.duplicates,
+                          plan.chunk)
 
     def _count_results(self, arrays: dict[str, pa.Array], tagged: TaggedChunk) -> int:
         """`TaggedChunk.n_results` of the rows' columns (duplicates' results included)."""

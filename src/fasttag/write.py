@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import glob
 import gzip
 import hashlib
 import json
@@ -206,6 +207,32 @@ def _digest_path(folder: Path, index: int) -> Path:
     return folder / f"digest-{index:07d}"
 
 
+def _window_path(folder: Path, index: int) -> Path:
+    return folder / f"window-{index:07d}.arrow"
+
+
+def window_file(output: str, index: int) -> Path:
+    """Where chunk `index`'s share of the duplicate window is saved (`PartsWriter.write_window`)."""
+    return _window_path(work_dir(output), index)
+
+
+def saved_windows(output: str, parts: int) -> list[tuple[int, pa.Table]]:
+    """The duplicate window's shares that an interrupted run saved for its first `parts` chunks (those still in
+    its window), oldest first, each with its chunk's index. One that cannot be read is left out: the window then
+    copies less, and an int8 model's scores can differ slightly from an uninterrupted run's (the batches differ),
+    nothing else."""
+    tables = []
+    for path in sorted(work_dir(output).glob("window-*.arrow"), key=_part_index):
+        if _part_index(path) >= parts:
+            continue
+        try:
+            with pa.OSFile(str(path), "rb") as source:  # read into memory: the file is deleted later
+                tables.append((_part_index(path), pa.ipc.open_file(source).read_all()))
+        except (OSError, pa.ArrowException):
+            continue
+    return tables
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -283,14 +310,19 @@ class PartsWriter:
             except OSError as exc:
                 raise OutputError(f"cannot write beside {output}: {exc}") from exc
         self.suffix = ".parquet" if self.format == "parquet" else ".jsonl"
+        self.committed = False
+        for trash in self.dir.parent.glob(f"{glob.escape(self.dir.name)}.done-*"):  # a kill cut its removal short
+            shutil.rmtree(trash, ignore_errors=True)
 
     def part(self, index: int) -> Path:
         return self.dir / f"part-{index:07d}{self.suffix}"
 
-    def write(self, index: int, table: pa.Table, digest: str | None = None) -> None:
+    def write(self, index: int, table: pa.Table, digest: str | None = None, window: pa.Table | None = None) -> None:
         """Write one chunk's rows as part `index` (its id type may still be null; commit casts).
 
-        `digest` (of the chunk's input rows) goes into the part's record, written once the part is in place.
+        `digest` (of the chunk's input rows) goes into the part's record, written once the part is in place;
+        `window`, the chunk's share of the duplicate window (`DuplicateWindow.chunk_table`), before the record, so
+        that a part --resume trusts has its share beside it (`saved_windows`).
         """
         final = self.part(index)
         tmp = final.with_name(final.name + ".tmp")
@@ -302,6 +334,8 @@ class PartsWriter:
             record = {"input_digest": digest, "rows": table.num_rows, "bytes": tmp.stat().st_size,
                       "sha256": _sha256(tmp)}
             _durable_replace(tmp, final)
+            if window is not None:
+                self._write_window(index, window)
             if digest is not None:  # last: a part without its record is redone by --resume
                 digest_file = _digest_path(self.dir, index)
                 digest_tmp = digest_file.with_name(digest_file.name + ".tmp")
@@ -309,6 +343,22 @@ class PartsWriter:
                 _durable_replace(digest_tmp, digest_file)
         except OSError as exc:
             raise OutputError(f"cannot write {final}: {first_line(exc)}") from exc
+
+    def _write_window(self, index: int, table: pa.Table) -> None:
+        final = _window_path(self.dir, index)
+        tmp = final.with_name(final.name + ".tmp")
+        try:
+            options = pa.ipc.IpcWriteOptions(compression="zstd")
+            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as ipc:
+                ipc.write_table(table)
+            _durable_replace(tmp, final)
+        except (OSError, pa.ArrowException) as exc:
+            raise OutputError(f"cannot write {final}: {first_line(exc)}") from exc
+
+    def drop_windows(self, indexes: list[int]) -> None:
+        """Delete the saved window shares of chunks the window let go of."""
+        for index in indexes:
+            _window_path(self.dir, index).unlink(missing_ok=True)
 
     def parts(self) -> list[Path]:
         return sorted(self.dir.glob(f"part-*{self.suffix}"), key=_part_index)
@@ -340,7 +390,18 @@ class PartsWriter:
             _durable_replace(tmp, Path(self.output))
         except OSError as exc:
             raise OutputError(f"cannot write {self.output}: {first_line(exc)}") from exc
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.committed = True  # the output is complete: what follows only tidies up
+        self.remove_parts()
+
+    def remove_parts(self) -> None:
+        """Delete the work folder of a committed run: renamed first (one step), so that no half-deleted folder, its
+        state gone and some parts left, ever stands where a later run looks for an interrupted one."""
+        trash = self.dir.with_name(f"{self.dir.name}.done-{os.getpid()}")
+        try:
+            os.replace(self.dir, trash)
+        except OSError:
+            trash = self.dir
+        shutil.rmtree(trash, ignore_errors=True)
 
     def abort(self, keep_parts: bool = False) -> None:
         """Drop what was written (or only the unfinished files): the output path is left untouched."""
