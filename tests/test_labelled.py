@@ -432,3 +432,69 @@ def test_conll2003_style_columns(tmp_path):
     bioes = read_labelled(path, convert_to="bioes")
     assert bioes.task == Task("span", "bioes") and bioes.tags == [["S-ORG", "O", "S-MISC", "O", "O"],
                                                                   ["B-PER", "E-PER"]]
+
+
+# `fasttag train`'s splits: load_splits needs no torch, so it is tested here, in the fast lane.
+WORDS = "Ann Lee met Bob in New York".split()
+SPLIT_TAGS = {
+    "iob1": "I-PER I-PER O I-PER O I-LOC I-LOC",
+    "iob2": "B-PER I-PER O B-PER O B-LOC I-LOC",
+    "bioes": "B-PER E-PER O S-PER O B-LOC E-LOC",
+    "bilou": "B-PER L-PER O U-PER O B-LOC L-LOC",
+}
+
+
+def write_split(path, scheme: str):
+    return write(path, "".join(f"{w} {t}\n" for w, t in zip(WORDS, SPLIT_TAGS[scheme].split(), strict=True)))
+
+
+@pytest.mark.parametrize("train_scheme, other_scheme", [
+    ("bioes", "iob2"), ("bioes", "iob1"), ("bilou", "iob2"), ("iob2", "bioes"), ("iob2", "bilou"), ("bioes", "bilou"),
+])
+def test_train_splits_in_another_span_scheme_are_converted_to_the_training_data_s(tmp_path, train_scheme,
+                                                                                  other_scheme):
+    """An IOB2 validation file beside BIOES training data is detected and converted, never read as BIOES.
+
+    Read as BIOES its B-/I- tags fit the prefixes, and seqeval's strict IOBES finds no entity in them: support 0.
+    """
+    from fasttag.metrics import entity_scores
+    from fasttag.train import load_splits
+
+    notes: list[str] = []
+    valid, test = write_split(tmp_path / "valid.txt", other_scheme), write_split(tmp_path / "test.txt", other_scheme)
+    splits = load_splits(train_file=write_split(tmp_path / "train.txt", train_scheme), validation_file=valid,
+                         test_file=test, log=notes.append)
+    task = splits["train"].task
+    held = "iob2" if train_scheme == "iob1" else train_scheme
+    assert task == Task("span", held)
+    for split in ("validation", "test"):
+        data = splits[split]
+        assert data.task == task and data.scheme == other_scheme
+        assert data.tags == [SPLIT_TAGS[held].split()]
+        assert entity_scores(data.tags, data.tags, scheme=task.scheme)["support"] == 3
+    read_as = "iob2" if other_scheme == "iob1" else other_scheme
+    assert f"{valid}: {read_as.upper()} tags converted to {held.upper()}, the training data's scheme" in notes
+    assert (f"{valid}: read as IOB1 and converted to IOB2" in notes) == (other_scheme == "iob1")
+
+
+def test_train_splits_converted_to_tags_outside_the_given_labels_are_refused(tmp_path):
+    from fasttag.train import load_splits
+
+    labels = ["O", "B-PER", "I-PER", "E-PER", "B-LOC", "I-LOC", "E-LOC"]  # no S-PER, which Bob converts to
+    train = write(tmp_path / "train.txt", "Ann B-PER\nLee E-PER\nin O\nNew B-LOC\nYork E-LOC\n")
+    valid = write_split(tmp_path / "valid.txt", "iob2")
+    with pytest.raises(InputError, match=f"^{P(valid)}:4: converted to BIOES .* 'S-PER', which is not in the given"):
+        load_splits(train_file=train, validation_file=valid, labels=labels, log=lambda _: None)
+
+
+def test_train_splits_of_another_kind_are_refused(tmp_path):
+    from fasttag.train import load_splits
+
+    pos = write(tmp_path / "pos.txt", "Ann NNP\nran VBD\n")
+    span = write_split(tmp_path / "span.txt", "iob2")
+    with pytest.raises(InputError, match=f"^validation data {P(pos)} holds a tag .* give every split of one kind"):
+        load_splits(train_file=span, validation_file=pos, log=lambda _: None)
+    with pytest.raises(InputError, match=f"^{P(span)}:1: tag 'B-PER' carries an entity prefix"):
+        load_splits(train_file=pos, validation_file=span, log=lambda _: None)
+    only_o = write(tmp_path / "o.txt", "Ann O\n")  # nothing but O fits a tag task
+    assert load_splits(train_file=pos, validation_file=only_o, log=lambda _: None)["validation"].task.kind == "tag"

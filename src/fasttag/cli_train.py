@@ -35,7 +35,8 @@ FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--scheme", type=click.Choice(SCHEMES), default="auto", show_default=True,
               help="Tag scheme of the data: auto detects it (no prefixes: a tag task such as POS; E-/S-: BIOES; "
                    "L-/U-: BILOU; else IOB1 or IOB2); none is a tag task. IOB1 is converted to IOB2, the others "
-                   "are kept.")
+                   "are kept. With auto, validation and test span tags in another scheme than the training data's "
+                   "are converted to it.")
 @click.option("--convert-to", type=click.Choice(CONVERT_SCHEMES),
               help="Convert span tags to this scheme as they are read (e.g. bioes: train a BIOES model from IOB2 "
                    "data); validation and test are converted alike.")

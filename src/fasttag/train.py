@@ -41,7 +41,7 @@ from fasttag.labelled import (
 from fasttag.metrics import entity_scores, tag_scores
 from fasttag.model import check_source_model, is_within
 from fasttag.options import CONVERT_SCHEMES, SCHEMES, ConvertScheme, Scheme
-from fasttag.schemes import OUTSIDE, Task, split_label
+from fasttag.schemes import OUTSIDE, Task, convert, split_label
 
 Log = Callable[[str], None]
 
@@ -275,10 +275,12 @@ def load_splits(
 ) -> dict[str, LabelledData]:
     """Read the labelled splits from files or a hub dataset (files override its splits).
 
-    Every split must hold one task: with ``scheme="auto"``, the other files are read in the scheme
-    the training data was detected as when that is BIOES, BILOU or none (so a file that does not
-    fit is an error at its first tag that does not), and a mismatch left over is an error. Reports
-    through ``log`` each file read as IOB1, each IOB2 file with stray ``I-`` tags, each conversion.
+    Every split must hold the training data's task. With ``scheme="auto"`` each span split's scheme
+    is detected on its own, and span tags in another scheme than the training data's are converted
+    to it (IOB2 validation data for BIOES training data, as `fasttag eval` converts test data to the
+    model's scheme); after tag-task training data the other files are read as a tag task (so a
+    prefixed tag is an error at its line). A split of the other kind is an error. Reports through
+    ``log`` each file read as IOB1, each IOB2 file with stray ``I-`` tags, each conversion.
     """
     if (train_file is None) == (dataset is None):
         raise UsageError("give either a training file or a dataset name, not both or neither")
@@ -291,24 +293,44 @@ def load_splits(
     for split, path in files.items():
         if path is not None:
             rest = scheme
-            if split != "train" and scheme == "auto" and splits["train"].scheme in ("bioes", "bilou", "none"):
-                rest = splits["train"].scheme  # type: ignore[assignment]
+            if split != "train" and scheme == "auto" and splits["train"].task.kind == "tag":
+                rest = "none"
             splits[split] = read_labelled(path, tag_column=tag_column, labels=labels, scheme=rest,
                                           convert_to=convert_to)
+    task = splits["train"].task
     for split, data in splits.items():
-        if data.task != splits["train"].task:
+        if task.kind == "tag" and data.task.kind == "span" and all(t == OUTSIDE for s in data.tags for t in s):
+            data.task = task  # nothing but O fits a tag task too
+        if data.task.kind != task.kind:
             raise InputError(f"{split} data {data.source} holds a {data.task.describe()} task, but the training "
-                             f"data {splits['train'].source} a {splits['train'].task.describe()} one: give every "
-                             "split in one scheme (or --convert-to one)")
+                             f"data {splits['train'].source} a {task.describe()} one: give every split of one "
+                             "kind (in CoNLL files, choose the tag column with --tag-column)")
+        if data.task != task:  # span tags in another scheme: read in the training data's, as eval reads test data
+            data.tags = [convert(sentence, task.scheme) for sentence in data.tags]
+            data.task = task
+            _check_converted_labels(data, labels)
     for data in splits.values():
         if data.scheme == "iob1":
             log(f"{data.source}: read as IOB1 and converted to IOB2")
         elif data.repaired:
             log(f"Warning: {data.repaired} invalid I- tags repaired as B- in {data.source}")
         held = "iob2" if data.scheme in ("iob1", "iob2") else data.scheme
-        if convert_to is not None and held != convert_to:
-            log(f"{data.source}: {held.upper()} tags converted to {convert_to.upper()}")
+        if data.task.kind == "span" and held != data.task.scheme:
+            why = "" if convert_to is not None else ", the training data's scheme"
+            log(f"{data.source}: {held.upper()} tags converted to {data.task.scheme.upper()}{why}")
     return splits
+
+
+def _check_converted_labels(data: LabelledData, labels: Sequence[str] | None) -> None:
+    """Raise `InputError` when a split's tags, converted to the training data's scheme, leave the given labels."""
+    if labels is None:
+        return
+    allowed = set(labels)
+    for n, sentence in enumerate(data.tags):
+        for w, tag in enumerate(sentence):
+            if tag not in allowed:
+                raise InputError(f"{data.where(n, w)}: converted to {data.task.scheme.upper()} (the training data's "
+                                 f"scheme), the tag is {tag!r}, which is not in the given labels: add it to --labels")
 
 
 def train(
