@@ -122,6 +122,35 @@ def test_eval_tag_task_model(tmp_path, bert_export):
     assert res.exit_code == 1 and "holds tags without entity prefixes" in res.output, res.output
 
 
+def test_eval_tag_task_word_without_a_token_is_wrong_not_a_phantom_o(tmp_path, bert_export):
+    """A lone U+200B word has no sub-token: a tag-task model (no "O" label) predicts nothing for it.
+
+    It counts as a wrong word, against its gold tag's recall; an "O" row with P=R=F1=0 lowered the macro average.
+    """
+    from fasttag.schemes import NO_TAG
+    from fasttag.tagger import Tagger
+    from test_tasks import relabelled_export
+
+    model = relabelled_export(bert_export, tmp_path / "pos", POS, drop_task=True)
+    words = ["Ada", "visited", "\u200b", "London", "."]
+    data = tmp_path / "test.txt"
+    data.write_text("".join(f"{w} {t}\n" for w, t in zip(words, ["NNP", "VBD", "NN", "NNP", "."], strict=True)))
+    (predicted,) = Tagger.load(model).predict_words([words])
+    assert predicted[2] == NO_TAG and NO_TAG not in predicted[:2] + predicted[3:]
+    out = tmp_path / "scores.json"
+    res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    scores = json.loads(out.read_text())
+    rows = scores["tags"]
+    assert "O" not in rows and NO_TAG not in rows and scores["words"] == 5 and rows["NN"]["support"] == 1
+    assert rows["NN"]["recall"] == 0.0 and scores["correct"] == sum(p == t for p, t in zip(
+        predicted, ["NNP", "VBD", "NN", "NNP", "."], strict=True))
+    assert scores["macro_f1"] == pytest.approx(sum(r["f1"] for r in rows.values()) / len(rows))
+    assert sum(r["support"] for r in rows.values()) == 5
+    # a span model still reads such a word as O (no entity)
+    assert Tagger.load(bert_export).predict_words([words])[0][2] == "O"
+
+
 def test_eval_bioes_model_converts_iob2_gold(tmp_path, bert_export):
     from test_tasks import relabelled_export
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fasttag.metrics import entity_scores, format_scores_table, format_tag_table, tag_scores
+from fasttag.schemes import NO_TAG
 
 
 def test_scores_by_hand():
@@ -71,6 +72,14 @@ def test_tag_scores_by_hand():
     assert tag_scores([["A"]], [["B"]])["macro_f1"] == 0.0 and tag_scores([["A"]], [["B"]])["tags"]["B"]["support"] == 0
     with pytest.raises(ValueError, match="sequence 0"):
         tag_scores([["A"]], [["A", "B"]])
+
+
+def test_tag_scores_no_tag_is_wrong_and_in_no_row():
+    """A word with no sub-token has no prediction: a wrong word, not a phantom "O" tag in the macro average."""
+    s = tag_scores([["NNP", "NN", "VBD"]], [["NNP", NO_TAG, "VBD"]])
+    assert list(s["tags"]) == ["NN", "NNP", "VBD"] and s["correct"] == 2 and s["accuracy"] == pytest.approx(2 / 3)
+    assert s["tags"]["NN"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert s["macro_f1"] == pytest.approx(2 / 3)
 
 
 def test_format_tag_table():

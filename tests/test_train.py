@@ -311,6 +311,21 @@ def test_encode_aligns_labels_to_first_subtokens(tiny_bert):
     assert first_subtoken_tags([[label2id["B-LOC"]] * 8], short.positions, id2label)[0][-1] == "O"
 
 
+def test_tag_task_word_without_a_sub_token_is_scored_wrong_in_no_tag_s_row():
+    """Training's metric, as eval's: a tag task's word with no sub-token is no phantom "O" tag in the macro average."""
+    from fasttag.schemes import NO_TAG, Task
+    from fasttag.train import first_subtoken_tags, score
+
+    task = Task("tag", "none")
+    id2label = {0: "NN", 1: "NNP", 2: "VBD"}
+    y_pred = first_subtoken_tags([[1, 2, 0, 0]], [[1, 2, -1]], id2label, task.unpredicted)
+    assert y_pred == [["VBD", "NN", NO_TAG]]
+    scores = score(task, [["VBD", "NN", "NNP"]], y_pred)
+    assert set(scores["tags"]) == {"NN", "NNP", "VBD"} and scores["correct"] == 2 and scores["words"] == 3
+    assert scores["macro_f1"] == pytest.approx(2 / 3)
+    assert first_subtoken_tags([[1, 2, 0]], [[1, -1]], id2label, Task("span", "iob2").unpredicted)[0][1] == "O"
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

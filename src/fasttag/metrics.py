@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from fasttag.errors import MissingExtraError
 from fasttag.options import MODES, Mode
+from fasttag.schemes import NO_TAG
 
 
 def entity_scores(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], mode: Mode = "strict",
@@ -84,7 +85,8 @@ def tag_scores(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]])
     ``{"accuracy", "correct", "words", "macro_precision", "macro_recall", "macro_f1", "tags": {tag: {"precision",
     "recall", "f1", "support"}}}``. The macro average is the unweighted mean over every tag in the gold or the
     predicted tags (as scikit-learn's classification_report averages), a tag never predicted scoring 0.
-    Needs no seqeval.
+    A prediction of `fasttag.schemes.NO_TAG` (a word with no sub-token) is wrong and in no tag's row: it
+    counts against the accuracy and its gold tag's recall, not as a tag of its own. Needs no seqeval.
     """
     _check_lengths(y_true, y_pred)
     tp: dict[str, int] = {}
@@ -93,7 +95,8 @@ def tag_scores(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]])
     for true, pred in zip(y_true, y_pred, strict=True):
         for t, p in zip(true, pred, strict=True):
             n_gold[t] = n_gold.get(t, 0) + 1
-            n_pred[p] = n_pred.get(p, 0) + 1
+            if p != NO_TAG:
+                n_pred[p] = n_pred.get(p, 0) + 1
             if t == p:
                 tp[t] = tp.get(t, 0) + 1
     words, correct = sum(n_gold.values()), sum(tp.values())

@@ -40,6 +40,9 @@ KINDS: tuple[Kind, ...] = get_args(Kind)
 TAG_SCHEMES: tuple[TagScheme, ...] = get_args(TagScheme)
 SPAN_SCHEMES: tuple[TagScheme, ...] = ("iob1", "iob2", "bioes", "bilou")
 OUTSIDE = "O"
+# What a tag task predicts for a word with no sub-token (cut off by the length limit, or none from the tokenizer):
+# no tag. Scoring counts the word wrong and lists no row for it (a tag task's labels need have no "O").
+NO_TAG = ""
 
 PREFIXES = frozenset("BIESLU")
 BEGIN_PREFIXES = frozenset("BSU")  # a word with this prefix starts an entity
@@ -60,6 +63,11 @@ class Task:
         if self.kind == "span":
             return f"span ({self.scheme.upper()})"
         return f"tag ({n_labels} labels)" if n_labels is not None else "tag (one label per word)"
+
+    @property
+    def unpredicted(self) -> str:
+        """The tag of a word with no sub-token: ``O`` (no entity) in a span task, `NO_TAG` in a tag task."""
+        return OUTSIDE if self.kind == "span" else NO_TAG
 
 
 def split_label(label: str) -> tuple[str | None, str]:

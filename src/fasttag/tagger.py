@@ -669,7 +669,10 @@ class Tagger:
         return self.tag([text])[0]
 
     def predict_words(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
-        """One label per word: the argmax label of the word's first sub-token ("O" for a word with no token).
+        """One label per word: the argmax label of the word's first sub-token.
+
+        A word with no token (cut off by the length limit, or none from the tokenizer) is ``O`` in a span task
+        and `fasttag.schemes.NO_TAG` (``""``) in a tag task, which scoring counts as wrong, in no tag's row.
 
         Words are tokenized one by one as training tokenizes them (so the first sub-token is the same
         token, a bare space marker included) and run through the same windows and batches as `tag`.
@@ -677,6 +680,7 @@ class Tagger:
         chunk, word_ids = self.tokenizer.words(sentences)
         label_ids = self.infer(chunk).argmax(axis=1)
         label_ids[chunk.skip] = -1
+        missing = self.bundle.task.unpredicted
         out = []
         for d, words in enumerate(sentences):
             a, b = chunk.doc_offsets[d], chunk.doc_offsets[d + 1]
@@ -684,7 +688,7 @@ class Tagger:
             seen, first = np.unique(word_ids[a:b], return_index=True)  # each word's first token
             ok = seen >= 0
             ids[seen[ok]] = label_ids[a + first[ok]]
-            out.append([self.bundle.labels[i] if i >= 0 else "O" for i in ids.tolist()])
+            out.append([self.bundle.labels[i] if i >= 0 else missing for i in ids.tolist()])
         return out
 
     def result_labels(self) -> list[str]:

@@ -13,7 +13,8 @@ config.json (``fasttag_task``), from which `fasttag export` records it in the ma
 
 The figures reported here are the ones a separate evaluator of the exported model gets: each
 word's prediction is read at its first sub-token (also with ``label_all_tokens``, whose evaluation
-labels stay first-sub-token only), and a word with no sub-token or past ``max_length`` counts as ``O``.
+labels stay first-sub-token only), and a word with no sub-token or past ``max_length`` counts as ``O`` in a span
+task, and as wrong (`fasttag.schemes.NO_TAG`, in no tag's row) in a tag task.
 
 torch, transformers and accelerate are imported inside the functions: ``import fasttag.train``
 stays cheap, and a missing ``train`` extra is reported as such.
@@ -168,13 +169,13 @@ def pack_context(
 
 
 def first_subtoken_tags(
-    pred_ids: Any, positions: Sequence[Sequence[int]], id2label: dict[int, str]
+    pred_ids: Any, positions: Sequence[Sequence[int]], id2label: dict[int, str], missing: str = OUTSIDE
 ) -> list[list[str]]:
-    """Each word's predicted tag, read at its first sub-token; ``O`` where it has none."""
+    """Each word's predicted tag, read at its first sub-token; ``missing`` where it has none (`Task.unpredicted`)."""
     tags = []
     for row, first in zip(pred_ids, positions, strict=True):
         row = row.tolist() if hasattr(row, "tolist") else list(row)
-        tags.append([id2label[int(row[j])] if j >= 0 else "O" for j in first])
+        tags.append([id2label[int(row[j])] if j >= 0 else missing for j in first])
     return tags
 
 
@@ -483,7 +484,7 @@ def train(
     def compute_metrics(eval_pred: Any) -> dict[str, float]:
         assert validation is not None  # passed to the Trainer only with validation data
         y_pred = first_subtoken_tags(
-            eval_pred.predictions, encoded["validation"].positions, id2label
+            eval_pred.predictions, encoded["validation"].positions, id2label, task.unpredicted
         )
         scores = score(task, validation.tags, y_pred)
         return flat_tag_scores(scores) if task.kind == "tag" else flat_scores(scores)
@@ -543,7 +544,7 @@ def train(
     for split in ("validation", "test"):
         if split in splits:
             prediction = trainer.predict(encoded[split].features, metric_key_prefix=split)
-            y_pred = first_subtoken_tags(prediction.predictions, encoded[split].positions, id2label)
+            y_pred = first_subtoken_tags(prediction.predictions, encoded[split].positions, id2label, task.unpredicted)
             final[split] = score(task, splits[split].tags, y_pred)
             final[split]["loss"] = prediction.metrics.get(f"{split}_loss")
 
