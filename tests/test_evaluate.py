@@ -67,6 +67,21 @@ def test_eval_end_to_end_cli(tmp_path):
     assert 0 <= scores["f1"] <= 1
 
 
+def test_eval_notes_iob1_data_as_read_and_converted_not_repaired(tmp_path, bert_export):
+    """WikiGold-style IOB1 (I- starts entities) is converted, not repaired; stray I- tags in IOB2 data are repaired."""
+    iob1 = tmp_path / "iob1.txt"
+    iob1.write_text("-DOCSTART- O\n\nAda I-PER\nLovelace I-PER\nmet O\n\nin O\nLondon I-LOC\n")
+    res = CliRunner().invoke(cli, ["eval", "--model", str(bert_export), "--data", str(iob1)])
+    assert res.exit_code == 0, res.output
+    assert "note: the data was read as IOB1 (I- tags start entities) and converted to IOB2" in res.output
+    assert "read as B-" not in res.output
+    stray = tmp_path / "stray.txt"
+    stray.write_text("Ada B-PER\nLovelace I-PER\nin O\nLondon I-LOC\n")
+    res = CliRunner().invoke(cli, ["eval", "--model", str(bert_export), "--data", str(stray)])
+    assert res.exit_code == 0, res.output
+    assert "note: 1 I- tag that started an entity was read as B- (IOB2)" in res.output and "IOB1" not in res.output
+
+
 def test_engine_word_options_refused_without_end_to_end(tmp_path):
     data = tmp_path / "test.txt"
     data.write_text("Ada B-PER\n")

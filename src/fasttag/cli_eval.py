@@ -84,8 +84,12 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
     texts = f", {d['texts']:,} texts ({d['documents']})" if end_to_end else ""
     click.echo(f"{data}: {d['sentences']:,} sentences, {d['words']:,} words ({d['scheme']}){texts}; "
                f"model {tagger.bundle.describe()}; {scores['seconds']:.1f}s", err=True)
-    if d["repaired_tags"]:
-        click.echo(f"note: {d['repaired_tags']:,} I- tags that started an entity were read as B- (IOB2)", err=True)
+    if d["scheme"] == "iob1":  # I- starts entities in IOB1: each such tag is B- in IOB2, no repair
+        click.echo("note: the data was read as IOB1 (I- tags start entities) and converted to IOB2", err=True)
+    elif d["repaired_tags"]:
+        n = d["repaired_tags"]
+        click.echo(f"note: {n:,} I- tag{'s' if n != 1 else ''} that started an entity "
+                   f"{'were' if n != 1 else 'was'} read as B- (IOB2)", err=True)
     if d.get("converted_to"):
         click.echo(f"note: the data's tags were converted to {d['converted_to'].upper()}, the model's scheme", err=True)
     if scores.get("labels_unknown_to_model"):
