@@ -52,6 +52,17 @@ def test_info_shows_labels_and_providers(bert_export):
     assert data["files"]["model.onnx"] > 0
 
 
+def test_info_takes_the_model_as_model_too(bert_export):
+    """--model, as run, show and eval take it (the README says so); MODEL and --model together are refused."""
+    res = CliRunner().invoke(cli, ["info", "--model", str(bert_export), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output) == json.loads(CliRunner().invoke(cli, ["info", str(bert_export), "--json"]).output)
+    res = CliRunner().invoke(cli, ["info", str(bert_export), "--model", str(bert_export)])
+    assert res.exit_code == 2 and "give the model once: as MODEL" in res.output, res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    assert "--model MODEL" in CliRunner().invoke(cli, ["info", "--help"]).output
+
+
 def test_manifest_labels_disagreeing_with_config_is_a_model_error(tmp_path, bert_export):
     import shutil
 

@@ -69,26 +69,33 @@ def export(model, out_dir, precision, opset, per_channel, keep_fp32, split_outli
 
 @click.command()
 @click.argument("model", metavar="[MODEL]", required=False)
+@engine_option("model_dir")
 @engine_option("revision")
 @engine_option("precision")
 @click.option("--json", "as_json", is_flag=True, help="Print the information as JSON.")
-def info(model, revision, precision, as_json):
+def info(model, model_dir, revision, precision, as_json):
     """Show a model's labels, precision, max length, opset, file sizes and the available providers.
 
-    MODEL is what --model of 'fasttag run' takes: an export folder, an ONNX folder, a transformers
-    checkpoint folder or a hub model id (the last two are exported once into fasttag's cache, and the
-    export is what is shown). Without MODEL, shows the embedded default model. Checks that onnxruntime
+    MODEL (or --model MODEL, as the other commands take it) is what --model of 'fasttag run' takes: an
+    export folder, an ONNX folder, a transformers checkpoint folder or a hub model id (the last two are
+    exported once into fasttag's cache, and the export is what is shown). Without MODEL, shows the
+    embedded default model. Checks that onnxruntime
     loads the graph (a broken model.onnx is an error); for a folder without fasttag.json, the precision
     is inferred from the graph and what only the manifest records is shown as unknown.
 
     \b
     Example:
       fasttag info my-export
+      fasttag info --model my-export --json
       fasttag info dslim/bert-base-NER --revision main
     """
+    from fasttag.errors import UsageError
     from fasttag.infer import available_providers
     from fasttag.model import MANIFEST, ModelBundle, check_graph, graph_precision, source_display
 
+    if model is not None and model_dir is not None:
+        raise UsageError(f"give the model once: as MODEL ({model}) or as --model ({model_dir}), not both")
+    model = model if model is not None else model_dir
     bundle = ModelBundle.load(model, revision=revision, precision=precision)
     check_graph(bundle.onnx_path)  # a truncated or corrupt model.onnx is an error, not a healthy summary
     m = bundle.manifest
