@@ -642,3 +642,19 @@ def test_resume_over_a_changed_input_folder_names_the_files(tmp_path, bert_expor
     with pytest.raises(UsageError, match=r"changed since the interrupted run \(files changed: b.parquet; "
                                          r"files added: c.parquet\)"):
         run(tagger, str(folder), str(out), chunk_rows=10, resume=True)
+
+
+def test_a_resumed_run_checks_its_ids_against_the_chunks_done_earlier(tmp_path, bert_export):
+    """The run's id type comes from its first ids, also when the chunks that hold them were done before the
+    resume: an id a resumed run would change (here an object's field dropped) stops it as it stops a whole run."""
+    from fasttag.errors import InputError
+
+    src = write_jsonl(tmp_path / "o.jsonl", [{"text": "a", "id": {"a": 1}}, {"text": "b", "id": {"a": 2}},
+                                             {"text": "c", "id": {"a": 1, "b": 5}},
+                                             {"text": "d", "id": {"a": 1, "b": 6}}])
+    tagger, out = Tagger.load(bert_export), tmp_path / "o.parquet"
+    with pytest.raises(Interrupted):
+        run(tagger, str(src), str(out), chunk_rows=2, id_column="id", progress=_stop_after(1))
+    with pytest.raises(InputError, match=r"changes type from struct<a: int64> to struct<a: int64, b: int64> in rows"):
+        run(tagger, str(src), str(out), chunk_rows=2, id_column="id", resume=True)
+    assert not out.exists()

@@ -183,6 +183,8 @@ class CorpusReader:
         if first_row < self.skip_rows:  # done by the interrupted run being resumed
             if self.on_skipped is not None:
                 self.on_skipped(first_row, digest)
+            for a in ids:  # the run's id type comes from its first ids, and later ones are checked against it
+                self._cast_ids(a, first_row, n)
             return None
         ids_n = pa.concat_arrays([self._cast_ids(a, first_row, n) for a in ids])[:n] if ids else None
         return RawChunk(first_row, texts[:n], ids_n, digest, self._kept_rows(kept or [], n, first_row))
