@@ -94,3 +94,31 @@ def test_parquet_listing_skips_hidden_files(tmp_path):
     (folder / "b.parquet").unlink()
     with pytest.raises(InputError, match="holds no .parquet files"):
         formats.parquet_files(folder)
+
+
+def test_a_parquet_folder_takes_any_case_and_refuses_other_files(tmp_path, bert_export):
+    """A folder's B.PARQUET, c.jsonl and d.parq were left out without a word: only a.parquet's rows were tagged."""
+    from fasttag.run import _input_fingerprint
+
+    folder = tmp_path / "mix"
+    folder.mkdir()
+    pq.write_table(pa.table({"text": TEXTS[:3]}), folder / "a.parquet")
+    pq.write_table(pa.table({"text": TEXTS[3:5]}), folder / "B.PARQUET")
+    (folder / "_SUCCESS").touch()
+    (folder / ".a.parquet.crc").touch()  # hidden files (Spark's) stay skipped
+    assert [p.name for p in formats.parquet_files(folder)] == ["B.PARQUET", "a.parquet"]
+    assert [entry[0] for entry in _input_fingerprint(str(folder))] == ["B.PARQUET", "a.parquet"]
+    assert len(local_rows(folder, tmp_path / "out.parquet", bert_export)) == 5
+    (folder / "c.jsonl").write_text(json.dumps({"text": TEXTS[5]}) + "\n")
+    (folder / "d.parq").write_bytes((folder / "a.parquet").read_bytes())
+    with pytest.raises(InputError, match="c.jsonl, which is not a .parquet file"):
+        formats.parquet_files(folder)
+    out = tmp_path / "out2.parquet"
+    for command in (("run", folder, "-o", out), ("show", folder)):
+        res = invoke(*command, "--model", bert_export)
+        assert res.exit_code == 1, res.output
+        assert res.output.splitlines() == [
+            f"Error: folder {folder} holds {folder / 'c.jsonl'}, which is not a .parquet file (and 1 other such "
+            "files): a Parquet folder may hold only .parquet files; move it out, or prefix its name with _ to have "
+            "it skipped"], res.output
+    assert not out.exists()

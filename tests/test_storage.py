@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from corpus import varied_sentences
 from fasttag import storage
 from fasttag.cli import cli
+from fasttag.errors import InputError
+from fasttag.formats import parquet_files
 from s3_server import BUCKET, get, local_s3, put
 
 # Tests that use the `s3` fixture (a local moto server) are in the s3 lane: conftest marks them by that fixture.
@@ -149,3 +151,12 @@ def test_resume_is_refused_for_a_remote_output(tmp_path, s3, corpus, bert_export
 def test_list_files_sorted_like_the_local_reader(s3, corpus):
     files = storage.list_files(f"s3://{BUCKET}/in/folder", ".parquet")
     assert files == [f"s3://{BUCKET}/in/folder/a.parquet", f"s3://{BUCKET}/in/folder/b/c.parquet"]
+
+
+def test_a_remote_parquet_folder_with_other_files_is_refused(s3, corpus):
+    """As a local folder: a file that is not Parquet would have been left out without a word."""
+    put(s3, f"{BUCKET}/in/mixed/A.PARQUET", corpus / "folder" / "a.parquet")
+    assert parquet_files(f"s3://{BUCKET}/in/mixed") == [f"s3://{BUCKET}/in/mixed/A.PARQUET"]
+    put(s3, f"{BUCKET}/in/mixed/notes.jsonl", corpus / "corpus.jsonl.gz")
+    with pytest.raises(InputError, match="holds s3://.*/in/mixed/notes.jsonl, which is not a .parquet file"):
+        parquet_files(f"s3://{BUCKET}/in/mixed")

@@ -100,24 +100,35 @@ def is_hidden(relative_parts: Iterable[str]) -> bool:
 def parquet_files(path: str | Path) -> list[Path] | list[str]:
     """The Parquet files of a file or folder, in order: local Paths, or URIs for a remote input.
 
-    A folder's files are found recursively and sorted by path, hidden ones (see `is_hidden`) left out.
+    A folder's files are found recursively and sorted by path, hidden ones (see `is_hidden`) left out;
+    `.parquet` matches in any case, and any other file refuses the folder (its rows would be lost unsaid).
     """
     path = str(path)
     if storage.is_remote(path):
         if storage.without_query(path).lower().endswith(PARQUET_SUFFIX):
             return [path]
-        files = storage.list_files(path, PARQUET_SUFFIX)
+        files = _only_parquet(path, storage.list_files(path))
         if not files:
             raise InputError(f"folder {path} holds no .parquet files")
         return files
     p = Path(path)
     if p.is_dir():
-        local = sorted(f for f in p.rglob("*" + PARQUET_SUFFIX)
-                       if f.is_file() and not is_hidden(f.relative_to(p).parts))
+        local = _only_parquet(path, sorted(f for f in p.rglob("*")
+                                           if f.is_file() and not is_hidden(f.relative_to(p).parts)))
         if not local:
             raise InputError(f"folder {p} holds no .parquet files")
         return local
     return [p]
+
+
+def _only_parquet(folder: str, files: list) -> list:
+    """`files` (a folder's visible files), refused if any is not a Parquet file."""
+    others = [f for f in files if not storage.without_query(str(f)).lower().endswith(PARQUET_SUFFIX)]
+    if others:
+        more = f" (and {len(others) - 1} other such files)" if len(others) > 1 else ""
+        raise InputError(f"folder {folder} holds {others[0]}, which is not a .parquet file{more}: a Parquet folder "
+                         "may hold only .parquet files; move it out, or prefix its name with _ to have it skipped")
+    return files
 
 
 # -- text columns -----------------------------------------------------------------------------------

@@ -143,7 +143,9 @@ def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) 
     if input != "-" and not storage.is_remote(input) and not Path(input).exists():
         raise InputError(f"input {input} does not exist")
     if not storage.is_remote(input):
-        corpus_format(input)  # an unknown suffix; a remote one is told once its URI is opened
+        # An unknown suffix, or a folder holding other files than Parquet; a remote input is told once opened.
+        if corpus_format(input) == "parquet" and Path(input).is_dir():
+            parquet_files(input)
     if output == "-":
         if resume:
             raise UsageError("--resume needs an output file, not stdout")

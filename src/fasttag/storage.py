@@ -143,8 +143,9 @@ def open_input_file(uri: str) -> pa.NativeFile:
         return remote.fs.open_input_file(remote.path)
 
 
-def list_files(uri: str, suffix: str) -> list[str]:
-    """URIs of the files under a remote folder whose names end with `suffix`, sorted; hidden ones skipped."""
+def list_files(uri: str, suffix: str = "") -> list[str]:
+    """URIs of the files under a remote folder whose names end with `suffix` (any case), sorted; hidden ones
+    skipped."""
     from fasttag.formats import is_hidden  # the local listing's rule (formats imports this module)
 
     remote = resolve(uri)
@@ -154,7 +155,7 @@ def list_files(uri: str, suffix: str) -> list[str]:
     out = []
     for info in infos:
         rel = info.path[len(base):].lstrip("/")
-        if info.type != pafs.FileType.File or not info.path.lower().endswith(suffix):
+        if info.type != pafs.FileType.File or not info.path.lower().endswith(suffix.lower()):
             continue
         if is_hidden(rel.split("/")):
             continue
