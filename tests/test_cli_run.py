@@ -235,6 +235,30 @@ def test_stdout_rejects_file_is_made_only_when_a_line_is_rejected(tmp_path, bert
     assert (tmp_path / "fasttag.rejects.jsonl").read_text() == "earlier\n"
 
 
+@pytest.mark.parametrize("on_error", ["stop", "skip"])
+def test_an_earlier_runs_rejects_as_input_are_never_deleted(tmp_path, bert_export, monkeypatch, on_error):
+    """`run X.rejects.jsonl -o X` deleted its input (the stale-rejects cleanup), or with --on-error skip replaced it
+    with this run's rejects."""
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "o.jsonl.rejects.jsonl"
+    kept = '{"text": "Paris"}\nnot json\n'
+    src.write_text(kept)
+    for out in ("o.jsonl", tmp_path / "sub" / ".." / "o.jsonl"):
+        res = invoke("run", src, "-o", out, "--model", tmp_path / "no-model", "--on-error", on_error)
+        assert res.exit_code == 2, res.output
+        assert res.output.splitlines() == [f"Error: the input {src} is the rejects file of output {out}: the run "
+                                           "replaces it with its own rejects, or removes it when it has none; choose "
+                                           "another output with -o, or rename the input first"]
+    assert src.read_text() == kept and not (tmp_path / "o.jsonl").exists()
+    # -o -: its rejects file, fasttag.rejects.jsonl, is replaced only with --overwrite
+    src = src.rename(tmp_path / "fasttag.rejects.jsonl")
+    res = invoke("run", src.name, "-o", "-", "--model", bert_export, "--on-error", on_error, "--overwrite")
+    assert res.exit_code == 2 and "--overwrite would replace it with this run's rejects" in res.output
+    res = invoke("run", src.name, "-o", "-", "--model", bert_export, "--on-error", "skip", "-q")
+    assert res.exit_code == 0 and len(res.stdout.splitlines()) == 1, res.output
+    assert src.read_text() == kept and (tmp_path / "fasttag.rejects.1.jsonl").exists()
+
+
 @pytest.mark.parametrize("input_name, output_name, unknown", [("c.csv", "o.jsonl", "c.csv"),
                                                                 ("c.jsonl", "out.txt", "out.txt")])
 def test_unknown_formats_are_reported_before_the_model_loads(tmp_path, bert_export, input_name, output_name, unknown):

@@ -149,15 +149,22 @@ def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) 
     if output == "-":
         if resume:
             raise UsageError("--resume needs an output file, not stdout")
+        if overwrite and input != "-" and Path(input).resolve() == Path(STDOUT_REJECTS).resolve():
+            raise _input_is_rejects(input, "-", "--overwrite would replace it with this run's rejects",
+                                    "run without --overwrite (the rejects then go to a free fasttag.rejects.N.jsonl)")
         return
     if storage.is_remote(input) or storage.is_remote(output):
         if input == output:
             raise UsageError("the output path is the input path; choose another output")
+        if input == storage.add_suffix(output, ".rejects.jsonl"):
+            raise _input_is_rejects(input, output)
         if storage.is_remote(output):
             _check_remote_output(output, overwrite, resume)
             return
     elif input != "-" and Path(input).resolve() == Path(output).resolve():
         raise UsageError("the output path is the input path; choose another output")
+    elif input != "-" and Path(input).resolve() == Path(f"{output}.rejects.jsonl").resolve():
+        raise _input_is_rejects(input, output)
     elif input != "-" and Path(input).is_dir() and Path(input).resolve() in Path(output).resolve().parents:
         raise UsageError(f"the output {output} is inside the input folder {input}; it would be read back as input")
     if not Path(output).resolve().parent.is_dir():
@@ -176,6 +183,13 @@ def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) 
         raise UsageError(
             f"an interrupted run left {work_dir(output)}; pass --resume to continue it or --overwrite to start over"
         )
+
+
+def _input_is_rejects(input: str, output: str, why: str = "", fix: str = "choose another output with -o") -> UsageError:
+    """The input is the rejects file the run would replace (bad lines skipped) or remove (none): refused."""
+    why = why or "the run replaces it with its own rejects, or removes it when it has none"
+    return UsageError(f"the input {input} is the rejects file of output {output}: {why}; {fix}, or rename the input "
+                      "first")
 
 
 def _resumable_leftover(output: str) -> bool:
