@@ -82,6 +82,30 @@ def test_eval_notes_iob1_data_as_read_and_converted_not_repaired(tmp_path, bert_
     assert "note: 1 I- tag that started an entity was read as B- (IOB2)" in res.output and "IOB1" not in res.output
 
 
+def test_json_never_overwrites_the_data_nor_an_existing_file_without_overwrite(tmp_path, bert_export):
+    """`eval --data victim.conll --json victim.conll` replaced the data with the scores; any file was overwritten."""
+    data = tmp_path / "test.txt"
+    text = "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(*s, strict=True)) for s in SENTENCES) + "\n"
+    data.write_text(text)
+    for victim in (data, tmp_path / "sub" / ".." / "test.txt"):
+        res = CliRunner().invoke(cli, ["eval", "--data", str(data), "--model", str(tmp_path / "no-model"),
+                                       "--json", str(victim), "--overwrite"])
+        assert res.exit_code == 2 and res.output.splitlines() == [
+            f"Error: --json {victim} is the input {data}: it would be overwritten; give another path"], res.output
+    assert data.read_text() == text
+    out = tmp_path / "scores.json"
+    out.write_text("keep me")
+    args = ["eval", "--data", str(data), "--model", str(bert_export), "--end-to-end", "--json", str(out)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2 and res.output.splitlines() == [f"Error: {out} exists; pass --overwrite to replace it"]
+    assert out.read_text() == "keep me"
+    res = CliRunner().invoke(cli, [*args, "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["mode"] == "end-to-end"
+    res = CliRunner().invoke(cli, ["eval", "--data", str(data), "--overwrite"])
+    assert res.exit_code == 2 and "--overwrite applies to --json only" in res.output
+
+
 def test_engine_word_options_refused_without_end_to_end(tmp_path):
     data = tmp_path / "test.txt"
     data.write_text("Ada B-PER\n")
@@ -125,7 +149,7 @@ def test_eval_tag_task_model(tmp_path, bert_export):
         res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data), "--tag-column", "1", *extra])
         assert res.exit_code == 2 and message in res.output, res.output
     res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data), "--tag-column", "1",
-                                   "--end-to-end", "--documents", "100", "--json", str(out)])
+                                   "--end-to-end", "--documents", "100", "--json", str(out), "--overwrite"])
     assert res.exit_code == 0, res.output
     assert "end-to-end word scores" in res.output and "word boundaries:" in res.output
     e2e = json.loads(out.read_text())
@@ -179,7 +203,7 @@ def test_eval_bioes_model_converts_iob2_gold(tmp_path, bert_export):
     scores = json.loads(out.read_text())
     assert scores["scheme"] == "bioes" and scores["data"]["converted_to"] == "bioes" and scores["support"] == 2
     res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data), "--end-to-end", "--json",
-                                   str(out)])
+                                   str(out), "--overwrite"])
     assert res.exit_code == 0, res.output
     assert json.loads(out.read_text())["types"]["PER"]["support"] == 1
 

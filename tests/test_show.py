@@ -262,6 +262,33 @@ def test_unwritable_html_is_one_line(tmp_path, corpus_jsonl, bert_export):
     assert res.output.startswith("Error: cannot write") and len(res.output.strip().splitlines()) == 1
 
 
+def test_html_never_overwrites_an_input_nor_an_existing_page_without_overwrite(tmp_path, corpus_jsonl, bert_export):
+    """`show victim.jsonl --html victim.jsonl` replaced the corpus with the page, and any file was overwritten."""
+    corpus = corpus_jsonl.read_bytes()
+    out = tmp_path / "entities.jsonl"
+    assert invoke("run", corpus_jsonl, "-o", out, "--model", bert_export, "-q").exit_code == 0
+    entities = out.read_bytes()
+    for args, victim in [((corpus_jsonl,), corpus_jsonl), ((corpus_jsonl,), tmp_path / "sub" / ".." / "corpus.jsonl"),
+                         (("--entities", out, "--input", corpus_jsonl), out),
+                         (("--entities", out, "--input", corpus_jsonl), corpus_jsonl),
+                         ((corpus_jsonl, "--entities", out), out)]:
+        res = invoke("show", *args, "--html", victim, "--overwrite", "--model" if len(args) == 1 else "--n",
+                     bert_export if len(args) == 1 else 10)
+        assert res.exit_code == 2, res.output
+        assert f"--html {victim} is the input" in res.output and "it would be overwritten" in res.output
+    assert corpus_jsonl.read_bytes() == corpus and out.read_bytes() == entities
+    page = tmp_path / "p.html"
+    page.write_text("keep me")
+    res = invoke("show", corpus_jsonl, "--model", tmp_path / "no-model", "--html", page)  # before the model loads
+    assert res.exit_code == 2 and res.output.splitlines() == [f"Error: {page} exists; pass --overwrite to replace it"]
+    assert page.read_text() == "keep me"
+    res = invoke("show", corpus_jsonl, "--model", bert_export, "--html", page, "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert "<mark" in page.read_text(encoding="utf-8") and [f.name for f in tmp_path.glob(".*")] == []
+    res = invoke("show", corpus_jsonl, "--model", bert_export, "--overwrite")
+    assert res.exit_code == 2 and "--overwrite applies to --html only" in res.output
+
+
 def test_entities_of_a_run_with_repaired_text_and_skipped_lines(tmp_path, bert_export):
     # a lone surrogate (tagged as U+FFFD) and a bad line skipped by the run: show lines them up the same way
     src = tmp_path / "c.jsonl"

@@ -31,9 +31,11 @@ from fasttag.options import MODES, SCHEMES, EngineOptions, engine_options
               help="Tag scheme of the data (auto detects it; none: a tag task). Span tags in another scheme than "
                    "the model's are converted to the model's (IOB2 data scores a BIOES model).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write the figures to this JSON file.")
+              help="Also write the figures to this JSON file (never --data; an existing one only with --overwrite).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @click.pass_context
-def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode, tag_column, labels, scheme, json_path):
+def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode, tag_column, labels, scheme, json_path,
+             overwrite):
     """Scores of an exported model on labelled data, by its task.
 
     Span tasks (NER, chunking; IOB2, BIOES or BILOU models): entity-level precision, recall and F1,
@@ -65,7 +67,9 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
         raise UsageError("--level: end-to-end scoring reads the model's own level (entities for a span task, words "
                          "for a tag task)")
     if json_path:
-        check_writable(json_path)
+        check_writable(json_path, overwrite, data)
+    elif overwrite:
+        raise UsageError("--overwrite applies to --json only")
     from fasttag.tagger import Tagger
 
     tagger = Tagger.load(options=engine_opts)
@@ -113,14 +117,14 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
         write_json(scores, json_path)
 
 
-def check_writable(path: str) -> None:
-    """Refuse an output file whose folder does not exist before any work is done."""
+def check_writable(path: str, overwrite: bool = False, data: str | None = None) -> None:
+    """Refuse a --json file that cannot be written, is the data or exists (without --overwrite), before any work."""
     from pathlib import Path
 
     from fasttag.errors import UsageError
+    from fasttag.write import check_report_path
 
     parent = Path(path).resolve().parent
     if not parent.is_dir():
         raise UsageError(f"the folder of {path} does not exist")
-    if Path(path).is_dir():
-        raise UsageError(f"{path} is a folder; give a file path")
+    check_report_path(path, "--json", overwrite, [data])

@@ -27,10 +27,12 @@ from fasttag.options import CLI_NAMES, DEFAULT_MAX_TEXT_BYTES, ON_ERROR, EngineO
               metavar="N", help="A text longer than N bytes (UTF-8) is a bad row, as --on-error says (as 'fasttag run' "
                                 "reads it: with --entities, give the run's value); 0: no limit.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None, metavar="PAGE.html",
-              help="Write a self-contained HTML page (displaCy style) instead of printing to the terminal.")
+              help="Write a self-contained HTML page (displaCy style) instead of printing to the terminal (never "
+                   "over an input; an existing page only with --overwrite).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --html page.")
 @engine_options
 def show(input, n, text_column, tokens_column, entities_path, input_path, on_error, max_text_bytes, html_path,
-         engine_opts: EngineOptions):
+         overwrite, engine_opts: EngineOptions):
     """Tag the first N documents of INPUT and show them with their entities highlighted.
 
     INPUT takes the same formats as 'fasttag run' (.parquet or a folder of them, .jsonl/.ndjson, optionally
@@ -51,6 +53,12 @@ def show(input, n, text_column, tokens_column, entities_path, input_path, on_err
       fasttag show --entities entities.parquet --input corpus.parquet --html entities.html
     """
     ctx = click.get_current_context()
+    if html_path:
+        from fasttag.write import check_report_path
+
+        check_report_path(html_path, "--html", overwrite, [input, input_path, entities_path])
+    elif overwrite:
+        raise click.UsageError("--overwrite applies to --html only")
     if entities_path is not None:
         if input is not None and input_path is not None:
             raise click.UsageError(f"give the corpus once: {input} or --input {input_path}")
@@ -121,14 +129,9 @@ def _show(docs, titles, heading, html_path):
     from fasttag.show import drawn_entities, noun, plural, render_html, render_terminal
 
     if html_path:
-        from pathlib import Path
+        from fasttag.write import write_text_whole
 
-        from fasttag.errors import OutputError
-
-        try:
-            Path(html_path).write_text(render_html(docs, titles=titles, heading=heading), encoding="utf-8")
-        except OSError as exc:
-            raise OutputError(f"cannot write {html_path} ({exc.strerror or exc})") from exc
+        write_text_whole(html_path, render_html(docs, titles=titles, heading=heading))
         click.echo(f"wrote {html_path} ({plural(len(docs), 'document')}, {plural(drawn_entities(docs), noun(docs))})",
                    err=True)
         return

@@ -11,11 +11,12 @@ import json
 import time
 from pathlib import Path
 
-from fasttag.errors import InputError, MissingExtraError, OutputError, UsageError
+from fasttag.errors import InputError, MissingExtraError, UsageError
 from fasttag.labelled import LabelledData, TagColumn, read_labelled
 from fasttag.options import Mode, Scheme
 from fasttag.schemes import Task, convert, spans
 from fasttag.tagger import Tagger
+from fasttag.write import write_text_whole
 
 # How `evaluate_end_to_end` groups sentences into texts: one text per sentence, one per -DOCSTART-
 # document, or a whole number N: consecutive sentences until a text has at least N words.
@@ -280,14 +281,7 @@ def evaluate_end_to_end(
 
 def write_json(scores: dict, path: str | Path) -> None:
     """Write the scores whole or not at all (a temporary file beside `path`, then a rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        tmp.write_text(json.dumps(scores, indent=2) + "\n")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path} ({exc.strerror or exc})") from exc
+    write_text_whole(path, json.dumps(scores, indent=2) + "\n")
 
 
 def require_seqeval() -> None:

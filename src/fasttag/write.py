@@ -25,6 +25,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -275,6 +276,32 @@ def _durable_replace(tmp: Path, final: Path) -> None:
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, final)
+
+
+def check_report_path(path: str, option: str, overwrite: bool, inputs: Iterable[str | None] = ()) -> None:
+    """Refuse a report file (`show --html`, `eval --json`) that is one of the command's inputs, a folder, or an
+    existing file without --overwrite, before any work is done."""
+    target = Path(path)
+    for source in inputs:
+        if source and source != "-" and not storage.is_remote(source) and Path(source).exists() \
+                and target.resolve() == Path(source).resolve():
+            raise UsageError(f"{option} {path} is the input {source}: it would be overwritten; give another path")
+    if target.is_dir():
+        raise UsageError(f"{path} is a folder; give a file path")
+    if (target.exists() or target.is_symlink()) and not overwrite:
+        raise UsageError(f"{path} exists; pass --overwrite to replace it")
+
+
+def write_text_whole(path: str | Path, text: str) -> None:
+    """Write a text file whole or not at all: a hidden temporary file beside `path`, then a rename onto it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path} ({exc.strerror or exc})") from exc
 
 
 class StdoutWriter:
