@@ -262,6 +262,19 @@ def test_unwritable_html_is_one_line(tmp_path, corpus_jsonl, bert_export):
     assert res.output.startswith("Error: cannot write") and len(res.output.strip().splitlines()) == 1
 
 
+def test_non_string_texts_are_shown_empty_as_run_tags_them(tmp_path, bert_export):
+    """A number or list as a JSONL text was "unexpected TypeError: texts[1] is not a text"; run gives it no results."""
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"text": "Ada Lovelace lives in London."}\n{"text": 5}\n{"text": ["a"]}\n{"text": null}\n')
+    res = invoke("show", src, "--model", bert_export)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.count("(empty)") == 3 and "(4 documents," in res.stdout
+    out = tmp_path / "o.jsonl"
+    assert invoke("run", src, "-o", out, "--model", bert_export, "-q").exit_code == 0
+    shown = invoke("show", src, "--entities", out)
+    assert shown.exit_code == 0 and shown.stdout == res.stdout
+
+
 def test_html_never_overwrites_an_input_nor_an_existing_page_without_overwrite(tmp_path, corpus_jsonl, bert_export):
     """`show victim.jsonl --html victim.jsonl` replaced the corpus with the page, and any file was overwritten."""
     corpus = corpus_jsonl.read_bytes()
