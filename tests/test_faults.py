@@ -164,6 +164,31 @@ def test_a_torn_part_is_found_by_resume_and_redone(tmp_path, tagger, fmt, tear):
     assert same_output(out, reference)
 
 
+def test_a_resume_after_a_failed_join_counts_the_rows_done_earlier(tmp_path, tagger, monkeypatch):
+    """Every part written, the join failed: the resume said "25 rows (-5 tagged now, 30 done earlier)" and a
+    negative rate, counting the last, shorter part as a full chunk."""
+    from fasttag.errors import OutputError
+    from fasttag.write import PartsWriter
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in varied_sentences(25, seed=43)))
+    out = tmp_path / "o.jsonl"
+    join = PartsWriter.commit
+
+    def refused(self, schema):
+        raise OutputError("cannot write the output") from OSError(28, "No space left on device")
+
+    monkeypatch.setattr(PartsWriter, "commit", refused)
+    with pytest.raises(OutputError):
+        run(tagger, str(src), str(out), chunk_rows=10)
+    assert parts_of(out) == [f"part-000000{i}.jsonl" for i in range(3)]
+    monkeypatch.setattr(PartsWriter, "commit", join)
+    summary = run(tagger, str(src), str(out), chunk_rows=10, resume=True)
+    assert (summary.rows, summary.resumed_rows) == (25, 25)
+    assert summary.line().startswith("25 rows (0 tagged now, 25 done earlier), 0 windows, 0 entities in ")
+    assert "(0 rows/s, 0 tokens/s)" in summary.line() and len(out.read_text().splitlines()) == 25
+
+
 def test_a_torn_part_is_named_by_the_summary_line(tmp_path, bert_export, tagger):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(varied_sentences(30))))

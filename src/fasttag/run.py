@@ -382,6 +382,9 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
         # The id type: the first non-null one the input had (the reader casts all ids to it).
         id_type = reader.id_type or done_parts_id_type(output, id_column) or (pa.string() if id_column else None)
         summary.rows = reader.stats.rows
+        # Every part but the input's last holds chunk_rows rows: when the last was done earlier (the join failed,
+        # or a kill came before it), done_parts * chunk_rows overcounts it.
+        summary.resumed_rows = min(summary.resumed_rows, summary.rows)
         summary.null_texts = reader.stats.null_texts
         summary.repaired_texts += reader.stats.invalid_utf8
         summary.byte_order_marks = reader.stats.byte_order_marks
