@@ -113,6 +113,28 @@ def test_engine_word_options_refused_without_end_to_end(tmp_path):
     assert res.exit_code == 2 and "--end-to-end" in res.output
 
 
+@pytest.mark.parametrize("extra", [[], ["--end-to-end"]])
+def test_level_is_refused_in_both_scores_with_a_message_that_says_so(tmp_path, extra):
+    """Without --end-to-end, --level was told it "applies to --end-to-end scoring only", where it is refused too."""
+    data = tmp_path / "test.txt"
+    data.write_text("Ada B-PER\n")
+    res = CliRunner().invoke(cli, ["eval", "--data", str(data), "--level", "words", *extra])
+    assert res.exit_code == 2 and res.output.splitlines() == [
+        "Error: --level: eval scores the model's own level (entities for a span task, words for a tag task), at "
+        "word level and --end-to-end alike"], res.output
+
+
+@pytest.mark.parametrize("mode", ["default", "strict"])
+def test_mode_is_refused_end_to_end(tmp_path, mode):
+    """`--mode default --end-to-end` was ignored without a word: end-to-end scores exact character spans."""
+    data = tmp_path / "test.txt"
+    data.write_text("Ada B-PER\n")
+    res = CliRunner().invoke(cli, ["eval", "--data", str(data), "--end-to-end", "--mode", mode,
+                                   "--model", str(tmp_path / "no-model")])  # before the model loads
+    assert res.exit_code == 2 and res.output.splitlines() == [
+        "Error: --mode applies to word-level scoring (seqeval's modes); --end-to-end scores exact character spans"]
+
+
 # --- every span scheme and tag tasks (issue 16) ----------------------------------------------
 
 POS = ["DT", "IN", "JJ", "NN", "NNP", "NNS", "VBD", "VBZ", "."]
@@ -144,8 +166,8 @@ def test_eval_tag_task_model(tmp_path, bert_export):
     assert 0 <= scores["accuracy"] <= 1 and set(scores["tags"]) >= {"NNP", "VBD", "DT", "NN", "."}
     assert sum(t["support"] for t in scores["tags"].values()) == 7
     for extra, message in ((["--mode", "strict"], "--mode applies to span tasks"),
-                           (["--end-to-end", "--level", "tokens"], "end-to-end scoring reads the model's own level"),
-                           (["--level", "words"], "--level applies to --end-to-end scoring only")):
+                           (["--end-to-end", "--level", "tokens"], "eval scores the model's own level"),
+                           (["--level", "words"], "eval scores the model's own level")):
         res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data), "--tag-column", "1", *extra])
         assert res.exit_code == 2 and message in res.output, res.output
     res = CliRunner().invoke(cli, ["eval", "--model", str(model), "--data", str(data), "--tag-column", "1",

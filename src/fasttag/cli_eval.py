@@ -22,7 +22,8 @@ from fasttag.options import MODES, SCHEMES, EngineOptions, engine_options
                    "joined until a text has at least N words.")
 @click.option("--mode", type=click.Choice(MODES), default="strict", show_default=True,
               help="Span tasks, word level: seqeval's strict mode in the model's scheme (IOB2, IOBES for BIOES, "
-                   "BILOU), or its lenient default mode. Tag tasks are scored by word accuracy.")
+                   "BILOU), or its lenient default mode. Tag tasks are scored by word accuracy; --end-to-end by "
+                   "exact character spans (refused with it).")
 @click.option("--tag-column", metavar="INDEX|NAME",
               help="The tags: in CoNLL files a column index (1 = the second column, -1 = the last; default -1), "
                    "in JSONL/Parquet data a column name (default ner_tags), as 'fasttag train' reads them.")
@@ -58,14 +59,17 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
     from fasttag.labelled import parse_labels
     from fasttag.metrics import format_scores_table, format_tag_table
 
+    if ctx.get_parameter_source("level") == ParameterSource.COMMANDLINE:
+        raise UsageError("--level: eval scores the model's own level (entities for a span task, words for a tag "
+                         "task), at word level and --end-to-end alike")
     if not end_to_end:
-        for name in ("aggregation", "word_boundaries", "documents", "level"):
+        for name in ("aggregation", "word_boundaries", "documents"):
             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
                 raise UsageError(f"--{name.replace('_', '-')} applies to --end-to-end scoring only "
                                  "(word-level scoring reads each word's first sub-token)")
-    elif ctx.get_parameter_source("level") == ParameterSource.COMMANDLINE:
-        raise UsageError("--level: end-to-end scoring reads the model's own level (entities for a span task, words "
-                         "for a tag task)")
+    elif ctx.get_parameter_source("mode") == ParameterSource.COMMANDLINE:
+        raise UsageError("--mode applies to word-level scoring (seqeval's modes); --end-to-end scores exact "
+                         "character spans")
     if json_path:
         check_writable(json_path, overwrite, data)
     elif overwrite:
