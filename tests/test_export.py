@@ -75,6 +75,24 @@ def test_manifest_labels_disagreeing_with_config_is_a_model_error(tmp_path, bert
     assert res.exit_code == 1 and "disagree" in res.output
 
 
+@pytest.mark.parametrize("damage", ["{not json", '{"model": {"type": "WordPiece"}}'])
+def test_info_of_a_folder_whose_tokenizer_does_not_load_is_the_error_run_gives(tmp_path, bert_export, damage):
+    """info reported a corrupt tokenizer.json healthy (exit 0), while run failed "cannot load tokenizer"."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(bert_export, broken)
+    (broken / "tokenizer.json").write_text(damage)
+    res = CliRunner().invoke(cli, ["info", str(broken)])
+    message = f"Error: cannot load tokenizer {broken / 'tokenizer.json'}: "  # then tokenizers' own words
+    assert res.exit_code == 1 and len(res.output.splitlines()) == 1, res.output
+    assert res.output.startswith(message), res.output
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"text": "Paris"}\n')
+    ran = CliRunner().invoke(cli, ["run", str(src), "-o", "-", "--model", str(broken)])
+    assert ran.exit_code == 1 and ran.output.splitlines()[-1].startswith(message), ran.output
+
+
 def test_export_never_writes_over_its_own_model(tmp_path, checkpoint_factory):
     import shutil
 

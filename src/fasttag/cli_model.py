@@ -83,6 +83,14 @@ def info(model, model_dir, revision, precision, as_json):
     loads the graph (a broken model.onnx is an error); for a folder without fasttag.json, the precision
     is inferred from the graph and what only the manifest records is shown as unknown.
 
+
+    MODEL is what --model of 'fasttag run' takes: an export folder, an ONNX folder, a transformers
+    checkpoint folder or a hub model id (the last two are exported once into fasttag's cache, and the
+    export is what is shown). Without MODEL, shows the embedded default model. Checks that onnxruntime
+    loads the graph and that the tokenizer loads (a broken model.onnx or tokenizer.json is an error); for
+    a folder without fasttag.json, the precision is inferred from the graph and what only the manifest
+    records is shown as unknown.
+
     \b
     Example:
       fasttag info my-export
@@ -91,13 +99,15 @@ def info(model, model_dir, revision, precision, as_json):
     """
     from fasttag.errors import UsageError
     from fasttag.infer import available_providers
-    from fasttag.model import MANIFEST, ModelBundle, check_graph, graph_precision, source_display
+    from fasttag.model import MANIFEST, TOKENIZER_FILE, ModelBundle, check_graph, graph_precision, source_display
+    from fasttag.tokenization import DocumentTokenizer
 
     if model is not None and model_dir is not None:
         raise UsageError(f"give the model once: as MODEL ({model}) or as --model ({model_dir}), not both")
     model = model if model is not None else model_dir
     bundle = ModelBundle.load(model, revision=revision, precision=precision)
     check_graph(bundle.onnx_path)  # a truncated or corrupt model.onnx is an error, not a healthy summary
+    DocumentTokenizer.from_file(bundle.path / TOKENIZER_FILE, max_length=bundle.max_length, stride=0)  # as run loads it
     m = bundle.manifest
     task = bundle.task
     has_manifest = bool(m)
