@@ -165,6 +165,21 @@ def test_cli_dedup_window_option(bert_export, tmp_path):
         EngineOptions(dedup_window=-3)
 
 
+def test_rows_without_text_are_not_counted_as_duplicates(bert_export, tmp_path):
+    """Nulls and numbers share the empty text's key: each after the first was counted a "duplicate row tagged once",
+    though no row without text is tagged at all (the summary counts them apart)."""
+    window = DuplicateWindow(100)
+    assert [window.plan(chunk).duplicates for chunk in (["a", None, 5, "a", None], [None, "a", [1], "b"])] == [1, 1]
+    window = DuplicateWindow(100, pretokenized=True)
+    assert [window.plan(chunk).duplicates for chunk in ([["a"], None, None, ["a"]], [None, ["a"]])] == [1, 1]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in ["Ada Lovelace lives in London.", None, 5, None,
+                                                                    "Ada Lovelace lives in London.", [1]]))
+    res = invoke("run", src, "-o", tmp_path / "o.parquet", "--model", bert_export)
+    assert res.exit_code == 0, res.output
+    assert "; 1 duplicate row tagged once;" in res.output and "4 rows with null or non-string text" in res.output
+
+
 @pytest.mark.parametrize("level", ["words", "tokens"])
 def test_every_level_gives_the_same_rows_with_the_window(bert_export, tmp_path, level):
     src = tmp_path / "in.jsonl"

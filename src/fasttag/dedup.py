@@ -76,6 +76,7 @@ class Plan:
     new: np.ndarray  # distinct values to tag now, in order
     new_values: list[Any]  # their values (what the tagger tokenizes)
     copied: list[tuple[_Chunk, np.ndarray, np.ndarray]] = field(default_factory=list)  # (chunk, distinct, rows)
+    no_text_copies: int = 0  # rows of null or non-string text (null token lists) not tagged now: no text to tag
 
     @property
     def rows(self) -> int:
@@ -83,8 +84,9 @@ class Plan:
 
     @property
     def duplicates(self) -> int:
-        """Rows not tagged now: repeats inside the chunk and values copied from earlier chunks."""
-        return self.rows - len(self.new)
+        """Rows not tagged now: repeats inside the chunk and values copied from earlier chunks, but for rows
+        without text (null, a number), which are no text tagged once (the summary counts them apart)."""
+        return self.rows - len(self.new) - self.no_text_copies
 
     @property
     def trivial(self) -> bool:
@@ -152,8 +154,12 @@ class DuplicateWindow:
                 entry[2].append(hit[1])
         chunk = _Chunk(distinct)
         self._add(chunk)
+        tagged_rows = {firsts[d] for d in new}
+        no_text = sum(1 for r, v in enumerate(values)
+                      if (v is None if self.pretokenized else not isinstance(v, str)) and r not in tagged_rows)
         return Plan(chunk, row_to_distinct, np.array(new, dtype=np.int64), [values[firsts[d]] for d in new],
-                    [(c, np.array(ds, dtype=np.int64), np.array(rs, dtype=np.int64)) for c, ds, rs in copied.values()])
+                    [(c, np.array(ds, dtype=np.int64), np.array(rs, dtype=np.int64)) for c, ds, rs in copied.values()],
+                    no_text)
 
     def _add(self, chunk: _Chunk) -> None:
         """Keep `chunk` as the newest, and let go of the oldest chunks past `max_rows` (`kept` is the same rule)."""
