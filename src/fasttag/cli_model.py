@@ -79,17 +79,10 @@ def info(model, model_dir, revision, precision, as_json):
     MODEL (or --model MODEL, as the other commands take it) is what --model of 'fasttag run' takes: an
     export folder, an ONNX folder, a transformers checkpoint folder or a hub model id (the last two are
     exported once into fasttag's cache, and the export is what is shown). Without MODEL, shows the
-    embedded default model. Checks that onnxruntime
-    loads the graph (a broken model.onnx is an error); for a folder without fasttag.json, the precision
-    is inferred from the graph and what only the manifest records is shown as unknown.
-
-
-    MODEL is what --model of 'fasttag run' takes: an export folder, an ONNX folder, a transformers
-    checkpoint folder or a hub model id (the last two are exported once into fasttag's cache, and the
-    export is what is shown). Without MODEL, shows the embedded default model. Checks that onnxruntime
-    loads the graph and that the tokenizer loads (a broken model.onnx or tokenizer.json is an error); for
-    a folder without fasttag.json, the precision is inferred from the graph and what only the manifest
-    records is shown as unknown.
+    embedded default model. Checks that onnxruntime loads the graph and that the tokenizer loads, as
+    'fasttag run' loads them (a broken model.onnx or tokenizer.json is an error); for a folder without
+    fasttag.json, the precision is inferred from the graph and what only the manifest records is shown
+    as unknown.
 
     \b
     Example:
