@@ -126,6 +126,11 @@ def test_bench_errors_are_one_line(bert_export, tmp_path, monkeypatch):
         bench(EngineOptions(model_dir=str(bert_export)), docs=5, compare="pipeline")
     res = invoke("bench", "--tune", "--compare", "pipeline", "--model", bert_export)
     assert res.exit_code == 2 and "choose one" in res.output
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"text": "Ada Lovelace lives in London."}\n')
+    res = invoke("bench", corpus, "--model", bert_export, "--json", corpus)
+    assert res.exit_code == 2 and "is the input" in res.output and "overwritten" in res.output
+    assert corpus.read_text() == '{"text": "Ada Lovelace lives in London."}\n'  # the corpus is whole
 
 
 def test_compare_pipeline_prints_the_ratio(checkpoint_factory, bert_export):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -73,6 +74,9 @@ def bench(input, engine_opts: EngineOptions, text_column, limit, kind, docs, see
     if input == "-":
         raise UsageError("fasttag bench reads INPUT several times: give a file, not stdin")
     to_stdout = json_path == "-"
+    if json_path and not to_stdout and input and input != "-" and Path(input).exists() \
+            and Path(json_path).resolve() == Path(input).resolve():  # before the passes: the corpus stays whole
+        raise UsageError(f"--json {json_path} is the input {input}: it would be overwritten; give another path")
     engine_opts = engine_opts.replace(dedup_window=dedup_window)
 
     def log(message: str) -> None:
@@ -97,5 +101,6 @@ def bench(input, engine_opts: EngineOptions, text_column, limit, kind, docs, see
         if to_stdout:
             click.echo(text)
         else:
-            with open(json_path, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
+            from fasttag.write import write_text_whole
+
+            write_text_whole(json_path, text + "\n")  # whole or not at all
