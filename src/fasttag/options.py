@@ -123,7 +123,7 @@ class EngineOptions:
         None, "Identical texts among about the last N rows are tokenized and inferred once and their results "
         "copied (the same output; the summary counts them). Memory: one 16-byte digest and one row of results per "
         "distinct text kept (default: 8192; 0: off).",
-        minimum=0, cli=False, resume=True)
+        minimum=0, cli=False)  # in the resume state as resolved (`fasttag.run`)
     tuned: bool = _option(
         False, "Use the settings `fasttag bench --tune` saved for this machine and model architecture when no batch "
         "option (batch_tokens, max_batch_size, streams, threads) is given; `fasttag run` does unless --ignore-tuned.",

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from pyarrow.fs import FileType
 
 from fasttag import storage
-from fasttag.dedup import DuplicateWindow, Kept, window_rows
+from fasttag.dedup import DEFAULT_WINDOW_ROWS, DuplicateWindow, Kept, window_rows
 from fasttag.entities import RESULT_COLUMNS, result_fields
 from fasttag.errors import InputError, Interrupted, OutputError, UsageError, first_line
 from fasttag.formats import corpus_format, output_format, parquet_files
@@ -278,6 +278,8 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
     output_opts = output_opts or OutputOptions()
     state = job_state(tagger, input, text_column, id_column, limit, on_error, chunk_rows, tokens_column, output_opts)
     state["max_text_bytes"] = max_text_bytes or None
+    rows = window_rows(tagger.options.dedup_window, tagger.bundle.precision)
+    state["dedup_window"] = rows  # resolved: a resume repeats the window the run had, whatever the default becomes
     pretokenized = tokens_column is not None
     shaper = tagger.shaper(output_opts, pretokenized)
     id_name = id_column or "row"
@@ -310,7 +312,6 @@ def _run(tagger: Tagger, input: str, output: str, text_column: str, id_column: s
                          tokens_column=pretokenized, output_opts=output_opts, torn_part=torn[0] if torn else None)
     started = time.perf_counter()
     writer = None
-    rows = window_rows(tagger.options.dedup_window, tagger.bundle.precision)
     window = DuplicateWindow(rows, pretokenized=pretokenized) if rows else None
     # Each chunk's share of the window is saved beside its part, and a resumed run starts with the window the
     # interrupted one had: the same rows are tagged now, in the same batches, so an int8 model's scores too are
@@ -493,8 +494,8 @@ def check_same_job(saved: dict, state: dict, input: str) -> None:
     # runs made before --level wrote entities; before --keep-columns etc., nested rows of all results; before
     # --max-text-bytes, the default limit applied; before --windows, full windows; before the duplicate window was
     # recorded, its default
-    saved = {"level": "entities", "max_text_bytes": DEFAULT_MAX_TEXT_BYTES, "windows": "full", "dedup_window": None,
-             **OUTPUT_DEFAULTS, **saved}
+    saved = {"level": "entities", "max_text_bytes": DEFAULT_MAX_TEXT_BYTES, "windows": "full",
+             "dedup_window": DEFAULT_WINDOW_ROWS, **OUTPUT_DEFAULTS, **saved}
     differs = sorted(k for k in set(saved) | set(state) if k not in INPUT_KEYS and saved.get(k) != state.get(k))
     if differs:
         raise UsageError(
