@@ -91,9 +91,23 @@ def test_a_write_refused_mid_run_keeps_the_finished_parts_and_resume_completes(t
     small, large = max(sizes[:3]), min(sizes[3:])
     assert large > 2 * small, sizes  # the limit below lets parts 0-2 through and refuses part 3
 
+    # with the duplicate window on, each chunk's share of it is saved too (an Arrow file beside the part): a limit
+    # that refuses one of those stops the run as well, in one line, and a resume completes the same output
+    windowed = tmp_path / f"windowed.{fmt}"
+    res = subprocess.run(cli_args(growing_corpus, windowed, bert_export), capture_output=True, text=True,
+                         timeout=300, preexec_fn=limited((small + large) // 2))
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(lines) == 1 and "File too large" in lines[0] and "--resume" in lines[0], \
+        res.stderr
+    res = subprocess.run(cli_args(growing_corpus, windowed, bert_export, "--resume"), capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert same_output(windowed, reference)
+
+    # the parts alone below (no window files, so that the limit falls between the parts' sizes)
     out = tmp_path / f"out.{fmt}"
-    res = subprocess.run(cli_args(growing_corpus, out, bert_export), capture_output=True, text=True, timeout=300,
-                         preexec_fn=limited((small + large) // 2))
+    res = subprocess.run(cli_args(growing_corpus, out, bert_export, "--dedup-window", "0"), capture_output=True,
+                         text=True, timeout=300, preexec_fn=limited((small + large) // 2))
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 1 and len(lines) == 1, res.stderr
     part3 = work_dir(str(out)) / f"part-0000003.{fmt}"
@@ -105,15 +119,15 @@ def test_a_write_refused_mid_run_keeps_the_finished_parts_and_resume_completes(t
     # every part fits, but the joined output does not: the join is refused, and all six parts stay
     total = reference.stat().st_size
     assert total > max(sizes) * 1.5
-    res = subprocess.run(cli_args(growing_corpus, out, bert_export, "--resume"), capture_output=True, text=True,
-                         timeout=300, preexec_fn=limited((max(sizes) + total) // 2))
+    res = subprocess.run(cli_args(growing_corpus, out, bert_export, "--dedup-window", "0", "--resume"),
+                         capture_output=True, text=True, timeout=300, preexec_fn=limited((max(sizes) + total) // 2))
     assert res.returncode == 1, res.stderr
     assert f"cannot write {out}: " in res.stderr and "File too large" in res.stderr and "--resume" in res.stderr
     assert len(parts_of(out)) == 6 and not out.exists() and not list(tmp_path.glob(".*.partial"))
 
     # space freed: the resumed run joins what was kept, identical to an uninterrupted run
-    res = subprocess.run(cli_args(growing_corpus, out, bert_export, "--resume"), capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run(cli_args(growing_corpus, out, bert_export, "--dedup-window", "0", "--resume"),
+                         capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert same_output(out, reference) and not work_dir(str(out)).exists()
 
