@@ -102,11 +102,17 @@ class Kept:
         self.max_rows = int(max_rows)
         self._chunks: deque[tuple[int, int]] = deque()
         self._held = 0
+        self._added = 0
+
+    def __len__(self) -> int:
+        """Chunks added so far."""
+        return self._added
 
     def add(self, index: int, rows: int) -> list[int]:
         """Add chunk `index` of `rows` distinct rows; the indexes of the chunks let go of."""
         self._chunks.append((index, rows))
         self._held += rows
+        self._added += 1
         gone = []
         while self._held > self.max_rows and len(self._chunks) > 1:
             old, n = self._chunks.popleft()
@@ -122,8 +128,8 @@ class DuplicateWindow:
         self.max_rows = int(max_rows)
         self.pretokenized = pretokenized
         self._index: dict[bytes, tuple[_Chunk, int]] = {}
-        self._chunks: deque[_Chunk] = deque()
-        self._held = 0  # distinct rows the kept chunks hold
+        self._chunks: dict[int, _Chunk] = {}  # the kept chunks, by the order they came in
+        self._kept = Kept(max_rows)
 
     def __len__(self) -> int:
         """Distinct values the window can copy from now."""
@@ -162,14 +168,13 @@ class DuplicateWindow:
                     no_text)
 
     def _add(self, chunk: _Chunk) -> None:
-        """Keep `chunk` as the newest, and let go of the oldest chunks past `max_rows` (`kept` is the same rule)."""
+        """Keep `chunk` as the newest, and let go of the oldest chunks past `max_rows` (`Kept`'s rule)."""
         for d, k in enumerate(chunk.keys):
             self._index[k] = (chunk, d)
-        self._chunks.append(chunk)
-        self._held += len(chunk.keys)
-        while self._held > self.max_rows and len(self._chunks) > 1:
-            old = self._chunks.popleft()
-            self._held -= len(old.keys)
+        order = len(self._kept)
+        self._chunks[order] = chunk
+        for gone in self._kept.add(order, len(chunk.keys)):
+            old = self._chunks.pop(gone)
             for d, k in enumerate(old.keys):
                 if self._index.get(k) == (old, d):
                     del self._index[k]
