@@ -498,3 +498,24 @@ def test_train_splits_of_another_kind_are_refused(tmp_path):
         load_splits(train_file=pos, validation_file=span, log=lambda _: None)
     only_o = write(tmp_path / "o.txt", "Ann O\n")  # nothing but O fits a tag task
     assert load_splits(train_file=pos, validation_file=only_o, log=lambda _: None)["validation"].task.kind == "tag"
+
+
+def test_iob_tags_read_with_an_explicit_bioes_scheme_are_refused(tmp_path):
+    """`--scheme bioes` (given, not detected) over IOB2 files: B-/I- fit the prefixes, so the file was read, and
+    strict scoring found no entity in it (support 0, F1 0 every epoch). A file with entities but no E-/S- tag is
+    not BIOES: refused, with what to do."""
+    from fasttag.errors import InputError
+    from fasttag.train import load_splits
+
+    train, valid = write_split(tmp_path / "train.txt", "bioes"), write_split(tmp_path / "valid.txt", "iob2")
+    with pytest.raises(InputError, match=r"valid.txt was read as BIOES \(--scheme bioes\) but no tag of it ends an "
+                                         r"entity \(E- or S-\).*--scheme auto"):
+        load_splits(train_file=train, validation_file=valid, scheme="bioes", log=lambda _: None)
+    with pytest.raises(InputError, match=r"--scheme bilou.*\(L- or U-\)"):
+        load_splits(train_file=write_split(tmp_path / "t2.txt", "bilou"), validation_file=valid, scheme="bilou",
+                    log=lambda _: None)
+    splits = load_splits(train_file=train, validation_file=write_split(tmp_path / "v2.txt", "bioes"), scheme="bioes",
+                         log=lambda _: None)
+    assert splits["validation"].tags[0][:2] == ["B-PER", "E-PER"]
+    only_o = write(tmp_path / "o.txt", "a O\nb O\n")  # no entity at all: nothing to tell
+    assert load_splits(train_file=train, validation_file=only_o, scheme="bioes", log=lambda _: None)

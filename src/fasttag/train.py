@@ -298,6 +298,9 @@ def load_splits(
                 rest = "none"
             splits[split] = read_labelled(path, tag_column=tag_column, labels=labels, scheme=rest,
                                           convert_to=convert_to)
+    if scheme in ("bioes", "bilou"):
+        for data in splits.values():
+            _check_ends(data, scheme)
     task = splits["train"].task
     for split, data in splits.items():
         if task.kind == "tag" and data.task.kind == "span" and all(t == OUTSIDE for s in data.tags for t in s):
@@ -320,6 +323,23 @@ def load_splits(
             why = "" if convert_to is not None else ", the training data's scheme"
             log(f"{data.source}: {held.upper()} tags converted to {data.task.scheme.upper()}{why}")
     return splits
+
+
+def _check_ends(data: LabelledData, scheme: str) -> None:
+    """Refuse data read with an explicit --scheme bioes|bilou that has entities but no tag that ends one: IOB tags
+    (B-/I- fit those prefixes), in which strict scoring would find no entity at all (support 0, F1 0)."""
+    ends = "ES" if scheme == "bioes" else "LU"
+    entities = False
+    for sentence in data.tags:
+        for tag in sentence:
+            prefix = split_label(tag)[0]
+            if prefix is not None and prefix in ends:
+                return
+            entities = entities or tag != OUTSIDE
+    if entities:
+        raise InputError(f"{data.source} was read as {scheme.upper()} (--scheme {scheme}) but no tag of it ends an "
+                         f"entity ({ends[0]}- or {ends[1]}-): its tags are IOB; pass --scheme auto to have each file's "
+                         "scheme detected and converted to the training data's")
 
 
 def _check_converted_labels(data: LabelledData, labels: Sequence[str] | None) -> None:
