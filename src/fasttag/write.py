@@ -213,7 +213,7 @@ def _window_path(folder: Path, index: int) -> Path:
 
 
 def window_file(output: str, index: int) -> Path:
-    """Where chunk `index`'s share of the duplicate window is saved (`PartsWriter.write_window`)."""
+    """Where chunk `index`'s share of the duplicate window is saved (`PartsWriter.write`'s `window`)."""
     return _window_path(work_dir(output), index)
 
 
@@ -295,7 +295,7 @@ def check_report_path(path: str, option: str, overwrite: bool, inputs: Iterable[
 def write_text_whole(path: str | Path, text: str) -> None:
     """Write a text file whole or not at all: a hidden temporary file beside `path`, then a rename onto it."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = partial_path(str(path))
     try:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
