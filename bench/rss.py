@@ -1,6 +1,7 @@
 """Peak RSS of `fasttag run` on a corpus and on one 10x larger: memory must not grow with the corpus.
 
     python bench/rss.py --model EXPORT [--rows 20000] [--factor 10] [--dedup-window 8192] [--generated]
+    python bench/rss.py --generated --sizes 5000,20000,50000,200000   # where the peak stops growing
 
 Each run is a fresh `fasttag run` subprocess; peak RSS is its ru_maxrss. Prints both figures and
 the ratio (target: at most 1.10). The duplicate window is on (--dedup-window, 8,192 rows, also for an int8
@@ -40,7 +41,10 @@ def main() -> None:
     ap.add_argument("--factor", type=int, default=10)
     ap.add_argument("--dedup-window", type=int, default=8192, help="0: off")
     ap.add_argument("--generated", action="store_true", help="distinct generated sentences, not CoNLL's")
+    ap.add_argument("--sizes", default=None,
+                    help="comma-separated row counts, each its own run: the peak at each, each against the first")
     args = ap.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else [args.rows, args.rows * args.factor]
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -50,13 +54,13 @@ def main() -> None:
     if args.generated:
         from fasttag.synthetic import sentences
 
-        base = sentences(args.rows * args.factor)
+        base = sentences(max(sizes))
     else:
         require_data()
         base = conll_sentences()
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
-        for n in (args.rows, args.rows * args.factor):
+        for n in sizes:
             texts = [base[i % len(base)] for i in range(n)]
             src = Path(tmp) / f"in-{n}.parquet"
             pq.write_table(pa.table({"text": texts}), src, row_group_size=10_000)
@@ -66,6 +70,12 @@ def main() -> None:
                 cmd += ["--model", args.model]
             results[n] = peak_rss(cmd)
             print(f"{n:>9,} rows: peak RSS {results[n][0]:,.0f} MB ({results[n][1]:.0f}s)")
+        if args.sizes:
+            first = sizes[0]
+            for n in sizes[1:]:
+                print(f"{n:>9,} rows / {first:,} rows peak RSS: {results[n][0] / results[first][0]:.3f}"
+                      f"{' (target <= 1.10)' if n == 10 * first else ''}")
+            return
         small, large = (results[n][0] for n in sorted(results))
         print(f"ratio {args.factor}x corpus / 1x corpus peak RSS: {large / small:.3f} (target <= 1.10)")
 

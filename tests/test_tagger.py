@@ -198,21 +198,22 @@ def test_chunks_are_bounded_by_texts_and_characters():
 @pytest.mark.parametrize("cuda", ["absent", "no driver", "falls back", "runs"])
 def test_cpu_sessions_leave_out_the_fusions_the_cpu_runs_slower(bert_export, monkeypatch, cuda):
     """On the CPU, sessions are built without the fusions whose CPU kernel is slower than the operators it replaces
-    (SkipLayerNormalization: bench/cpu_fusions.py); a session that asked for CUDA and got the CPU is built again
-    without them; one that runs on CUDA keeps every fusion. The GPU wheel on a machine without the NVIDIA driver
-    (no libcuda.so.1) builds the CPU session only."""
+    (SkipLayerNormalization: bench/cpu_fusions.py) and without memory patterns (one plan per input shape: peak RSS
+    grew with the corpus, bench/rss.py); a session that asked for CUDA and got the CPU is built again without
+    them; one that runs on CUDA keeps both. The GPU wheel on a machine without the NVIDIA driver (no
+    libcuda.so.1) builds the CPU session only."""
     from pathlib import Path
 
     import onnxruntime as ort
 
     from fasttag import infer
 
-    built: list[tuple[list[str], list[str]]] = []
+    built: list[tuple[list[str], list[str], bool]] = []
 
     class Recording(ort.InferenceSession):  # records what fasttag asks for, builds a CPU session
         def __init__(self, path, sess_options=None, providers=None, disabled_optimizers=None, **kwargs):
             self.asked = [p if isinstance(p, str) else p[0] for p in providers]
-            built.append((self.asked, list(disabled_optimizers or [])))
+            built.append((self.asked, list(disabled_optimizers or []), sess_options.enable_mem_pattern))
             super().__init__(path, sess_options=sess_options, providers=["CPUExecutionProvider"],
                              disabled_optimizers=disabled_optimizers, **kwargs)
 
@@ -224,8 +225,8 @@ def test_cpu_sessions_leave_out_the_fusions_the_cpu_runs_slower(bert_export, mon
     monkeypatch.setattr(ort, "get_available_providers", lambda: available)
     monkeypatch.setattr(infer, "cuda_driver_loads", lambda: cuda != "no driver")
     model = infer.OnnxModel(Path(bert_export) / "model.onnx", device="auto")
-    cpu = (["CPUExecutionProvider"], ["SkipLayerNormFusion"])
-    cuda_asked = (["CUDAExecutionProvider", "CPUExecutionProvider"], [])
+    cpu = (["CPUExecutionProvider"], ["SkipLayerNormFusion"], False)
+    cuda_asked = (["CUDAExecutionProvider", "CPUExecutionProvider"], [], True)
     assert built == {"absent": [cpu], "no driver": [cpu], "falls back": [cuda_asked, cpu], "runs": [cuda_asked]}[cuda]
     assert model.provider == ("CUDAExecutionProvider" if cuda == "runs" else "CPUExecutionProvider")
     assert ("using CPU" in model.note) == (cuda in ("falls back", "no driver"))

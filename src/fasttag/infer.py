@@ -25,6 +25,13 @@ CUDA_OPTIONS = {"arena_extend_strategy": "kSameAsRequested", "cudnn_conv_algo_se
 # model 1.15x as fast without it on sentences and 1.08x on ~300-word texts (2-core AMD EPYC; bench/cpu_fusions.py
 # measures both on any machine). fp32 graphs of BERT-like models get no such node. The CUDA provider keeps every fusion.
 CPU_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
+# CPU sessions run without onnxruntime's memory patterns: a session keeps one allocation plan per input shape it has
+# met, and batches of texts come in many shapes (rows x tokens), so with them peak RSS kept growing with the corpus:
+# the int8 default model on distinct generated sentences, 323 MB at 2,000 rows, 340 at 5,000, 360 at 20,000, 382
+# at 50,000, 397 at 200,000; without them 334 MB at 5,000 rows and 335 at 50,000, at the same speed (pass times
+# 0.995x on sentences, 0.968x on ~300-word texts; 2-core AMD EPYC Zen 5, bench/rss.py, bench/RESULTS.md). The
+# CUDA provider keeps them (its shapes are bucketed: few of them).
+CPU_MEMORY_PATTERNS = False
 
 
 def available_providers() -> list[str]:
@@ -70,6 +77,8 @@ class OnnxModel:
             ort.set_default_logger_severity(4)
         ep_errors = io.StringIO()
         disabled = [] if want_cuda else list(CPU_DISABLED_OPTIMIZERS)
+        if not want_cuda:
+            opts.enable_mem_pattern = CPU_MEMORY_PATTERNS
         try:
             # onnxruntime prints a failed provider's "EP Error" banner to stdout, which may be our output (-o -)
             with contextlib.redirect_stdout(ep_errors):
@@ -112,6 +121,7 @@ class OnnxModel:
 
     @staticmethod
     def _cpu_session(ort, path, opts):
+        opts.enable_mem_pattern = CPU_MEMORY_PATTERNS
         try:
             return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"],
                                         disabled_optimizers=list(CPU_DISABLED_OPTIMIZERS))
