@@ -28,7 +28,7 @@ CPU_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 # CPU sessions run without onnxruntime's memory patterns: a session keeps one allocation plan per input shape it has
 # met, and batches of texts come in many shapes (rows x tokens), so with them peak RSS kept growing with the corpus:
 # the int8 default model on distinct generated sentences, 323 MB at 2,000 rows, 340 at 5,000, 360 at 20,000, 382
-# at 50,000, 397 at 200,000; without them 334 MB at 5,000 rows and 335 at 50,000, at the same speed (pass times
+# at 50,000, 397 at 200,000; without them 323, 336, 333, 338 and 348 MB, at the same speed (pass times
 # 0.995x on sentences, 0.968x on ~300-word texts; 2-core AMD EPYC Zen 5, bench/rss.py, bench/RESULTS.md). The
 # CUDA provider keeps them (its shapes are bucketed: few of them).
 CPU_MEMORY_PATTERNS = False
