@@ -131,6 +131,13 @@ def test_bench_errors_are_one_line(bert_export, tmp_path, monkeypatch):
     res = invoke("bench", corpus, "--model", bert_export, "--json", corpus)
     assert res.exit_code == 2 and "is the input" in res.output and "overwritten" in res.output
     assert corpus.read_text() == '{"text": "Ada Lovelace lives in London."}\n'  # the corpus is whole
+    # a --json the end could not write is refused before the passes (and the tune), not after them
+    report = tmp_path / "nodir" / "b.json"
+    for extra in ([], ["--tune"]):
+        res = invoke("bench", "--model", tmp_path / "no-model", "--json", report, *extra)
+        assert res.exit_code == 2 and res.output.strip() == f"Error: the folder of {report} does not exist"
+    res = invoke("bench", "--model", tmp_path / "no-model", "--json", tmp_path)
+    assert res.exit_code == 2 and "is a folder; give a file path" in res.output
 
 
 def test_compare_pipeline_prints_the_ratio(checkpoint_factory, bert_export):

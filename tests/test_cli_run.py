@@ -157,6 +157,19 @@ def test_missing_input_is_reported_before_the_model_loads(tmp_path):
     assert res.output.strip() == f"Error: input {tmp_path / 'nope.parquet'} does not exist"
 
 
+def test_an_output_in_a_missing_folder_is_refused_alike_by_every_command(tmp_path, corpus_parquet):
+    # the same message and exit code (2, before the model loads) for run's output and every report or converted file
+    folder, no_model = tmp_path / "nodir", tmp_path / "no-model"
+    for out, args in ((folder / "o.parquet", ["run", corpus_parquet, "--model", no_model, "-o"]),
+                      (folder / "o", ["run", corpus_parquet, "--engine", "ray", "--model", no_model, "-o"]),
+                      (folder / "o.html", ["show", corpus_parquet, "--model", no_model, "--html"]),
+                      (folder / "o.json", ["bench", "--model", no_model, "--json"]),
+                      (folder / "o.jsonl", ["convert", corpus_parquet, "--input", corpus_parquet, "--to", "prodigy",
+                                            "-o"])):
+        res = invoke(*args, out)
+        assert (res.exit_code, res.output.strip()) == (2, f"Error: the folder of {out} does not exist"), args
+
+
 def test_eval_takes_aggregation_only_end_to_end_and_checks_its_json_path_first(tmp_path):
     data = tmp_path / "d.txt"
     data.write_text("Ada B-PER\nlives O\n\n")

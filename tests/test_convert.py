@@ -470,7 +470,7 @@ def test_refusals(tmp_path, files):
     res = invoke("convert", output, "--input", corpus, "--to", "prodigy", "-o", output, "--overwrite")
     assert res.exit_code == 2 and "is one of the files being converted" in res.output
     res = invoke("convert", output, "--input", corpus, "--to", "prodigy", "-o", tmp_path / "no" / "x.jsonl")
-    assert res.exit_code == 1 and "does not exist" in res.output
+    assert res.exit_code == 2 and f"the folder of {tmp_path / 'no' / 'x.jsonl'} does not exist" in res.output
     res = invoke("convert", "-", "--input", "-", "--to", "prodigy", "-o", tmp_path / "x.jsonl")
     assert res.exit_code == 2 and "cannot both read stdin" in res.output
     assert output.read_text(encoding="utf-8").count("\n") == len(ROWS)

@@ -256,10 +256,11 @@ def test_contradictory_flags_fail_at_once(args, message):
     assert message in res.output
 
 
-def test_unwritable_html_is_one_line(tmp_path, corpus_jsonl, bert_export):
-    res = invoke("show", corpus_jsonl, "--model", bert_export, "--html", tmp_path / "missing" / "p.html")
-    assert res.exit_code == 1
-    assert res.output.startswith("Error: cannot write") and len(res.output.strip().splitlines()) == 1
+def test_html_into_a_missing_folder_is_refused_before_the_model_loads(tmp_path, corpus_jsonl):
+    page = tmp_path / "missing" / "p.html"
+    res = invoke("show", corpus_jsonl, "--model", tmp_path / "no-model", "--html", page)
+    assert res.exit_code == 2, res.output  # the missing model folder is not what it reports: the page comes first
+    assert res.output.strip() == f"Error: the folder of {page} does not exist"
 
 
 def test_non_string_texts_are_shown_empty_as_run_tags_them(tmp_path, bert_export):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -41,7 +40,8 @@ from fasttag.synthetic import CORPORA
               help="Measure the built-in defaults, not the setting --tune saved (used, as by 'fasttag run', when no "
                    "--batch-tokens, --streams or --threads is given).")
 @click.option("--json", "json_path", default=None, metavar="FILE",
-              help="Also write the figures as JSON to FILE (- for stdout, instead of the table).")
+              help="Also write the figures as JSON to FILE, replacing it if it exists (- for stdout, instead of the "
+                   "table).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @engine_option("dedup_window")
 def bench(input, engine_opts: EngineOptions, text_column, limit, kind, docs, seed, passes, warmup, compare,
@@ -74,9 +74,10 @@ def bench(input, engine_opts: EngineOptions, text_column, limit, kind, docs, see
     if input == "-":
         raise UsageError("fasttag bench reads INPUT several times: give a file, not stdin")
     to_stdout = json_path == "-"
-    if json_path and not to_stdout and input and input != "-" and Path(input).exists() \
-            and Path(json_path).resolve() == Path(input).resolve():  # before the passes: the corpus stays whole
-        raise UsageError(f"--json {json_path} is the input {input}: it would be overwritten; give another path")
+    if json_path and not to_stdout:  # before the passes: the input, a folder, a missing folder (replaced if it exists)
+        from fasttag.write import check_report_path
+
+        check_report_path(json_path, "--json", True, [input])
     engine_opts = engine_opts.replace(dedup_window=dedup_window)
 
     def log(message: str) -> None:

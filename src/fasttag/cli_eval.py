@@ -70,8 +70,10 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
     elif ctx.get_parameter_source("mode") == ParameterSource.COMMANDLINE:
         raise UsageError("--mode applies to word-level scoring (seqeval's modes); --end-to-end scores exact "
                          "character spans")
-    if json_path:
-        check_writable(json_path, overwrite, data)
+    if json_path:  # before any work: the data, a folder, an existing file, a missing folder
+        from fasttag.write import check_report_path
+
+        check_report_path(json_path, "--json", overwrite, [data])
     elif overwrite:
         raise UsageError("--overwrite applies to --json only")
     from fasttag.tagger import Tagger
@@ -119,16 +121,3 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
                    else format_scores_table(scores, title=f"entity scores ({mode}, {task.scheme.upper()})"))
     if json_path:
         write_json(scores, json_path)
-
-
-def check_writable(path: str, overwrite: bool = False, data: str | None = None) -> None:
-    """Refuse a --json file that cannot be written, is the data or exists (without --overwrite), before any work."""
-    from pathlib import Path
-
-    from fasttag.errors import UsageError
-    from fasttag.write import check_report_path
-
-    parent = Path(path).resolve().parent
-    if not parent.is_dir():
-        raise UsageError(f"the folder of {path} does not exist")
-    check_report_path(path, "--json", overwrite, [data])

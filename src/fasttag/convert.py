@@ -90,7 +90,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from fasttag.entities import Entity, Token, Word
-from fasttag.errors import MissingExtraError, OutputError, UsageError, first_line
+from fasttag.errors import MissingExtraError, UsageError, first_line
 from fasttag.options import DEFAULT_MAX_TEXT_BYTES
 from fasttag.schemes import spans as span_runs
 from fasttag.schemes import split_label
@@ -610,8 +610,9 @@ def check_dest(format: str, dest: str, overwrite: bool, sources: Iterable[str] =
             raise UsageError(f"-o {dest} is one of the files being converted")
     if (target.exists() or target.is_symlink()) and not overwrite:
         raise UsageError(f"{dest} exists; pass --overwrite to replace it")
-    if not target.parent.is_dir():
-        raise OutputError(f"cannot write {dest}: folder {target.parent} does not exist")
+    from fasttag.write import check_output_folder
+
+    check_output_folder(dest)
     return folder
 
 

@@ -59,6 +59,7 @@ from fasttag.options import KEEP_ALL, EngineOptions, OutputOptions
 from fasttag.read import id_array, kept_json_columns
 from fasttag.run import output_schema
 from fasttag.shape import Shaper, ShapeStats
+from fasttag.write import check_output_folder
 
 SUCCESS_FILE = "_SUCCESS"
 
@@ -155,8 +156,7 @@ def check_ray_paths(input: str, output: str, overwrite: bool) -> None:
     _refuse_file_name(output)
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise UsageError(f"output folder {output} is not empty; pass --overwrite to replace its contents")
-    if not out.resolve().parent.is_dir():
-        raise OutputError(f"output folder {out.resolve().parent} does not exist")
+    check_output_folder(output)
 
 
 def _refuse_file_name(output: str) -> None:

@@ -33,6 +33,7 @@ from fasttag.write import (
     PartsWriter,
     StdoutWriter,
     UploadWriter,
+    check_output_folder,
     check_unlocked,
     resumable_parts,
     saved_state,
@@ -167,8 +168,7 @@ def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) 
         raise _input_is_rejects(input, output)
     elif input != "-" and Path(input).is_dir() and Path(input).resolve() in Path(output).resolve().parents:
         raise UsageError(f"the output {output} is inside the input folder {input}; it would be read back as input")
-    if not Path(output).resolve().parent.is_dir():
-        raise UsageError(f"the output's folder {Path(output).parent} does not exist")
+    check_output_folder(output)
     if Path(output).is_dir():
         raise UsageError(f"output {output} is a folder; give a .parquet or .jsonl file path")
     output_format(output)

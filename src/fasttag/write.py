@@ -278,9 +278,17 @@ def _durable_replace(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
 
+def check_output_folder(path: str | Path) -> None:
+    """Refuse a local output path (a file, or a folder to be made) whose folder does not exist: one message and
+    exit code (2, before any work) for every command's output and report files."""
+    if not Path(path).resolve().parent.is_dir():
+        raise UsageError(f"the folder of {path} does not exist")
+
+
 def check_report_path(path: str, option: str, overwrite: bool, inputs: Iterable[str | None] = ()) -> None:
-    """Refuse a report file (`show --html`, `eval --json`) that is one of the command's inputs, a folder, or an
-    existing file without --overwrite, before any work is done."""
+    """Refuse a report file (`show --html`, `eval --json`, `bench --json`) that is one of the command's inputs, a
+    folder, an existing file without `overwrite`, or a path whose folder does not exist, before any work is
+    done."""
     target = Path(path)
     for source in inputs:
         if source and source != "-" and not storage.is_remote(source) and Path(source).exists() \
@@ -290,6 +298,7 @@ def check_report_path(path: str, option: str, overwrite: bool, inputs: Iterable[
         raise UsageError(f"{path} is a folder; give a file path")
     if (target.exists() or target.is_symlink()) and not overwrite:
         raise UsageError(f"{path} exists; pass --overwrite to replace it")
+    check_output_folder(path)
 
 
 def write_text_whole(path: str | Path, text: str) -> None:
