@@ -51,6 +51,18 @@ def test_trailing_punctuation_split_off_only_where_tagged_outside():
     assert [text[a:b] for a, b in zip(sp.start, sp.end, strict=True)] == ["London.", "U.S."]
 
 
+def test_a_one_letter_last_piece_is_no_initial_its_period_is_split_off():
+    # "Macron." is macro ##n . : the period follows a one-letter piece, but not a letter that begins its word
+    text = "Macron. Kourou. (J. Smith) e.g. U.S."
+    chunk, pieces = _words(text)
+    assert pieces[:7] == ["Macro", "n", ".", "Ko", "uro", "u", "."]
+    trailing = [p for p, t in zip(pieces, chunk.trailing, strict=True) if t]
+    assert trailing == [".", ".", ")"]  # Macron's, Kourou's, the bracket: "J.", "e.g." and "U.S." keep theirs
+    first_period = pieces.index(".")
+    sp = _decode(["B-PER" if i < first_period else "O" for i in range(len(pieces))], chunk)
+    assert [text[a:b] for a, b in zip(sp.start, sp.end, strict=True)] == ["Macron"]
+
+
 def test_word_label_is_first_subtoken_across_the_whitespace_word():
     text = "Lovelace's work"
     chunk, pieces = _words(text)

@@ -276,9 +276,16 @@ class DocumentTokenizer:
         prev_apos[1:] = self.apostrophe_token[safe[:-1]] & ~ws_start[1:]
         # (a token of no extent, the space before a word in its own token, is no part of the word's core either)
         edge = punct | (self.s_token[safe] & prev_apos & last_in_word) | (offsets[:, 0] == offsets[:, 1])
-        # the period of an initial or acronym ("L.", "U.S.") belongs to the word
+        # the period of an initial or acronym ("L.", "U.S.", "(J.") belongs to the word: right after a single letter
+        # that begins its run of letters (the word's start, or after a character neither letter nor digit), not
+        # after a word's last piece that happens to be one letter ("Macron." is "macro", "##n", ".")
         after_letter = np.zeros(n, dtype=bool)
         after_letter[1:] = self.letter_token[safe[:-1]] & ~ws_start[1:]
+        letter = np.flatnonzero(after_letter) - 1
+        if len(letter):
+            seen, which = np.unique(before[letter], return_inverse=True)
+            alnum = np.fromiter((chr(c).isalnum() for c in seen), dtype=bool, count=len(seen))
+            after_letter[letter + 1] = ws_start[letter] | ~alnum[which]
         edge &= ~(self.period_token[safe] & after_letter)
         word = np.cumsum(ws_start) - 1
         starts_at = np.flatnonzero(ws_start)
