@@ -82,6 +82,19 @@ def test_eval_notes_iob1_data_as_read_and_converted_not_repaired(tmp_path, bert_
     assert "note: 1 I- tag that started an entity was read as B- (IOB2)" in res.output and "IOB1" not in res.output
 
 
+@pytest.mark.parametrize("extra", [[], ["--end-to-end"]])
+def test_eval_warns_of_labels_the_model_lacks_both_ways(tmp_path, bert_export, extra):
+    """WNUT-17's types scored against a CoNLL model: every score is 0, said only at word level before."""
+    data = tmp_path / "wnut.txt"
+    data.write_text("Ada B-person\nvisited O\nOslo B-location\n\nNew B-location\nYork I-location\n")
+    out = tmp_path / "s.json"
+    res = CliRunner().invoke(cli, ["eval", "--model", str(bert_export), "--data", str(data), "--json", str(out),
+                                   *extra])
+    assert res.exit_code == 0, res.output
+    assert "warning: the data has labels the model lacks: B-location, B-person, I-location" in res.output
+    assert json.loads(out.read_text())["labels_unknown_to_model"] == ["B-location", "B-person", "I-location"]
+
+
 def test_json_never_overwrites_the_data_nor_an_existing_file_without_overwrite(tmp_path, bert_export):
     """`eval --data victim.conll --json victim.conll` replaced the data with the scores; any file was overwritten."""
     data = tmp_path / "test.txt"

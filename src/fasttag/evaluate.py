@@ -91,10 +91,16 @@ def evaluate(
     scores["model"] = {"path": str(tagger.bundle.path), "precision": tagger.bundle.precision}
     scores["mode"] = mode if task.kind == "span" else None
     scores["seconds"] = seconds
+    _note_unknown_labels(scores, gold, tagger)
+    return scores
+
+
+def _note_unknown_labels(scores: dict, gold: LabelledData, tagger) -> None:
+    """The data's tags the model has not (`labels_unknown_to_model`, which the CLI warns of): their entities can
+    only be missed, whichever way the scores are taken."""
     unknown = sorted({t for s in gold.tags for t in s} - set(tagger.labels))
     if unknown:
         scores["labels_unknown_to_model"] = unknown
-    return scores
 
 
 def _converted(gold: LabelledData, task: Task) -> bool:
@@ -276,6 +282,7 @@ def evaluate_end_to_end(
     scores["aggregation"] = tagger.aggregation
     scores["word_boundaries"] = tagger.tokenizer.word_boundaries
     scores["seconds"] = seconds
+    _note_unknown_labels(scores, gold, tagger)
     return scores
 
 
