@@ -207,7 +207,8 @@ def test_resumed_summary_counts_this_runs_work_apart():
 
     line = RunSummary(rows=120, resumed_rows=60, windows=66, entities=10, tokens=600, seconds=2.0,
                       provider="CPU").line()
-    assert line.startswith("120 rows (60 tagged now, 60 done earlier), 66 windows, 10 entities in 2.0s (30 rows/s")
+    assert line.startswith("120 rows, 60 done earlier; the 60 tagged now: 66 windows, 10 entities in 2.0s "
+                           "(30 rows/s")
     assert RunSummary(rows=5, seconds=1.0).line().startswith("5 rows, 0 windows")
 
 

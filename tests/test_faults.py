@@ -199,7 +199,7 @@ def test_a_resume_after_a_failed_join_counts_the_rows_done_earlier(tmp_path, tag
     monkeypatch.setattr(PartsWriter, "commit", join)
     summary = run(tagger, str(src), str(out), chunk_rows=10, resume=True)
     assert (summary.rows, summary.resumed_rows) == (25, 25)
-    assert summary.line().startswith("25 rows (0 tagged now, 25 done earlier), 0 windows, 0 entities in ")
+    assert summary.line().startswith("25 rows, 25 done earlier; the 0 tagged now: 0 windows, 0 entities in ")
     assert "(0 rows/s, 0 tokens/s)" in summary.line() and len(out.read_text().splitlines()) == 25
 
 

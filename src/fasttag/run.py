@@ -68,10 +68,11 @@ class RunSummary:
     def line(self) -> str:
         s = max(self.seconds, 1e-9)
         new_rows = self.rows - self.resumed_rows  # windows, entities and speed count this run's work only
-        rows = plural(self.rows, "row") + (f" ({new_rows:,} tagged now, {self.resumed_rows:,} done earlier)"
-                                           if self.resumed_rows else "")
+        # resumed: said so before the counts, which are of the rows tagged now (the output holds more)
+        rows = plural(self.rows, "row") + (f", {self.resumed_rows:,} done earlier; the {new_rows:,} tagged now:"
+                                           if self.resumed_rows else ",")
         text = (
-            f"{rows}, {plural(self.windows, 'window')}, {plural(self.entities, self.result_name)} in "
+            f"{rows} {plural(self.windows, 'window')}, {plural(self.entities, self.result_name)} in "
             f"{self.seconds:.1f}s "
             f"({new_rows / s:,.0f} rows/s, {self.tokens / s:,.0f} tokens/s) on {self.provider}"
         )
