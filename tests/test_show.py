@@ -389,3 +389,17 @@ def test_show_tokens_level_and_pre_tokenized_rows(bert_export, tmp_path):
     assert invoke("run", src, "-o", out, "--model", pos, "--tokens-column", "tokens", "-q").exit_code == 0
     shown = invoke("show", "--entities", out, "--input", src, "--tokens-column", "tokens")
     assert shown.exit_code == 0 and shown.stdout == res.stdout, shown.output
+
+
+def test_lone_surrogates_are_shown_as_the_tagger_read_them(tmp_path, bert_export):
+    # a JSONL "\ud800" escape is a lone surrogate, which stdout cannot encode: shown as U+FFFD, one for one
+    texts = tmp_path / "t.jsonl"
+    texts.write_text('{"text": "lone \\ud800 surrogate in Paris"}\n')
+    tokens = tmp_path / "k.jsonl"
+    tokens.write_text('{"tokens": ["lone", "\\ud800x", "in", "Paris"]}\n')
+    for args in ([texts], [tokens, "--tokens-column", "tokens"], [texts, "--html", tmp_path / "p.html"]):
+        proc = subprocess.run([sys.executable, "-m", "fasttag", "show", *map(str, args), "--model", str(bert_export)],
+                              capture_output=True, text=True, encoding="utf-8", env={**os.environ, "NO_COLOR": "1"})
+        assert proc.returncode == 0, proc.stderr
+        shown = proc.stdout if "--html" not in args else (tmp_path / "p.html").read_text(encoding="utf-8")
+        assert "\ufffd" in shown and "Error" not in proc.stderr

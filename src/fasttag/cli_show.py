@@ -105,8 +105,12 @@ def show(input, n, text_column, tokens_column, entities_path, input_path, on_err
         if tokens_column:
             docs = [pretokenized_doc(t, row) for t, row in zip(texts, tagger.tag_pretokenized(texts), strict=True)]
         else:
+            from fasttag.tokenization import repair_surrogates
+
             texts = [t if isinstance(t, str) else None for t in texts]  # a number or list: no text, as run reads it
-            docs = [(t or "", ents) for t, ents in zip(texts, tagger.tag(texts), strict=True)]
+            # shown as the tagger read them (lone surrogates as U+FFFD, one for one): its entity texts are those
+            shown = repair_surrogates([t or "" for t in texts])[0]
+            docs = list(zip(shown, tagger.tag(texts), strict=True))
         titles = None
         heading = f"{input}: model {tagger.bundle.describe()}"
     _show(docs, titles, heading, html_path)

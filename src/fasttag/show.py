@@ -102,8 +102,10 @@ def _tagged(piece: str, w: Item) -> bool:
 
 def pretokenized_doc(tokens: Sequence[str] | None, tagged: TokenTags) -> Doc:
     """A pre-tokenized row as a document: its tokens joined by single spaces, each a `Word` with its tag (a
-    token without one is plain text)."""
-    tokens = list(tokens or [])
+    token without one is plain text); lone surrogates read as U+FFFD, one for one, as the tagger reads them."""
+    from fasttag.tokenization import repair_surrogates
+
+    tokens = repair_surrogates([t if isinstance(t, str) else "" for t in tokens or []])[0]
     text, words, pos = " ".join(tokens), [], 0
     for token, tag, score in zip(tokens, tagged.tags, tagged.scores, strict=False):
         if tag is not None:
