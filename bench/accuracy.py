@@ -1,7 +1,8 @@
 """End-to-end accuracy of a model on raw text, per aggregation and word rule (`fasttag eval --end-to-end`).
 
-The labelled words of each data set are joined by spaces into texts (single sentences, or documents of
-consecutive sentences), tagged through the run path and scored as exact character spans.
+The labelled words of each data set are joined into texts (single sentences, or documents of consecutive
+sentences), by spaces or as text is written (--join natural: "London.", "said,"), tagged through the run path
+and scored as exact character spans.
 
     python bench/accuracy.py --model export/default --data conll-test:300 --data wnut-test \\
         --aggregation simple,first,max --word-boundaries whitespace,tokenizer
@@ -56,6 +57,7 @@ def main() -> None:
     ap.add_argument("--data", action="append", required=True)
     ap.add_argument("--aggregation", default="simple,first,max")
     ap.add_argument("--word-boundaries", default="whitespace,tokenizer")
+    ap.add_argument("--join", default="spaces", help="spaces, natural or both (comma-separated): see join_words")
     ap.add_argument("--map-wnut", action="store_true",
                     help="score WNUT-17 types as CoNLL-2003 ones (PER, LOC, ORG, MISC)")
     ap.add_argument("--json", default=None)
@@ -67,21 +69,23 @@ def main() -> None:
         path = SETS.get(name, Path(name))
         if not path.exists():
             sys.exit(f"skipped: {path} not found (set FASTTAG_SHARED_DATA to the shared data folder)")
-        texts, gold = labelled_texts(read_labelled(path), documents or "sentences")
-        if args.map_wnut and name.startswith("wnut"):
-            gold = [[(a, b, WNUT_AS_CONLL[k]) for a, b, k in doc] for doc in gold]
-        for agg in args.aggregation.split(","):
-            for wb in args.word_boundaries.split(",") if agg != "simple" else ["tokenizer"]:
-                tagger = Tagger.load(args.model, aggregation=agg, word_boundaries=wb)
-                predicted = [[(e.start, e.end, e.label) for e in ents] for ents in tagger.tag(texts)]
-                s = span_scores(gold, predicted)
-                row = {"data": spec, "texts": len(texts), "aggregation": agg, "word_boundaries": wb,
-                       "f1": s["f1"], "precision": s["precision"], "recall": s["recall"],
-                       "partial_f1": s["partial"]["f1"], "types": {k: v["f1"] for k, v in s["types"].items()}}
-                results.append(row)
-                print(f"{spec:<18} {row['texts']:>6} texts  {agg:<8} {wb:<10}  F1 {row['f1']:.4f}  "
-                      f"P {row['precision']:.4f}  R {row['recall']:.4f}  partial F1 {row['partial_f1']:.4f}",
-                      flush=True)
+        labelled = read_labelled(path)
+        for join in args.join.split(","):
+            texts, gold = labelled_texts(labelled, documents or "sentences", join=join)
+            if args.map_wnut and name.startswith("wnut"):
+                gold = [[(a, b, WNUT_AS_CONLL[k]) for a, b, k in doc] for doc in gold]
+            for agg in args.aggregation.split(","):
+                for wb in args.word_boundaries.split(",") if agg != "simple" else ["tokenizer"]:
+                    tagger = Tagger.load(args.model, aggregation=agg, word_boundaries=wb)
+                    predicted = [[(e.start, e.end, e.label) for e in ents] for ents in tagger.tag(texts)]
+                    s = span_scores(gold, predicted)
+                    row = {"data": spec, "join": join, "texts": len(texts), "aggregation": agg,
+                           "word_boundaries": wb, "f1": s["f1"], "precision": s["precision"], "recall": s["recall"],
+                           "partial_f1": s["partial"]["f1"], "types": {k: v["f1"] for k, v in s["types"].items()}}
+                    results.append(row)
+                    print(f"{spec:<18} {join:<7} {row['texts']:>6} texts  {agg:<8} {wb:<10}  F1 {row['f1']:.4f}  "
+                          f"P {row['precision']:.4f}  R {row['recall']:.4f}  partial F1 {row['partial_f1']:.4f}",
+                          flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

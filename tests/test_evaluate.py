@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from fasttag.cli import cli
 from fasttag.errors import UsageError
-from fasttag.evaluate import gold_spans, gold_words, labelled_texts, span_scores, word_scores
+from fasttag.evaluate import gold_spans, gold_words, join_words, labelled_texts, span_scores, word_scores
 from fasttag.labelled import make_labelled
 
 SENTENCES = [
@@ -52,6 +52,32 @@ def test_span_scores_exact_and_partial():
     assert s["types"]["ORG"]["precision"] == 0
     # partial: the cut "Charles" overlaps its gold span; the mislabelled London does not count
     assert s["partial"]["precision"] == pytest.approx(2 / 3) and s["partial"]["recall"] == pytest.approx(2 / 3)
+
+
+def test_natural_join_writes_words_as_text_is_written_and_spans_hold():
+    words = ["(", "Reuters", ")", "-", "Germany", "'s", "rate", "was", "5", "%", ",", '"', "Ada", '"', "said", "."]
+    text, starts = join_words(words, "natural")
+    assert text == '(Reuters) - Germany\'s rate was 5%, "Ada" said.'
+    assert [text[a:a + len(w)] for a, w in zip(starts, words, strict=True)] == words
+    assert join_words(words, "spaces")[0] == " ".join(words)
+    texts, spans = labelled_texts(_data(), "sentences", join="natural")
+    assert texts[:2] == ["Ada Lovelace met Charles Babbage.", "They lived in London."]
+    assert [texts[1][a:b] for a, b, _ in spans[1]] == ["London"]  # the gold entity ends before the period
+    with pytest.raises(UsageError, match="--join must be one of spaces, natural"):
+        labelled_texts(_data(), "sentences", join="tight")
+
+
+def test_eval_join_applies_end_to_end_and_is_recorded(tmp_path, bert_export):
+    data = tmp_path / "test.txt"
+    data.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(*s, strict=True)) for s in SENTENCES) + "\n")
+    res = CliRunner().invoke(cli, ["eval", "--model", str(bert_export), "--data", str(data), "--join", "natural"])
+    assert res.exit_code == 2 and "--join applies to --end-to-end scoring only" in res.output
+    out = tmp_path / "s.json"
+    res = CliRunner().invoke(cli, ["eval", "--model", str(bert_export), "--data", str(data), "--end-to-end",
+                                   "--join", "natural", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "words joined as text is written" in res.output
+    assert json.loads(out.read_text())["data"]["join"] == "natural"
 
 
 def test_eval_end_to_end_cli(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from fasttag.options import MODES, SCHEMES, EngineOptions, engine_options
+from fasttag.options import JOINS, MODES, SCHEMES, EngineOptions, engine_options
 
 
 @click.command("eval")
@@ -13,13 +13,18 @@ from fasttag.options import MODES, SCHEMES, EngineOptions, engine_options
 @click.option("--data", required=True, type=click.Path(dir_okay=False),
               help="Labelled data: CoNLL columns, .jsonl(.gz) or .parquet with tokens and tags.")
 @click.option("--end-to-end", is_flag=True,
-              help="Score what 'fasttag run' returns on raw text: the words joined by spaces into texts (see "
+              help="Score what 'fasttag run' returns on raw text: the words joined into texts (see --join and "
                    "--documents), tagged through the run path (--aggregation, --word-boundaries, windows); "
                    "entities (span tasks) scored as exact character spans, with a partial-overlap figure, or "
                    "words (tag tasks) as exact character spans with their tags.")
 @click.option("--documents", default="sentences", show_default=True, metavar="sentences|docstart|N",
               help="With --end-to-end: a text per sentence, per -DOCSTART- document, or consecutive sentences "
                    "joined until a text has at least N words.")
+@click.option("--join", type=click.Choice(JOINS), default="spaces", show_default=True,
+              help="With --end-to-end: how the labelled words become text: each apart by a space, as they were "
+                   "labelled, or natural, as text is written ('London.', 'said,', '(Reuters)', 'Germany's': no "
+                   "space before closing punctuation and clitics, none after opening brackets, straight quotes "
+                   "paired), which is what 'fasttag run' gets from real documents.")
 @click.option("--mode", type=click.Choice(MODES), default="strict", show_default=True,
               help="Span tasks, word level: seqeval's strict mode in the model's scheme (IOB2, IOBES for BIOES, "
                    "BILOU), or its lenient default mode. Tag tasks are scored by word accuracy; --end-to-end by "
@@ -35,8 +40,8 @@ from fasttag.options import MODES, SCHEMES, EngineOptions, engine_options
               help="Also write the figures to this JSON file (never --data; an existing one only with --overwrite).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @click.pass_context
-def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode, tag_column, labels, scheme, json_path,
-             overwrite):
+def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, join, mode, tag_column, labels, scheme,
+             json_path, overwrite):
     """Scores of an exported model on labelled data, by its task.
 
     Span tasks (NER, chunking; IOB2, BIOES or BILOU models): entity-level precision, recall and F1,
@@ -63,7 +68,7 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
         raise UsageError("--level: eval scores the model's own level (entities for a span task, words for a tag "
                          "task), at word level and --end-to-end alike")
     if not end_to_end:
-        for name in ("aggregation", "word_boundaries", "documents"):
+        for name in ("aggregation", "word_boundaries", "documents", "join"):
             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
                 raise UsageError(f"--{name.replace('_', '-')} applies to --end-to-end scoring only "
                                  "(word-level scoring reads each word's first sub-token)")
@@ -86,12 +91,12 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, mode,
     if not end_to_end and task.kind == "span":
         require_seqeval()  # word-level entity scoring needs seqeval; end-to-end and tag scoring do not
     if end_to_end:
-        scores = evaluate_end_to_end(tagger, data, documents=documents, tag_column=tag_column,
+        scores = evaluate_end_to_end(tagger, data, documents=documents, join=join, tag_column=tag_column,
                                      labels=parse_labels(labels), scheme=scheme)
     else:
         scores = word_eval(tagger, data, mode=mode, tag_column=tag_column, labels=parse_labels(labels), scheme=scheme)
     d = scores["data"]
-    texts = f", {d['texts']:,} texts ({d['documents']})" if end_to_end else ""
+    texts = f", {d['texts']:,} texts ({d['documents']}, words joined {'by spaces' if d['join'] == 'spaces' else 'as text is written'})" if end_to_end else ""
     click.echo(f"{data}: {d['sentences']:,} sentences, {d['words']:,} words ({d['scheme']}){texts}; "
                f"model {tagger.bundle.describe()}; {scores['seconds']:.1f}s", err=True)
     if d["scheme"] == "iob1":  # I- starts entities in IOB1: each such tag is B- in IOB2, no repair

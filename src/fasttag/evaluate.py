@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fasttag.errors import InputError, MissingExtraError, UsageError
 from fasttag.labelled import LabelledData, TagColumn, read_labelled
-from fasttag.options import Mode, Scheme
+from fasttag.options import JOINS, Join, Mode, Scheme
 from fasttag.schemes import Task, convert, spans
 from fasttag.tagger import Tagger
 from fasttag.write import write_text_whole
@@ -22,6 +22,11 @@ from fasttag.write import write_text_whole
 # document, or a whole number N: consecutive sentences until a text has at least N words.
 GROUPINGS = ("sentences", "docstart")
 Span = tuple[int, int, str]
+# How labelled words become text (`join_words`, `options.JOINS`): "spaces" keeps each word apart, as it was
+# labelled; "natural" writes them as text is written ("London.", "said,", "(Reuters)", "Germany's").
+_NO_SPACE_BEFORE = frozenset([".", ",", ";", ":", "!", "?", ")", "]", "}", "%", "...", "'s", "'S", "n't", "N'T",
+                              "'re", "'ve", "'ll", "'d", "'m", "'RE", "'VE", "'LL", "'D", "'M"])
+_NO_SPACE_AFTER = frozenset(["(", "[", "{", "$", "#"])
 
 
 def read_gold(
@@ -108,36 +113,63 @@ def _converted(gold: LabelledData, task: Task) -> bool:
     return task.kind == "span" and ("iob2" if gold.scheme == "iob1" else gold.scheme) != task.scheme
 
 
-def gold_spans(words: list[str], tags: list[str], base: int = 0) -> list[Span]:
-    """Character spans (start, end, type) of the entities of one sentence whose words are joined by spaces.
+def join_words(words: list[str], join: Join = "spaces") -> tuple[str, list[int]]:
+    """One sentence's text rebuilt from its labelled words, and each word's start in it.
+
+    ``spaces``: the words joined by single spaces. ``natural``: as text is written, no space before closing
+    punctuation and clitics (``. , ; : ! ? ) ] } % ... 's n't 're 've 'll 'd 'm``), none after an opening
+    bracket, ``$`` or ``#``, and straight double quotes taken as opening and closing in turn (no space after an
+    opening one, none before a closing one). Every word keeps its characters, so gold spans hold.
+    """
+    if join not in JOINS:
+        raise UsageError(f"--join must be one of {', '.join(JOINS)}, not {join!r}")
+    parts: list[str] = []
+    starts: list[int] = []
+    pos, glue, quote_open = 0, False, False
+    for i, word in enumerate(words):
+        if i:
+            space = join == "spaces" or not (glue or word in _NO_SPACE_BEFORE or (word == '"' and quote_open))
+            if space:
+                parts.append(" ")
+                pos += 1
+        starts.append(pos)
+        parts.append(word)
+        pos += len(word)
+        if join == "natural":
+            if word == '"':
+                quote_open = not quote_open
+                glue = quote_open  # an opening quote holds on to the next word
+            else:
+                glue = word in _NO_SPACE_AFTER
+    return "".join(parts), starts
+
+
+def gold_spans(words: list[str], tags: list[str], base: int = 0, join: Join = "spaces") -> list[Span]:
+    """Character spans (start, end, type) of the entities of one sentence whose words are joined by `join_words`.
 
     Entities are read by the span rule of `fasttag.schemes` (any span scheme).
     """
-    starts, pos = [], base
-    for word in words:
-        starts.append(pos)
-        pos += len(word) + 1
+    starts = [base + s for s in join_words(words, join)[1]]
     return [(starts[a], starts[b - 1] + len(words[b - 1]), kind) for a, b, kind in spans(tags)]
 
 
-def gold_words(words: list[str], tags: list[str], base: int = 0) -> list[Span]:
-    """Character spans (start, end, tag) of every word of one sentence whose words are joined by spaces."""
-    out: list[Span] = []
-    pos = base
-    for word, tag in zip(words, tags, strict=True):
-        out.append((pos, pos + len(word), tag))
-        pos += len(word) + 1
-    return out
+def gold_words(words: list[str], tags: list[str], base: int = 0, join: Join = "spaces") -> list[Span]:
+    """Character spans (start, end, tag) of every word of one sentence whose words are joined by `join_words`."""
+    starts = join_words(words, join)[1]
+    return [(base + s, base + s + len(word), tag) for s, word, tag in zip(starts, words, tags, strict=True)]
 
 
 def labelled_texts(gold: LabelledData, documents: str | int = "sentences", units: str = "entities",
-                   ) -> tuple[list[str], list[list[Span]]]:
-    """Raw texts rebuilt from labelled words (joined by single spaces), and each text's gold spans.
+                   join: Join = "spaces") -> tuple[list[str], list[list[Span]]]:
+    """Raw texts rebuilt from labelled words (`join_words`; sentences of one text apart by a space), and each
+    text's gold spans.
 
     ``documents``: ``"sentences"`` (a text per sentence), ``"docstart"`` (a text per ``-DOCSTART-``
     document) or N (consecutive sentences joined until a text has at least N words). ``units``:
     ``"entities"`` (`gold_spans`) or ``"words"`` (`gold_words`: every word with its tag).
     """
+    if join not in JOINS:
+        raise UsageError(f"--join must be one of {', '.join(JOINS)}, not {join!r}")
     spans_of = gold_words if units == "words" else gold_spans
     if isinstance(documents, str) and documents.isdigit():
         documents = int(documents)
@@ -163,8 +195,8 @@ def labelled_texts(gold: LabelledData, documents: str | int = "sentences", units
         if documents == "sentences" or (documents == "docstart" and n and doc_of[n] != doc_of[n - 1]):
             flush()
         base = length + (1 if cur else 0)
-        cur_spans.extend(spans_of(sentence, tags, base))
-        text = " ".join(sentence)
+        cur_spans.extend(spans_of(sentence, tags, base, join))
+        text = join_words(sentence, join)[0]
         cur.append(text)
         length = base + len(text)
         words += len(sentence)
@@ -248,9 +280,11 @@ def evaluate_end_to_end(
     tag_column: TagColumn = None,
     labels: list[str] | None = None,
     scheme: Scheme = "auto",
+    join: Join = "spaces",
 ) -> dict:
-    """What `fasttag run` gets on raw text: the labelled words joined by spaces into texts (sentences or
-    documents), tagged through the run path (the tagger's aggregation, word rule, windows and batches).
+    """What `fasttag run` gets on raw text: the labelled words joined into texts (sentences or documents; `join`:
+    by spaces or as text is written, see `join_words`), tagged through the run path (the tagger's aggregation,
+    word rule, windows and batches).
 
     Span tasks: the entities (level entities) scored as exact character spans against the gold
     entities (`span_scores`). Tag tasks: the words (level words) scored against the gold words
@@ -261,7 +295,7 @@ def evaluate_end_to_end(
     if getattr(tagger, "level", level) != level:
         raise UsageError(f"end-to-end scoring of a {task.kind} task reads --level {level}, not {tagger.level}")
     gold = read_gold(data, task, tagger.labels, tag_column=tag_column, labels=labels, scheme=scheme)
-    texts, gold_sp = labelled_texts(gold, documents, units="words" if task.kind == "tag" else "entities")
+    texts, gold_sp = labelled_texts(gold, documents, units="words" if task.kind == "tag" else "entities", join=join)
     started = time.perf_counter()
     predicted = [[(e.start, e.end, e.label) for e in ents] for ents in tagger.tag(texts)]
     seconds = time.perf_counter() - started
@@ -274,6 +308,7 @@ def evaluate_end_to_end(
         "words": gold.n_words,
         "texts": len(texts),
         "documents": documents,
+        "join": join,
         "scheme": gold.scheme,
         "repaired_tags": gold.repaired,
     }
