@@ -96,7 +96,8 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, join,
     else:
         scores = word_eval(tagger, data, mode=mode, tag_column=tag_column, labels=parse_labels(labels), scheme=scheme)
     d = scores["data"]
-    texts = f", {d['texts']:,} texts ({d['documents']}, words joined {'by spaces' if d['join'] == 'spaces' else 'as text is written'})" if end_to_end else ""
+    joined = "by spaces" if d.get("join") == "spaces" else "as text is written"
+    texts = f", {d['texts']:,} texts ({d['documents']}, words joined {joined})" if end_to_end else ""
     click.echo(f"{data}: {d['sentences']:,} sentences, {d['words']:,} words ({d['scheme']}){texts}; "
                f"model {tagger.bundle.describe()}; {scores['seconds']:.1f}s", err=True)
     if d["scheme"] == "iob1":  # I- starts entities in IOB1: each such tag is B- in IOB2, no repair

@@ -251,7 +251,18 @@ class CorpusReader:
                 return pa.nulls(len(values))
             self._id_kind = _json_kind(first)
         if self._id_kind == "nested":
-            return id_array(values, self.id_column)
+            ids = id_array(values, self.id_column)
+            # Arrow gives the objects of a chunk one struct type: an object lacking a field another has gets it
+            # as null ({"a": 1} read as {"a": 1, "b": None}), an id changed. Refused, as between chunks.
+            changed = next((i for i, (v, back) in enumerate(zip(values, ids.to_pylist(), strict=True))
+                            if v != back), None)
+            if changed is not None:
+                raise InputError(
+                    f"{self.path}: id field {self.id_column!r} holds {values[changed]!r}, which Arrow can only store "
+                    f"as {ids[changed].as_py()!r} beside the other ids of its chunk (some ids would change); give "
+                    "every row an id of one type (objects with the same fields), or ids as strings"
+                )
+            return ids
         for v in values:
             kind = None if v is None else _json_kind(v)
             if kind is not None and kind != self._id_kind and not (self._id_kind == "float" and kind == "int"):
