@@ -673,3 +673,30 @@ def test_rejects_that_cannot_be_written_leave_no_output_and_resume_completes(tmp
     res = invoke("run", src, "-o", out, "--model", bert_export, "--on-error", "skip", "--chunk-rows", "1", "--resume")
     assert res.exit_code == 0, res.output
     assert len(out.read_text().splitlines()) == 2 and json.loads(blocker.read_text())["line"] == 2
+
+
+def test_ctrl_c_before_the_first_row_says_what_became_of_the_output(tmp_path, bert_export, monkeypatch):
+    """Ctrl-C while the model loads said only "Error: interrupted": nothing was written, and an earlier
+    interrupted run's finished chunks are still there for --resume."""
+    src = sentences_parquet(tmp_path / "in.parquet", 40, 1)
+    out = tmp_path / "o.parquet"
+    args = ["run", str(src), "-o", str(out), "--model", str(bert_export), "--chunk-rows", "10", "-q"]
+    real_load = Tagger.load
+
+    def interrupted_load(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Tagger, "load", interrupted_load)
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 130 and res.output.strip() == f"Error: interrupted; nothing was written to {out}"
+    monkeypatch.setattr(Tagger, "load", real_load)
+    with pytest.raises(Interrupted):  # an earlier run, stopped after 2 of its 4 chunks
+        run(Tagger.load(bert_export), str(src), str(out), chunk_rows=10, progress=_stop_after(2))
+    monkeypatch.setattr(Tagger, "load", interrupted_load)
+    res = CliRunner().invoke(cli, [*args, "--resume"])
+    assert res.exit_code == 130, res.output
+    assert res.output.strip().endswith("finished chunks are kept: rerun the same command with --resume to continue")
+    monkeypatch.setattr(Tagger, "load", real_load)
+    res = CliRunner().invoke(cli, [*args, "--resume"])
+    assert res.exit_code == 0, res.output
+    assert pq.read_table(out).num_rows == 40

@@ -165,7 +165,24 @@ def stop_on_sigterm(output: str, stdin: bool = False) -> Iterator[None]:
             raise Terminated(exc) from exc
         raise
     except Stopped as exc:  # before the run's first step (loading the model, checking the paths): nothing was written
-        raise Terminated(Interrupted(output, resumable=False, stdin=stdin)) from exc
+        raise Terminated(Interrupted(output, resumable=_left_parts(output), stdin=stdin)) from exc
+    except KeyboardInterrupt as exc:  # Ctrl-C there too: said as `run` says it once it has started
+        raise Interrupted(output, resumable=_left_parts(output), stdin=stdin) from exc
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
+
+
+def _left_parts(output: str) -> bool:
+    """Whether an earlier interrupted run of `output` left finished parts for --resume (kept by a run stopped before
+    its first step, which wrote nothing)."""
+    from fasttag import storage
+    from fasttag.errors import UsageError
+    from fasttag.write import saved_state
+
+    if output == "-" or storage.is_remote(output):
+        return False
+    try:
+        return saved_state(output) is not None
+    except (UsageError, OSError):
+        return False
