@@ -175,8 +175,8 @@ def test_list_and_clear(cache_root, bert_export, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    ([], "give the entries to remove"),
-    (["x", "--all"], "not both"),
+    ([], "Error: give the entries to remove (KEY or SOURCE, see 'fasttag cache list'), or --all"),
+    (["x", "--all"], "Error: give the entries to remove (KEY or SOURCE) or --all, not both"),
     (["no-such-key"], "no cache entry 'no-such-key'"),
 ])
 def test_clear_refusals_are_one_line(cache_root, args, message):

@@ -78,8 +78,10 @@ def clear_command(names: tuple[str, ...], everything: bool) -> None:
     from fasttag import cache
     from fasttag.errors import UsageError
 
-    if everything == bool(names):
-        raise UsageError("give the entries to remove (KEY or SOURCE, see 'fasttag cache list') or --all, not both")
+    if everything and names:
+        raise UsageError("give the entries to remove (KEY or SOURCE) or --all, not both")
+    if not everything and not names:
+        raise UsageError("give the entries to remove (KEY or SOURCE, see 'fasttag cache list'), or --all")
     if everything:
         doomed = cache.entries()
     else:
