@@ -125,7 +125,7 @@ def test_spacy_docbin_loads_back_with_spacy(tmp_path, files, spacy, alignment):
         assert "1 dropped: no whole token inside (--alignment contract)" in summary
     else:
         assert "1 dropped: not on spaCy token boundaries (--alignment strict)" in summary
-    assert f"{len(ROWS)} documents (1 empty)" in summary
+    assert f"{len(ROWS)} documents (1 without text)" in summary
 
 
 def test_overlapping_entities_are_dropped_where_a_format_cannot_hold_them(tmp_path, spacy):
@@ -329,7 +329,7 @@ def test_brat_pairs_follow_the_standoff_format(tmp_path, files):
     names = ["news_1", "emoji", "cjk", "empty", "none", "lines", "_CON", "news_1~7"]
     assert sorted(p.name for p in dest.iterdir()) == sorted(
         ["annotation.conf", *(f"{n}.txt" for n in names), *(f"{n}.ann" for n in names)])
-    assert "in 16 files" in res.stderr
+    assert "in 17 files" in res.stderr  # annotation.conf counted
     for name, (_, text, _), entities in zip(names, ROWS, ENTITIES, strict=True):
         assert (dest / f"{name}.txt").read_bytes() == text.encode("utf-8")
         lines = (dest / f"{name}.ann").read_text(encoding="utf-8").split("\n")
@@ -511,7 +511,7 @@ def test_words_level_of_a_span_task(tmp_path):
     """A words-level output (`run --level words`): the words are the tokens, the entities their B-/I- runs."""
     files = words_files(tmp_path, WORDS_TEXT, SPAN_WORDS)
     res = run_convert(files, "conll", tmp_path / "w.conll")
-    assert "2 documents (1 empty), 7 words, 2 entities" in res.stderr
+    assert "2 documents (1 without text), 7 words, 2 entities" in res.stderr
     data = read_labelled(tmp_path / "w.conll")
     assert data.tokens == [["Ada", "Lovelace", "saw", "New", "-", "York", "."]]
     assert data.tags == [["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "I-LOC", "O"]]
@@ -650,7 +650,7 @@ def test_run_then_convert_every_format(tmp_path, bert_export):
     for fmt, dest in [("label-studio", "t.json"), ("prodigy", "t.jsonl"), ("conll", "t.conll"), ("brat", "b")]:
         res = invoke("convert", output, "--input", corpus, "--to", fmt, "-o", tmp_path / dest)
         assert res.exit_code == 0, res.output
-        assert f"{len(texts)} documents (1 empty), {n_entities} entities" in res.stderr
+        assert f"{len(texts)} documents (1 without text), {n_entities} entities" in res.stderr
     tasks = json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))
     assert [t["data"]["doc_id"] for t in tasks] == [f"d{i}" for i in range(len(texts))]
     assert (tmp_path / "b" / "d31.txt").read_text(encoding="utf-8") == texts[-1]

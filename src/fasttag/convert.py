@@ -172,7 +172,7 @@ class ConvertStats:
     adjusted: int = 0  # spacy: entities moved onto token boundaries (expand, contract)
     unaligned: int = 0  # spacy: entities dropped for their token boundaries (strict, contract)
     overlapping: int = 0  # entities dropped for overlapping an earlier one
-    files: int = 0  # files written (.spacy parts, brat pairs)
+    files: int = 0  # files written (.spacy parts; brat pairs and annotation.conf)
     alignment: str = "expand"
     notes: list[str] = field(default_factory=list)
 
@@ -180,7 +180,7 @@ class ConvertStats:
         from fasttag.show import plural
 
         text = (f"wrote {self.dest} ({self.format}): {plural(self.documents, 'document')}"
-                + (f" ({self.empty:,} empty)" if self.empty else "")
+                + (f" ({self.empty:,} without text)" if self.empty else "")
                 + (f", {plural(self.words, 'word')}" if self.words else "")
                 + f", {plural(self.written, 'entity')}")
         if self.written != self.entities:
@@ -560,6 +560,7 @@ def _write_brat(docs: Iterable[Document], path: Path, options: ConvertOptions, s
     with open(path / "annotation.conf", "w", encoding="utf-8") as fh:
         fh.write("[entities]\n" + "".join(f"{label}\n" for label in labels) + "\n[relations]\n\n[events]\n\n"
                  "[attributes]\n")
+    stats.files += 1  # annotation.conf: every file written is counted
 
 
 Writer = Callable[[Iterable[Document], Path, ConvertOptions, ConvertStats], None]
