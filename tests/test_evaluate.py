@@ -80,6 +80,16 @@ def test_eval_join_applies_end_to_end_and_is_recorded(tmp_path, bert_export):
     assert json.loads(out.read_text())["data"]["join"] == "natural"
 
 
+def test_docstart_documents_without_a_docstart_line_are_noted(tmp_path, bert_export):
+    data = tmp_path / "test.txt"
+    data.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(*s, strict=True)) for s in SENTENCES) + "\n")
+    res = CliRunner().invoke(cli, ["eval", "--model", str(bert_export), "--data", str(data), "--end-to-end",
+                                   "--documents", "docstart"])
+    assert res.exit_code == 0, res.output
+    assert "3 sentences, 14 words (iob2), 1 text (docstart," in res.output
+    assert "note: the data has no -DOCSTART- line between its sentences" in res.output
+
+
 def test_eval_end_to_end_cli(tmp_path):
     data = tmp_path / "test.txt"
     data.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(*s, strict=True)) for s in SENTENCES) + "\n")

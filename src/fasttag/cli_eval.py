@@ -97,9 +97,13 @@ def evaluate(ctx, engine_opts: EngineOptions, data, end_to_end, documents, join,
         scores = word_eval(tagger, data, mode=mode, tag_column=tag_column, labels=parse_labels(labels), scheme=scheme)
     d = scores["data"]
     joined = "by spaces" if d.get("join") == "spaces" else "as text is written"
-    texts = f", {d['texts']:,} texts ({d['documents']}, words joined {joined})" if end_to_end else ""
+    n_texts = f"{d['texts']:,} text{'s' if d.get('texts') != 1 else ''}" if end_to_end else ""
+    texts = f", {n_texts} ({d['documents']}, words joined {joined})" if end_to_end else ""
     click.echo(f"{data}: {d['sentences']:,} sentences, {d['words']:,} words ({d['scheme']}){texts}; "
                f"model {tagger.bundle.describe()}; {scores['seconds']:.1f}s", err=True)
+    if end_to_end and d["documents"] == "docstart" and d["texts"] == 1 and d["sentences"] > 1:
+        click.echo("note: the data has no -DOCSTART- line between its sentences: --documents docstart made the "
+                   "whole file one text", err=True)
     if d["scheme"] == "iob1":  # I- starts entities in IOB1: each such tag is B- in IOB2, no repair
         click.echo("note: the data was read as IOB1 (I- tags start entities) and converted to IOB2", err=True)
     elif d["repaired_tags"]:
