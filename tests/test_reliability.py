@@ -425,6 +425,9 @@ def test_id_column_named_entities_is_refused(tmp_path, bert_export):
     tagger = Tagger.load(bert_export)
     with pytest.raises(UsageError, match="cannot be 'entities'"):
         tagger.tag_table(pa.table({"text": ["x"], "entities": ["e1"]}), id_column="entities")
+    # as `run` refuses it: a "row" id column would read as row numbers to show and convert
+    with pytest.raises(UsageError, match="id_column cannot be 'row'"):
+        tagger.tag_table(pa.table({"text": ["x"], "row": [5]}), id_column="row")
 
 
 def test_ids_are_never_changed_to_fit_the_first_type(tmp_path, bert_export):

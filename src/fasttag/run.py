@@ -20,12 +20,12 @@ from pyarrow.fs import FileType
 
 from fasttag import storage
 from fasttag.dedup import DEFAULT_WINDOW_ROWS, DuplicateWindow, Kept, window_rows
-from fasttag.entities import RESULT_COLUMNS, result_fields
+from fasttag.entities import result_fields
 from fasttag.errors import InputError, Interrupted, OutputError, UsageError, first_line
 from fasttag.formats import corpus_format, output_format, parquet_files
 from fasttag.options import DEFAULT_MAX_TEXT_BYTES, OUTPUT_DEFAULTS, EngineOptions, OnError, OutputOptions
 from fasttag.read import CorpusReader
-from fasttag.shape import ShapeStats
+from fasttag.shape import ShapeStats, check_id_column
 from fasttag.show import plural
 from fasttag.tagger import Tagger
 from fasttag.write import (
@@ -128,14 +128,8 @@ STDOUT_REJECTS = "fasttag.rejects.jsonl"  # -o - with --on-error skip: the rejec
 
 
 def check_columns(id_column: str | None) -> None:
-    """The output has the id (or "row") and the result columns: the id column cannot take a result column's name."""
-    if id_column in RESULT_COLUMNS:
-        raise UsageError(f"--id-column cannot be {id_column!r}: an output result column has that name "
-                         "(rename the input column)")
-    if id_column == "row":
-        raise UsageError("--id-column cannot be 'row': without an id column the output's row numbers have that "
-                         "name, and 'fasttag show' and 'convert' read a 'row' column as row numbers (rename the input "
-                         "column)")
+    """`--id-column`'s name against the output's own (`shape.check_id_column`)."""
+    check_id_column(id_column, "--id-column")
 
 
 def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) -> None:

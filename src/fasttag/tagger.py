@@ -847,8 +847,9 @@ class Tagger:
             raise UsageError(f"no column {column!r}; columns: {', '.join(names)}")
         shaper = self.shaper(opts, tokens_column is not None)
         if id_column:
-            if id_column in [f.name for f in self.result_fields(tokens_column is not None)]:
-                raise UsageError(f"id_column cannot be {id_column!r}: the output's result column has that name")
+            from fasttag.shape import check_id_column
+
+            check_id_column(id_column)
             if id_column not in names:
                 raise UsageError(f"no id column {id_column!r}; columns: {', '.join(names)}")
         id_name = id_column or "row"
