@@ -487,6 +487,7 @@ def _write_prodigy(docs: Iterable[Document], path: Path, options: ConvertOptions
 
 def _write_conll(docs: Iterable[Document], path: Path, options: ConvertOptions, stats: ConvertStats) -> None:
     markers = 0  # words of the text that CoNLL readers take for a document marker
+    blockless = 0  # documents with no token: no lines of their own (a blank block is no block to CoNLL readers)
     with _open_text(path) as fh:
         for d in docs:
             if options.docstart:
@@ -503,6 +504,12 @@ def _write_conll(docs: Iterable[Document], path: Path, options: ConvertOptions, 
                 markers += sum(word == "-DOCSTART-" for word, _ in lines)
                 fh.writelines(f"{word}\t{tag}\n" for word, tag in lines)
                 fh.write("\n")
+            else:
+                blockless += 1
+    if blockless and not options.docstart:
+        stats.notes.append(f"{blockless:,} document{'s' if blockless > 1 else ''} with no token (no text, or "
+                           "only whitespace) left no lines, so the blocks do not line up with the rows one for one: "
+                           "pass --docstart to give every row its own -DOCSTART- line")
     if markers:
         stats.notes.append(f"{markers:,} word{'s' if markers > 1 else ''} '-DOCSTART-' of the text written as "
                            "they are: CoNLL readers ('fasttag train' and 'eval' among them) read such a line as a "
