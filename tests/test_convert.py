@@ -622,6 +622,9 @@ def test_other_outputs_are_refused(tmp_path):
     corpus.write_text(json.dumps({"text": "Ada"}) + "\n")
     output.write_text(json.dumps({"row": 0, "tags": ["B-PER"], "scores": [0.9]}) + "\n")
     res = invoke("convert", output, "--input", corpus, "--to", "conll", "-o", tmp_path / "x.conll")
+    assert res.exit_code == 1 and "an output of 'fasttag run --tokens-column'" in res.output
+    output.write_text(json.dumps({"row": 0, "labels": ["B-PER"]}) + "\n")
+    res = invoke("convert", output, "--input", corpus, "--to", "conll", "-o", tmp_path / "x.conll")
     assert res.exit_code == 1 and "no 'entities' or 'words' or 'tokens' list" in res.output
 
 
@@ -712,3 +715,16 @@ def test_conll_counts_the_words_that_read_back_as_document_markers(tmp_path):
     res = run_convert((output, corpus), "conll", tmp_path / "x.conll")
     assert "1 word '-DOCSTART-' of the text written as they are" in res.output
     assert "-DOCSTART-\tO" in (tmp_path / "x.conll").read_text()
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_pretokenized_output_is_refused_in_one_line_that_says_so(tmp_path, bert_export, suffix):
+    corpus = tmp_path / "tokens.jsonl"
+    corpus.write_text('{"tokens": ["Ada", "lives", "in", "Paris"]}\n')
+    output = tmp_path / f"tags{suffix}"
+    res = invoke("run", corpus, "-o", output, "--tokens-column", "tokens", "--model", bert_export, "-q")
+    assert res.exit_code == 0, res.output
+    res = invoke("convert", output, "--input", corpus, "--to", "conll", "-o", tmp_path / "x.conll")
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1, res.output
+    assert "an output of 'fasttag run --tokens-column' (a tag per input token" in res.output
+    assert not (tmp_path / "x.conll").exists()

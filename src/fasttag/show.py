@@ -321,6 +321,8 @@ def _columns(levels: Sequence[str]) -> str:
 
 
 FLAT_FIELDS = ("start", "end", "label", "score", "text")  # the columns of a `run --layout flat` output
+PRETOKENIZED_OUTPUT = ("an output of 'fasttag run --tokens-column' (a tag per input token, its entities in tokens, "
+                       "not characters): 'fasttag show --entities ... --tokens-column' reads it; 'convert' does not")
 
 
 def _no_level(names: Sequence[str], levels: Sequence[str], what: str = "column") -> str:
@@ -346,9 +348,8 @@ def _iter_parquet_entities(path: str, chunk_rows: int, levels: Sequence[str]) ->
             raise InputError(f"{f}: not a readable Parquet file ({exc})") from exc
         names = pf.schema_arrow.names
         level = next((c for c in levels if c in names), None)
-        if level is None and "tags" in names:
-            raise InputError(f"{f}: an output of 'fasttag run --tokens-column' (a tag per token, no text offsets): "
-                             "show it with --tokens-column")
+        if "tags" in names:  # its entities too are in tokens, not characters
+            raise InputError(f"{f}: {PRETOKENIZED_OUTPUT}")
         if level is None:
             raise InputError(f"{f}: {_no_level(names, levels)} (columns: {', '.join(names)})")
         others = [n for n in names if n not in result_columns]
@@ -378,6 +379,8 @@ def _iter_jsonl_entities(path: str, chunk_rows: int, levels: Sequence[str]) -> I
                 raise InputError(f"{where}, line {line.lineno}: not JSON ({line.error})") from line.exc
             obj = line.value
             if level is None and isinstance(obj, dict):  # the first line decides which result column is read
+                if isinstance(obj.get("tags", None), list):
+                    raise InputError(f"{where}, line {line.lineno}: {PRETOKENIZED_OUTPUT}")
                 level = next((c for c in levels if isinstance(obj.get(c, None), list)), None)
                 chunk.level = level or levels[0]
             if not isinstance(obj, dict) or level is None or not isinstance(obj.get(level, None), list):
