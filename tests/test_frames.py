@@ -112,6 +112,16 @@ def test_dataset_row_numbers_follow_select_and_shuffle(tagger):
         tagger.tag_dataset(ds.to_iterable_dataset())
 
 
+def test_pandas_text_with_a_lone_surrogate_is_read_as_tag_reads_it(tagger):
+    # Arrow's UTF-8 cannot hold "\ud800": tag() reads it as U+FFFD; tag_dataframe refused the frame
+    texts = ["Lon\ud800don is in England", "Paris", None]
+    out = tagger.tag_dataframe(pd.DataFrame({"text": pd.Series(texts, dtype=object), "id": [1, 2, 3]}),
+                               id_column="id")
+    got = [[(e["start"], e["end"], e["label"], e["text"]) for e in row] for row in out["entities"].tolist()]
+    assert got == [[(e.start, e.end, e.label, e.text) for e in row] for row in tagger.tag(texts)]
+    assert out["id"].tolist() == [1, 2, 3]
+
+
 def test_api_errors_name_the_column(tagger):
     df = TABLE.to_pandas()
     with pytest.raises(Exception, match="no column 'body'"):

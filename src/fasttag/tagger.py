@@ -794,6 +794,8 @@ class Tagger:
             needed = self._needed_columns(names, text_column, id_column, tokens_column, opts)
             try:
                 table = pa.Table.from_pandas(df[needed], preserve_index=False)
+            except UnicodeEncodeError:  # a lone surrogate, which Arrow's UTF-8 cannot hold: read as U+FFFD, as tag()
+                table = pa.Table.from_pandas(_surrogates_repaired(df[needed]), preserve_index=False)
             except (pa.ArrowException, TypeError, ValueError) as exc:
                 raise TypeError(f"the DataFrame's columns {needed} cannot be read as Arrow: {exc}") from exc
             out = self.tag_table(table, text_column, id_column, tokens_column, opts)
@@ -886,6 +888,25 @@ class Tagger:
                 a += len(chunk)
             first_row += n
         return pa.concat_tables([out_schema.empty_table(), *parts]), stats
+
+
+def _surrogates_repaired(df: Any) -> Any:
+    """A copy of a pandas frame whose strings (in object columns, and in lists of them) have each lone surrogate
+    replaced by U+FFFD, one for one, as the tagger reads such text (`repair_surrogates`)."""
+    from fasttag.tokenization import repair_surrogates
+
+    def fixed(value: Any) -> Any:
+        if isinstance(value, str):
+            return repair_surrogates([value])[0][0]
+        if isinstance(value, (list, tuple)):  # a token list
+            return [fixed(v) for v in value]
+        return value
+
+    out = df.copy()
+    for name in out.columns:
+        if out[name].dtype == object:
+            out[name] = out[name].map(fixed)
+    return out
 
 
 def _list_offsets(doc: np.ndarray, n_docs: int) -> pa.Array:
