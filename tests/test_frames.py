@@ -122,6 +122,12 @@ def test_pandas_text_with_a_lone_surrogate_is_read_as_tag_reads_it(tagger):
     assert out["id"].tolist() == [1, 2, 3]
 
 
+def test_pandas_columns_named_by_numbers_are_taken_by_them(tagger):
+    # Arrow names a column 0 "0": the argument 0 found "no column 0; columns: 0"
+    out = tagger.tag_dataframe(pd.DataFrame({0: ["Ada Lovelace", "Paris"], 1: ["a", "b"]}), text_column=0, id_column=1)
+    assert list(out.columns) == ["1", "entities"] and out["1"].tolist() == ["a", "b"]
+
+
 def test_api_errors_name_the_column(tagger):
     df = TABLE.to_pandas()
     with pytest.raises(Exception, match="no column 'body'"):

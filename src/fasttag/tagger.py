@@ -790,12 +790,16 @@ class Tagger:
         opts = _output_options(output, output_kwargs)
         pd, pl = sys.modules.get("pandas"), sys.modules.get("polars")  # a DataFrame means its library is imported
         if pd is not None and isinstance(df, pd.DataFrame):
-            names = [str(c) for c in df.columns]
-            needed = self._needed_columns(names, text_column, id_column, tokens_column, opts)
+            # Arrow names columns by their text (a column 0 is "0"), and so do these arguments
+            text_column = str(text_column)
+            id_column, tokens_column = (None if c is None else str(c) for c in (id_column, tokens_column))
+            columns = {str(c): c for c in df.columns}
+            needed = self._needed_columns(list(columns), text_column, id_column, tokens_column, opts)
+            frame = df[[columns[n] for n in needed]]
             try:
-                table = pa.Table.from_pandas(df[needed], preserve_index=False)
+                table = pa.Table.from_pandas(frame, preserve_index=False)
             except UnicodeEncodeError:  # a lone surrogate, which Arrow's UTF-8 cannot hold: read as U+FFFD, as tag()
-                table = pa.Table.from_pandas(_surrogates_repaired(df[needed]), preserve_index=False)
+                table = pa.Table.from_pandas(_surrogates_repaired(frame), preserve_index=False)
             except (pa.ArrowException, TypeError, ValueError) as exc:
                 raise TypeError(f"the DataFrame's columns {needed} cannot be read as Arrow: {exc}") from exc
             out = self.tag_table(table, text_column, id_column, tokens_column, opts)
