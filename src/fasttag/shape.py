@@ -65,7 +65,6 @@ def _item_type(level: Level) -> pa.StructType:
     return LEVEL_TYPES[level].value_type
 
 
-
 def check_id_column(id_column: str | None, option: str = "id_column") -> None:
     """The output has the id (or "row") and the result columns: the id column cannot take a result column's name,
     nor "row" (`fasttag run --id-column` and the API's `id_column` alike; `option` names it in the message)."""
@@ -76,6 +75,7 @@ def check_id_column(id_column: str | None, option: str = "id_column") -> None:
         raise UsageError(f"{option} cannot be 'row': without an id column the output's row numbers have that "
                          "name, and 'fasttag show' and 'convert' read a 'row' column as row numbers (rename the input "
                          "column)")
+
 
 class Shaper:
     """Shapes one tagger's results by `OutputOptions`.
