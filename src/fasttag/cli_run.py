@@ -87,11 +87,12 @@ def run(input, output, engine_opts: EngineOptions, output_opts: OutputOptions, t
       cat docs.jsonl | fasttag run - -o - --model my-export > entities.jsonl
       fasttag run s3://bucket/corpus/ -o s3://bucket/entities/ --engine ray --ray-address auto
     """
-    from fasttag.run import check_columns, check_engine_options
+    from fasttag.run import check_engine_options
     from fasttag.run import run as run_corpus
+    from fasttag.shape import check_id_column
 
     engine_opts = engine_opts.replace(dedup_window=dedup_window, tuned=not ignore_tuned and engine == "local")
-    check_columns(id_column)
+    check_id_column(id_column, "--id-column")
     check_engine_options(engine, ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
                          resume=resume, on_error=on_error, streams=engine_opts.streams)
     if engine == "ray":

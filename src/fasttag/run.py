@@ -127,11 +127,6 @@ STDOUT_REJECTS = "fasttag.rejects.jsonl"  # -o - with --on-error skip: the rejec
 # (or, when it exists and --overwrite is not given, to the first free fasttag.rejects.N.jsonl)
 
 
-def check_columns(id_column: str | None) -> None:
-    """`--id-column`'s name against the output's own (`shape.check_id_column`)."""
-    check_id_column(id_column, "--id-column")
-
-
 def check_paths(input: str, output: str, overwrite: bool, resume: bool = False) -> None:
     """Refuse what would lose data or cannot work, before any model is loaded."""
     if overwrite and resume:
@@ -248,7 +243,7 @@ def run(
     tokens and scores would take memory in proportion to it.
     """
     output_opts = output_opts or OutputOptions()
-    check_columns(id_column)
+    check_id_column(id_column, "--id-column")
     check_paths(input, output, overwrite, resume)
     if isinstance(tagger, EngineOptions):
         tagger = Tagger.load(options=tagger)
