@@ -22,16 +22,16 @@ def test_export_writes_a_complete_folder(export_factory, family):
 
 
 def test_int8_export_validates_and_agrees(export_factory):
-    int8 = export_factory("bert", "int8")
+    int8 = export_factory("bert-trained", "int8")  # a random model's near-ties flip with the CPU's int8 kernels
     manifest = json.loads((int8 / "fasttag.json").read_text())
     assert manifest["precision"] == "int8" and manifest["validation"]["argmax_agreement"] >= 0.98
-    assert (int8 / "model.onnx").stat().st_size < (export_factory("bert") / "model.onnx").stat().st_size
+    assert (int8 / "model.onnx").stat().st_size < (export_factory("bert-trained") / "model.onnx").stat().st_size
     texts = varied_sentences(60)
-    a = Tagger.load(export_factory("bert")).tag(texts)
+    a = Tagger.load(export_factory("bert-trained")).tag(texts)
     b = Tagger.load(int8).tag(texts)
     same = np.mean([[(e.start, e.end, e.label) for e in x] == [(e.start, e.end, e.label) for e in y]
                     for x, y in zip(a, b, strict=True)])
-    assert same > 0.5
+    assert same >= 0.9  # a trained model decides with margins: int8 keeps nearly every sentence's entities
 
 
 def test_non_empty_output_folder_refused(tmp_path, checkpoint_factory):
@@ -197,7 +197,7 @@ def test_info_without_manifest_infers_precision_and_says_what_is_unknown(tmp_pat
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     fp32 = _without_manifest(export_factory("bert"), tmp_path / "fp32")
-    int8 = _without_manifest(export_factory("bert", "int8"), tmp_path / "int8")
+    int8 = _without_manifest(export_factory("bert-trained", "int8"), tmp_path / "int8")
     fp16 = _without_manifest(export_factory("bert"), tmp_path / "fp16")
     onnx.save(convert_float_to_float16(onnx.load(str(fp16 / "model.onnx")), keep_io_types=True),
               str(fp16 / "model.onnx"))
@@ -295,7 +295,8 @@ def test_fuse_runs_the_transformer_fusions_before_quantizing(tmp_path, checkpoin
     import onnx
 
     out = tmp_path / f"fused-{precision}"
-    res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert")), "-o", str(out), "--precision",
+    family = "bert-trained" if precision == "int8" else "bert"  # int8 validation: test_int8_export_validates
+    res = CliRunner().invoke(cli, ["export", str(checkpoint_factory(family)), "-o", str(out), "--precision",
                                    precision, "--fuse"])
     assert res.exit_code == 0, res.output
     manifest = json.loads((out / "fasttag.json").read_text())
@@ -380,7 +381,7 @@ def test_int8_split_outliers_keeps_a_few_channels_in_fp32(tmp_path, checkpoint_f
     import onnx
 
     out = tmp_path / "int8-split"
-    res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert")), "-o", str(out), "--precision", "int8",
+    res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert-trained")), "-o", str(out), "--precision", "int8",
                                    "--split-outliers", "layer.0/intermediate/", "--outlier-channels", "2"])
     assert res.exit_code == 0, res.output
     assert "split 1 MatMuls: 2 outlier channels each in fp32" in res.output
