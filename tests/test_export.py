@@ -381,8 +381,9 @@ def test_int8_split_outliers_keeps_a_few_channels_in_fp32(tmp_path, checkpoint_f
     import onnx
 
     out = tmp_path / "int8-split"
-    res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert-trained")), "-o", str(out), "--precision", "int8",
-                                   "--split-outliers", "layer.0/intermediate/", "--outlier-channels", "2"])
+    res = CliRunner().invoke(cli, ["export", str(checkpoint_factory("bert-trained")), "-o", str(out),
+                                   "--precision", "int8", "--split-outliers", "layer.0/intermediate/",
+                                   "--outlier-channels", "2"])
     assert res.exit_code == 0, res.output
     assert "split 1 MatMuls: 2 outlier channels each in fp32" in res.output
     manifest = json.loads((out / "fasttag.json").read_text())

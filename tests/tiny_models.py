@@ -138,7 +138,8 @@ def train_briefly(out: Path, steps: int = 150, seed: int = 0) -> Path:
     texts = varied_sentences(400, seed=seed + 1)
     enc = tok(texts, padding=True, truncation=True, max_length=MAX_LENGTH, return_offsets_mapping=True,
               return_tensors="pt")
-    labels = torch.tensor([_entity_labels(t, o.tolist()) for t, o in zip(texts, enc.pop("offset_mapping"))])
+    offsets = enc.pop("offset_mapping")
+    labels = torch.tensor([_entity_labels(t, o.tolist()) for t, o in zip(texts, offsets, strict=True)])
     labels[enc["attention_mask"] == 0] = -100
     optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
