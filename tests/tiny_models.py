@@ -1,4 +1,4 @@
-"""Build tiny token-classification checkpoints (random weights, tokenizers trained here) for three families."""
+"""Build tiny token-classification checkpoints (random weights, or briefly trained; tokenizers trained here)."""
 
 from __future__ import annotations
 
